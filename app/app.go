@@ -1,0 +1,270 @@
+// Package app assembles a gatehouse server from its configuration: it opens
+// the store, loads the master key and signing keys, builds the services and
+// the HTTP handler, and runs the background loops (change feed, garbage
+// collection). The command line and in-process tests share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/masterkey"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/server"
+	"github.com/gatehouse/gatehouse/server/p21"
+	"github.com/gatehouse/gatehouse/server/render"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/sqlite"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Config is the effective configuration of a server (or of an admin command,
+// which uses the store and key settings only).
+type Config struct {
+	Addr      string
+	DataDir   string
+	DB        string // a PostgreSQL DSN; empty for the embedded store in DataDir
+	PublicURL string
+	Dev       bool
+
+	TokenFormat string // negotiate, json, xml
+	V1          bool
+	Auth        auth.Config
+
+	RateLimit      float64 // token requests per second per address; 0: off
+	RateBurst      int
+	RateExempt     []string // CIDRs or addresses
+	TrustedProxies []string
+
+	TLSCert, TLSKey string
+
+	ReadTimeout       time.Duration
+	ReadHeaderTimeout time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+
+	// FeedInterval is how often the change feed is polled.
+	FeedInterval time.Duration
+	// GCInterval is how often expired sessions, old feed entries and retired keys are removed.
+	GCInterval time.Duration
+	// SessionRetention keeps ended and expired sessions this long before deletion.
+	SessionRetention time.Duration
+	AccessLog        bool
+	// SQLiteSync is the embedded store's synchronous mode: full or normal.
+	SQLiteSync string
+	// MasterKey is the base64 master key (GATEHOUSE_MASTER_KEY); empty: use
+	// DataDir/master.key.
+	MasterKey string
+}
+
+// DefaultConfig holds the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Addr: "127.0.0.1:8080", DataDir: "./gatehouse-data", TokenFormat: "negotiate", V1: true,
+		Auth:      auth.Config{MaxSessions: 20, LockoutThreshold: 10}.Defaults(),
+		RateLimit: 20, RateBurst: 40, RateExempt: []string{"127.0.0.0/8", "::1/128"},
+		ReadTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second,
+		IdleTimeout: 2 * time.Minute, ShutdownTimeout: 20 * time.Second,
+		FeedInterval: 250 * time.Millisecond, GCInterval: time.Minute, SessionRetention: 10 * time.Minute,
+		SQLiteSync: "full",
+	}
+}
+
+// OpenStore opens the store the configuration names. For the embedded store
+// the data directory must exist unless create is true.
+func OpenStore(ctx context.Context, cfg Config, create bool) (store.Store, error) {
+	if cfg.DB != "" {
+		return nil, errors.New("--db (PostgreSQL) is not available in this build; use --data DIR")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("no store given: set --data DIR")
+	}
+	if create {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	} else if _, err := os.Stat(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir %s does not exist (start `gatehouse serve --dev --data %s` once, or create it): %w",
+			cfg.DataDir, cfg.DataDir, err)
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"), sqlite.Options{Synchronous: cfg.SQLiteSync})
+}
+
+// LoadMasterKey finds the master key: GATEHOUSE_MASTER_KEY, else
+// DataDir/master.key, else (when create) a new master.key.
+func LoadMasterKey(cfg Config, create bool, log *slog.Logger) (*masterkey.Key, error) {
+	mk, source, err := masterkey.Load(cfg.MasterKey, cfg.DataDir, create)
+	if err != nil {
+		return nil, err
+	}
+	if source == "created" && log != nil {
+		log.Warn("created a master key file for this development data dir; set GATEHOUSE_MASTER_KEY in production",
+			"file", filepath.Join(cfg.DataDir, "master.key"))
+	}
+	return mk, nil
+}
+
+// App is a running gatehouse server.
+type App struct {
+	Cfg       Config
+	Log       *slog.Logger
+	Store     store.Store
+	MasterKey *masterkey.Key
+	Keys      *auth.KeyManager
+	Service   *auth.Service
+	Admin     *auth.Admin
+	Follower  *store.Follower
+	Metrics   *server.Metrics
+	Handler   http.Handler
+	Clock     gatehouse.Clock
+}
+
+// New opens the store, loads keys and builds the server. Call Run to start
+// its background loops and Close when done.
+func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Clock) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if clock == nil {
+		clock = gatehouse.SystemClock
+	}
+	format, err := render.ParseFormat(cfg.TokenFormat)
+	if err != nil {
+		return nil, err
+	}
+	exempt, err := parsePrefixes(cfg.RateExempt, "--rate-limit-exempt")
+	if err != nil {
+		return nil, err
+	}
+	trusted, err := parsePrefixes(cfg.TrustedProxies, "--trusted-proxies")
+	if err != nil {
+		return nil, err
+	}
+	for _, alg := range []string{cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg} {
+		if !token.ValidAlgorithm(alg) {
+			return nil, fmt.Errorf("token algorithm %q is not one of RS256, ES256, EdDSA, HS256", alg)
+		}
+	}
+	st, err := OpenStore(ctx, cfg, cfg.Dev)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log, Store: st, Clock: clock}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	if a.MasterKey, err = LoadMasterKey(cfg, cfg.Dev, log); err != nil {
+		return nil, err
+	}
+	ring := &token.Ring{}
+	a.Keys = auth.NewKeyManager(st, a.MasterKey, ring, clock, log)
+	if err := a.Keys.Ensure(ctx, cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	hasher := password.NewHasher(password.DefaultParams())
+	ck := auth.NewConsumerKeys(a.MasterKey)
+	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck, Clock: clock, Log: log})
+	a.Admin = auth.NewAdmin(st, hasher, ck, a.Keys, cfg.Auth, clock)
+	a.Follower = store.NewFollower(st, cfg.FeedInterval, log)
+	a.Follower.Subscribe(a.Service.Listener())
+	a.Follower.Subscribe(a.Keys)
+	if err := a.Follower.Start(ctx); err != nil {
+		return nil, fmt.Errorf("change feed: %w", err)
+	}
+	a.Metrics = server.NewMetrics(func(ctx context.Context) (int, error) {
+		return st.CountActiveSessions(ctx, clock.Now())
+	})
+	a.Handler = server.New(server.Options{
+		P21:         &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1},
+		Store:       st,
+		Keys:        ring,
+		Format:      format,
+		RateLimiter: server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt),
+		ClientAddr:  server.ClientAddr{Trusted: trusted},
+		Metrics:     a.Metrics,
+		Log:         log,
+		Clock:       clock,
+		AccessLog:   cfg.AccessLog,
+		HSTS:        cfg.TLSCert != "",
+	})
+	ok = true
+	return a, nil
+}
+
+// Run runs the background loops until ctx ends.
+func (a *App) Run(ctx context.Context) {
+	go a.Follower.Run(ctx)
+	interval := a.Cfg.GCInterval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.GC(ctx)
+		}
+	}
+}
+
+// GC removes sessions that ended or expired more than SessionRetention ago,
+// old change-feed entries and retired keys past their horizon.
+func (a *App) GC(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	now := a.Clock.Now()
+	if n, err := a.Store.DeleteSessions(ctx, now.Add(-a.Cfg.SessionRetention)); err != nil {
+		a.Log.Warn("session garbage collection failed", "err", err)
+	} else if n > 0 {
+		a.Log.Debug("garbage-collected sessions", "count", n)
+	}
+	// Followers poll every FeedInterval; ten minutes of history is ample.
+	if _, err := a.Store.PruneChanges(ctx, now.Add(-10*time.Minute)); err != nil {
+		a.Log.Warn("change feed pruning failed", "err", err)
+	}
+	if n, err := a.Keys.GC(ctx); err != nil {
+		a.Log.Warn("retired key cleanup failed", "err", err)
+	} else if n > 0 {
+		a.Log.Info("deleted retired signing keys", "count", n)
+	}
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+func parsePrefixes(ss []string, flag string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not an address or CIDR prefix", flag, s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

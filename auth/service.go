@@ -1,0 +1,565 @@
+// Package auth holds gatehouse's services: authenticate users and consumers,
+// issue and refresh tokens, end sessions, count failures for lockout, and
+// write the audit trail. It never sees an http.Request; the protocol handlers
+// translate wire formats to calls here and back.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Config holds the token rules of a server.
+type Config struct {
+	Issuer       string        // iss claim, default P21.Soa
+	UserScope    string        // aud of user tokens, default /api
+	UserTokenTTL time.Duration // access-token lifetime of user tokens, default 24h
+	// RefreshTTL is how long a user session can be refreshed after its last
+	// refresh; the session expires then. Default 7 days, never below UserTokenTTL.
+	RefreshTTL       time.Duration
+	UserTokenAlg     string // default RS256
+	ConsumerTokenAlg string // default HS256
+	// MaxSessions caps the active sessions of one principal; 0 means no cap.
+	MaxSessions int
+	// LockoutThreshold failures within LockoutWindow lock a username; 0 disables lockout.
+	LockoutThreshold int
+	LockoutWindow    time.Duration
+	// Leeway is the clock skew tolerated on exp and nbf when verifying.
+	Leeway time.Duration
+}
+
+// Defaults fills zero fields with the documented defaults.
+func (c Config) Defaults() Config {
+	if c.Issuer == "" {
+		c.Issuer = "P21.Soa"
+	}
+	if c.UserScope == "" {
+		c.UserScope = "/api"
+	}
+	if c.UserTokenTTL <= 0 {
+		c.UserTokenTTL = 24 * time.Hour
+	}
+	if c.RefreshTTL <= 0 {
+		c.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if c.RefreshTTL < c.UserTokenTTL {
+		c.RefreshTTL = c.UserTokenTTL
+	}
+	if c.UserTokenAlg == "" {
+		c.UserTokenAlg = "RS256"
+	}
+	if c.ConsumerTokenAlg == "" {
+		c.ConsumerTokenAlg = "HS256"
+	}
+	if c.LockoutWindow <= 0 {
+		c.LockoutWindow = 15 * time.Minute
+	}
+	if c.Leeway <= 0 {
+		c.Leeway = 30 * time.Second
+	}
+	return c
+}
+
+// Meta describes where a request came from, for the session and the audit trail.
+type Meta struct {
+	Remote string // client address
+	Via    string // the endpoint: "p21.v2", "p21.v1", "oauth"
+}
+
+// Issued is a successful token request.
+type Issued struct {
+	AccessToken  string
+	RefreshToken string // "" when the session has none
+	// ExpiresIn is the access token's lifetime in seconds, as reported to the
+	// client (630720000 for never-expiring consumers).
+	ExpiresIn int64
+	Session   gatehouse.Session
+	// Consumer is the consumer behind the token, nil for plain user tokens.
+	Consumer *gatehouse.Consumer
+}
+
+// Service issues tokens. It is safe for concurrent use.
+type Service struct {
+	cfg       Config
+	store     store.Store
+	keys      *token.Ring
+	passwords *password.Hasher
+	ckeys     *ConsumerKeys
+	clock     gatehouse.Clock
+	log       *slog.Logger
+
+	consumers *consumerCache
+
+	lockMu sync.Mutex
+	locked map[string]bool // usernames seen locked, to audit the end of a lockout
+}
+
+// Deps are the parts a Service is built from.
+type Deps struct {
+	Store        store.Store
+	Keys         *token.Ring
+	Passwords    *password.Hasher
+	ConsumerKeys *ConsumerKeys
+	Clock        gatehouse.Clock
+	Log          *slog.Logger
+}
+
+// NewService builds a token service.
+func NewService(cfg Config, d Deps) *Service {
+	if d.Clock == nil {
+		d.Clock = gatehouse.SystemClock
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		cfg: cfg.Defaults(), store: d.Store, keys: d.Keys, passwords: d.Passwords,
+		ckeys: d.ConsumerKeys, clock: d.Clock, log: d.Log,
+		consumers: newConsumerCache(),
+		locked:    map[string]bool{},
+	}
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Listener returns the change-feed listener that keeps the service's caches current.
+func (s *Service) Listener() store.Listener { return s.consumers }
+
+// maxUsernameLen bounds the user-context string a consumer request may carry.
+const maxUsernameLen = 256
+
+// CheckUsername validates a username field: non-empty handling is the
+// caller's; here only length and control characters are refused.
+func CheckUsername(field, u string) *gatehouse.Error {
+	if len(u) > maxUsernameLen {
+		return gatehouse.ErrInvalidRequest("%s is longer than %d bytes", field, maxUsernameLen)
+	}
+	if !utf8.ValidString(u) {
+		return gatehouse.ErrInvalidRequest("%s is not valid UTF-8", field)
+	}
+	for _, r := range u {
+		if unicode.IsControl(r) {
+			return gatehouse.ErrInvalidRequest("%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+// PasswordToken authenticates a user by password and issues a user token
+// with a refresh token (P21 user flow).
+func (s *Service) PasswordToken(ctx context.Context, username, pw string, m Meta) (*Issued, error) {
+	u, err := s.authenticateUser(ctx, username, pw, m, FlowLabel(gatehouse.FlowUser, m))
+	if err != nil {
+		return nil, err
+	}
+	return s.startUserSession(ctx, u.Name, nil, s.cfg.UserScope, gatehouse.FlowUser, m, true)
+}
+
+// FlowLabel is the flow name used in audit details.
+func FlowLabel(flow string, m Meta) string {
+	if m.Via == "" {
+		return flow
+	}
+	return m.Via + "/" + flow
+}
+
+// authenticateUser checks a username and password with uniform answers and
+// timing for every failure, and lockout. It returns the user on success.
+func (s *Service) authenticateUser(ctx context.Context, username, pw string, m Meta, flow string) (gatehouse.User, error) {
+	if e := CheckUsername("username", username); e != nil {
+		return gatehouse.User{}, e
+	}
+	now := s.clock.Now()
+	key := strings.ToLower(username)
+	locked := false
+	if s.cfg.LockoutThreshold > 0 {
+		n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow)
+		if err != nil {
+			return gatehouse.User{}, s.storeErr(err)
+		}
+		locked = n >= s.cfg.LockoutThreshold
+		s.noteLockState(ctx, key, locked, m)
+	}
+	u, err := s.store.GetUser(ctx, username)
+	switch {
+	case errors.Is(err, gatehouse.ErrNotFound):
+		s.passwords.VerifyDummy(ctx, pw)
+		return gatehouse.User{}, s.refuseUser(ctx, key, username, "unknown_user", m, flow, true)
+	case err != nil:
+		return gatehouse.User{}, s.storeErr(err)
+	}
+	ok, rehash, err := s.passwords.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		if ctx.Err() != nil {
+			return gatehouse.User{}, ctx.Err()
+		}
+		// A hash we cannot read is a refusal, logged for the operator.
+		s.log.Warn("stored password hash unreadable", "user", u.Name, "err", err)
+		ok = false
+	}
+	switch {
+	case !ok:
+		return gatehouse.User{}, s.refuseUser(ctx, key, u.Name, "wrong_password", m, flow, true)
+	case u.Deleted:
+		return gatehouse.User{}, s.refuseUser(ctx, key, u.Name, "deleted_user", m, flow, false)
+	case locked:
+		return gatehouse.User{}, s.refuseUser(ctx, key, u.Name, "locked_out", m, flow, false)
+	}
+	if s.cfg.LockoutThreshold > 0 {
+		if n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow); err == nil && n > 0 {
+			_ = s.store.ClearAuthFailures(ctx, key)
+		}
+	}
+	if rehash {
+		s.upgradeHash(ctx, u.Name, pw)
+	}
+	return u, nil
+}
+
+// upgradeHash re-hashes a password with the current parameters after a
+// successful sign-in (bcrypt imports, old argon2 parameters). Best effort.
+func (s *Service) upgradeHash(ctx context.Context, name, pw string) {
+	h, err := s.passwords.Hash(ctx, pw)
+	if err != nil {
+		return
+	}
+	_, err = s.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
+		u.PasswordHash = h
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("password hash upgrade failed", "user", name, "err", err)
+	}
+}
+
+// refuseUser audits a failed sign-in, counts it for lockout when it was a
+// wrong secret, and returns the one uniform answer.
+func (s *Service) refuseUser(ctx context.Context, key, name, reason string, m Meta, flow string, count bool) error {
+	now := s.clock.Now()
+	if count && s.cfg.LockoutThreshold > 0 {
+		n, err := s.store.RecordAuthFailure(ctx, key, now, s.cfg.LockoutWindow)
+		if err != nil {
+			return s.storeErr(err)
+		}
+		if n == s.cfg.LockoutThreshold {
+			s.audit(ctx, gatehouse.AuditEvent{Actor: "system", Action: "lockout.start", Target: "user:" + name,
+				Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote,
+				Detail: fmt.Sprintf("%d failed sign-ins within %s", n, s.cfg.LockoutWindow)})
+			s.noteLockState(ctx, key, true, m)
+		}
+	}
+	s.audit(ctx, gatehouse.AuditEvent{Actor: "user:" + name, Action: "token.refuse", Target: "user:" + name,
+		Outcome: gatehouse.OutcomeFailure, Remote: m.Remote, Detail: flow + ": " + reason})
+	return gatehouse.ErrBadCredentials()
+}
+
+// noteLockState audits the end of a lockout the first time this process sees
+// a previously locked username unlocked.
+func (s *Service) noteLockState(ctx context.Context, key string, locked bool, m Meta) {
+	s.lockMu.Lock()
+	was := s.locked[key]
+	if locked {
+		s.locked[key] = true
+	} else {
+		delete(s.locked, key)
+	}
+	s.lockMu.Unlock()
+	if was && !locked {
+		s.audit(ctx, gatehouse.AuditEvent{Actor: "system", Action: "lockout.end", Target: "user:" + key,
+			Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: "failures aged out of the lockout window"})
+	}
+}
+
+// startUserSession creates a session for a user (and optionally the consumer
+// that asked for it) and signs its access token.
+func (s *Service) startUserSession(ctx context.Context, username string, c *gatehouse.Consumer, scopeStr, flow string, m Meta, withRefresh bool) (*Issued, error) {
+	now := s.clock.Now()
+	sess := gatehouse.Session{
+		ID: token.NewUUID(), Username: username, Flow: flow, Scope: scopeStr,
+		CreatedAt: now, RemoteAddr: m.Remote,
+	}
+	// A user who signed in with a password gets a user-algorithm token, also
+	// when an OAuth client asked for it; a shorter client lifetime wins.
+	alg := s.cfg.UserTokenAlg
+	accessExp := now.Add(s.cfg.UserTokenTTL)
+	if c != nil {
+		sess.ConsumerUID = c.UID
+		if !c.NeverExpires() && c.Lifetime < s.cfg.UserTokenTTL {
+			accessExp = now.Add(c.Lifetime)
+		}
+	}
+	sess.ExpiresAt = accessExp
+	var refresh string
+	var refreshHash []byte
+	if withRefresh {
+		refresh = token.RandomToken(32)
+		h := sha256.Sum256([]byte(refresh))
+		refreshHash = h[:]
+		if r := now.Add(s.cfg.RefreshTTL); r.After(sess.ExpiresAt) {
+			sess.ExpiresAt = r
+		}
+	}
+	at, err := s.sign(alg, &sess, accessExp, now)
+	if err != nil {
+		return nil, err
+	}
+	ev := s.issueEvent(&sess, c, m)
+	if _, err := s.store.CreateSession(ctx, store.NewSession{
+		Session: sess, RefreshHash: refreshHash, MaxSessions: s.cfg.MaxSessions,
+		Audit: []gatehouse.AuditEvent{ev},
+	}); err != nil {
+		return nil, s.storeErr(err)
+	}
+	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: int64(accessExp.Sub(now) / time.Second),
+		Session: sess, Consumer: c}, nil
+}
+
+func (s *Service) issueEvent(sess *gatehouse.Session, c *gatehouse.Consumer, m Meta) gatehouse.AuditEvent {
+	actor := "user:" + sess.Username
+	if c != nil {
+		actor = "consumer:" + c.UIDString()
+	}
+	detail := FlowLabel(sess.Flow, m)
+	if c != nil && sess.Username != "" {
+		detail += " username=" + sess.Username
+	}
+	return gatehouse.AuditEvent{At: sess.CreatedAt, Actor: actor, Action: "token.issue", Target: "session:" + sess.ID,
+		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: detail}
+}
+
+// consumerExpiry gives the access token's exp and the session's expiry for a
+// consumer token issued at now.
+func consumerExpiry(c *gatehouse.Consumer, now time.Time) (exp, sessionExp time.Time) {
+	if c.NeverExpires() {
+		t := time.Unix(gatehouse.NeverExpiresUnix, 0)
+		return t, t
+	}
+	t := now.Add(c.Lifetime)
+	return t, t
+}
+
+func expiresIn(c *gatehouse.Consumer, exp, now time.Time) int64 {
+	if c != nil && c.NeverExpires() {
+		return gatehouse.NeverExpiresIn
+	}
+	return int64(exp.Sub(now).Round(time.Second) / time.Second)
+}
+
+func (s *Service) sign(alg string, sess *gatehouse.Session, exp, now time.Time) (string, error) {
+	cl := token.Claims{
+		Issuer: s.cfg.Issuer, Subject: sess.Username, Audience: sess.Scope,
+		ExpiresAt: exp, IssuedAt: now, NotBefore: now, ID: token.RandomToken(16),
+		SessionID: sess.ID,
+	}
+	if sess.ConsumerUID != 0 {
+		cl.ConsumerUID = fmt.Sprint(sess.ConsumerUID)
+	}
+	kr := s.keys.Load()
+	if kr == nil {
+		return "", gatehouse.ErrStoreDown(errors.New("no signing keys loaded"))
+	}
+	t, err := kr.Sign(alg, cl)
+	if err != nil {
+		return "", fmt.Errorf("sign %s token: %w", alg, err)
+	}
+	return t, nil
+}
+
+// ConsumerToken authenticates a consumer key and issues a consumer token,
+// with username as the user context when given (P21 consumer flow). The
+// username is not checked here: P21 accepts any string and validates it
+// only where the user is used.
+func (s *Service) ConsumerToken(ctx context.Context, key, username string, m Meta) (*Issued, error) {
+	if e := CheckUsername("username", username); e != nil {
+		return nil, e
+	}
+	c, err := s.consumerByKey(ctx, key, m, FlowLabel(gatehouse.FlowConsumer, m))
+	if err != nil {
+		return nil, err
+	}
+	return s.startConsumerSession(ctx, c, username, gatehouse.FlowConsumer, m, false)
+}
+
+func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, username, flow string, m Meta, withRefresh bool) (*Issued, error) {
+	now := s.clock.Now()
+	c := &cc.Consumer
+	sess := gatehouse.Session{
+		ID: token.NewUUID(), Username: username, ConsumerUID: c.UID, Flow: flow,
+		Scope: cc.scope, CreatedAt: now, RemoteAddr: m.Remote,
+	}
+	exp, sessExp := consumerExpiry(c, now)
+	sess.ExpiresAt = sessExp
+	var refresh string
+	var refreshHash []byte
+	if withRefresh {
+		refresh = token.RandomToken(32)
+		h := sha256.Sum256([]byte(refresh))
+		refreshHash = h[:]
+		if r := now.Add(s.cfg.RefreshTTL); r.After(sess.ExpiresAt) {
+			sess.ExpiresAt = r
+		}
+	}
+	at, err := s.sign(s.cfg.ConsumerTokenAlg, &sess, exp, now)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.CreateSession(ctx, store.NewSession{
+		Session: sess, RefreshHash: refreshHash, MaxSessions: s.cfg.MaxSessions,
+		Audit: []gatehouse.AuditEvent{s.issueEvent(&sess, c, m)},
+	}); err != nil {
+		return nil, s.storeErr(err)
+	}
+	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: expiresIn(c, exp, now), Session: sess, Consumer: c}, nil
+}
+
+// consumerByKey finds the enabled consumer holding key, or answers
+// invalid_client (audited).
+func (s *Service) consumerByKey(ctx context.Context, key string, m Meta, flow string) (*cachedConsumer, error) {
+	if key == "" || len(key) > 512 {
+		return nil, s.refuseClient(ctx, "", "malformed_key", m, flow)
+	}
+	h := s.ckeys.Hash(key)
+	c, err := s.consumers.byHash(ctx, s.store, h)
+	switch {
+	case errors.Is(err, gatehouse.ErrNotFound):
+		return nil, s.refuseClient(ctx, "", "unknown_key", m, flow)
+	case err != nil:
+		return nil, s.storeErr(err)
+	case c.Disabled:
+		return nil, s.refuseClient(ctx, c.UIDString(), "disabled", m, flow)
+	}
+	return c, nil
+}
+
+func (s *Service) refuseClient(ctx context.Context, uid, reason string, m Meta, flow string) error {
+	actor := "consumer:unknown"
+	if uid != "" {
+		actor = "consumer:" + uid
+	}
+	s.audit(ctx, gatehouse.AuditEvent{Actor: actor, Action: "token.refuse", Target: actor,
+		Outcome: gatehouse.OutcomeFailure, Remote: m.Remote, Detail: flow + ": " + reason})
+	return gatehouse.ErrBadClient()
+}
+
+// RefreshToken spends a refresh token of a plain user session (P21 refresh
+// flow) and issues a new access token and a new refresh token.
+func (s *Service) RefreshToken(ctx context.Context, refresh string, m Meta) (*Issued, error) {
+	return s.refresh(ctx, refresh, nil, m)
+}
+
+// refresh rotates a refresh token. client is the authenticated OAuth client,
+// or nil on the P21 endpoint, where only plain user sessions refresh.
+func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse.Consumer, m Meta) (*Issued, error) {
+	flow := FlowLabel("refresh", m)
+	if refresh == "" || len(refresh) > 512 {
+		return nil, s.refuseRefresh(ctx, "", "malformed", m, flow)
+	}
+	old := sha256.Sum256([]byte(refresh))
+	sess, err := s.store.FindSessionByRefresh(ctx, old[:])
+	switch {
+	case errors.Is(err, gatehouse.ErrNotFound):
+		return nil, s.refuseRefresh(ctx, "", "unknown", m, flow)
+	case err != nil:
+		return nil, s.storeErr(err)
+	}
+	var wantUID int64
+	if client != nil {
+		wantUID = client.UID
+	}
+	if sess.ConsumerUID != wantUID {
+		// A token of another client is treated as unknown: nothing is spent.
+		return nil, s.refuseRefresh(ctx, sess.ID, "other_client", m, flow)
+	}
+	now := s.clock.Now()
+	newRefresh := token.RandomToken(32)
+	nh := sha256.Sum256([]byte(newRefresh))
+	ev := gatehouse.AuditEvent{At: now, Actor: "user:" + sess.Username, Action: "token.refresh", Target: "session:" + sess.ID,
+		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: flow}
+	if client != nil {
+		ev.Actor = "consumer:" + client.UIDString()
+	}
+	sess, err = s.store.RefreshSession(ctx, store.Refresh{
+		OldHash: old[:], NewHash: nh[:], Now: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
+		Audit: []gatehouse.AuditEvent{ev},
+	})
+	switch {
+	case errors.Is(err, gatehouse.ErrRefreshReused):
+		return nil, s.refuseRefresh(ctx, sess.ID, "reused; session ended", m, flow)
+	case errors.Is(err, gatehouse.ErrSessionEnded):
+		return nil, s.refuseRefresh(ctx, sess.ID, "session ended", m, flow)
+	case errors.Is(err, gatehouse.ErrNotFound):
+		return nil, s.refuseRefresh(ctx, "", "unknown", m, flow)
+	case err != nil:
+		return nil, s.storeErr(err)
+	}
+	alg, exp := s.cfg.UserTokenAlg, now.Add(s.cfg.UserTokenTTL)
+	var c *gatehouse.Consumer
+	if client != nil {
+		c = client
+		switch {
+		case sess.Flow != gatehouse.FlowOAuthPassword:
+			alg = s.cfg.ConsumerTokenAlg
+			exp, _ = consumerExpiry(client, now)
+		case !client.NeverExpires() && client.Lifetime < s.cfg.UserTokenTTL:
+			exp = now.Add(client.Lifetime)
+		}
+	}
+	if exp.After(sess.ExpiresAt) {
+		exp = sess.ExpiresAt
+	}
+	at, err := s.sign(alg, &sess, exp, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{AccessToken: at, RefreshToken: newRefresh, ExpiresIn: int64(exp.Sub(now) / time.Second),
+		Session: sess, Consumer: c}, nil
+}
+
+func (s *Service) refuseRefresh(ctx context.Context, sessionID, reason string, m Meta, flow string) error {
+	target := "refresh_token"
+	if sessionID != "" {
+		target = "session:" + sessionID
+	}
+	s.audit(ctx, gatehouse.AuditEvent{Actor: "unknown", Action: "token.refuse", Target: target,
+		Outcome: gatehouse.OutcomeFailure, Remote: m.Remote, Detail: flow + ": " + reason})
+	return gatehouse.ErrInvalidGrant("The refresh token is invalid, expired or already used.")
+}
+
+// audit appends an event; a failure to write it is logged, not returned,
+// because the answer to the client does not depend on it.
+func (s *Service) audit(ctx context.Context, ev gatehouse.AuditEvent) {
+	if ev.At.IsZero() {
+		ev.At = s.clock.Now()
+	}
+	if err := s.store.AppendAudit(ctx, ev); err != nil {
+		s.log.Warn("audit write failed", "action", ev.Action, "err", err)
+	}
+}
+
+// storeErr turns a store failure into the 503 answer; protocol errors and
+// context errors pass through.
+func (s *Service) storeErr(err error) error {
+	var pe *gatehouse.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return gatehouse.ErrStoreDown(err)
+	}
+	s.log.Error("store failure", "err", err)
+	return gatehouse.ErrStoreDown(err)
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/masterkey"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/token"
+	"golang.org/x/term"
+)
+
+// adminCtx is an open store with the administration service on it.
+type adminCtx struct {
+	store store.Store
+	admin *auth.Admin
+	actor string
+}
+
+// openAdmin opens the store of --data/--db for an admin command. needKey
+// says whether the command needs the master key (consumer keys, signing keys).
+func openAdmin(ctx context.Context, e *env, g *globals, cfg auth.Config, needKey bool) (*adminCtx, error) {
+	base := g.baseConfig(e)
+	base.Auth = cfg.Defaults()
+	st, err := app.OpenStore(ctx, base, false)
+	if err != nil {
+		return nil, err
+	}
+	var mk *masterkey.Key
+	if needKey {
+		if mk, err = app.LoadMasterKey(base, false, nil); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	hasher := password.NewHasher(password.DefaultParams())
+	var ck *auth.ConsumerKeys
+	var km *auth.KeyManager
+	if mk != nil {
+		ck = auth.NewConsumerKeys(mk)
+		km = auth.NewKeyManager(st, mk, &token.Ring{}, nil, nil)
+	}
+	return &adminCtx{
+		store: st,
+		admin: auth.NewAdmin(st, hasher, ck, km, base.Auth, nil),
+		actor: cliActor(e),
+	}, nil
+}
+
+func (a *adminCtx) Close() { a.store.Close() }
+
+// cliActor names the operator in the audit trail.
+func cliActor(e *env) string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	if u := e.getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
+}
+
+// readSecret reads a secret from stdin (one line; prompting without echo on
+// a terminal) or from the environment variable named envVar.
+func readSecret(e *env, what string, fromStdin bool, envVar string) (string, error) {
+	switch {
+	case fromStdin && envVar != "":
+		return "", &auth.InputError{Msg: "give the " + what + " on stdin or in an environment variable, not both"}
+	case envVar != "":
+		v := e.getenv(envVar)
+		if v == "" {
+			return "", &auth.InputError{Msg: "environment variable " + envVar + " is empty or not set"}
+		}
+		return v, nil
+	case fromStdin:
+		if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintf(e.stderr, "%s: ", what)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(e.stderr)
+			if err != nil {
+				return "", err
+			}
+			return string(b), nil
+		}
+		line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read %s from stdin: %w", what, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return "", &auth.InputError{Msg: "the " + what + " read from stdin is empty"}
+		}
+		return line, nil
+	}
+	return "", nil
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes aligned columns.
+func table(w io.Writer, header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// ts formats a time for tables and JSON (UTC, RFC 3339), "" for zero.
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// notFoundMsg turns a store's ErrNotFound into a message naming the thing.
+func notFoundMsg(err error, what, name string) error {
+	if errors.Is(err, gatehouse.ErrNotFound) {
+		return &auth.InputError{Msg: fmt.Sprintf("%s %q does not exist", what, name)}
+	}
+	return err
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// Configuration is read in one place, here, with one rule for every
+// setting: a command-line flag wins; else the environment variable
+// GATEHOUSE_<FLAG_NAME> (upper case, - as _); else the key <flag-name> of
+// the YAML file named by --config (or GATEHOUSE_CONFIG); else the default.
+
+// envName is the environment variable that sets a flag.
+func envName(flag string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// notConfigurable are flags that only make sense on the command line.
+var notConfigurable = map[string]bool{"config": true, "help": true, "print-config": true, "json": true}
+
+// applyConfig fills every flag of cmd that was not given on the command line
+// from the environment or the YAML file. getenv is os.Getenv outside tests.
+func applyConfig(cmd *cobra.Command, getenv func(string) string) error {
+	fs := cmd.Flags()
+	file := ""
+	if f := fs.Lookup("config"); f != nil {
+		file = f.Value.String()
+	}
+	if file == "" {
+		file = getenv("GATEHOUSE_CONFIG")
+	}
+	var fromFile map[string]any
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &fromFile); err != nil {
+			return fmt.Errorf("config file %s: %v", file, err)
+		}
+		for k := range fromFile {
+			if f := lookupAny(cmd, k); f == nil && !knownSection[k] {
+				return fmt.Errorf("config file %s: unknown setting %q (settings are named like the flags of `gatehouse serve --help`)", file, k)
+			}
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || notConfigurable[f.Name] {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if e := setFlag(f, v); e != nil {
+				err = fmt.Errorf("%s: %v", envName(f.Name), e)
+			}
+			return
+		}
+		if v, ok := fromFile[f.Name]; ok {
+			if e := setFromYAML(f, v); e != nil {
+				err = fmt.Errorf("config file %s: %s: %v", file, f.Name, e)
+			}
+		}
+	})
+	return err
+}
+
+// knownSection lists YAML keys that are structured settings rather than flags.
+var knownSection = map[string]bool{}
+
+// lookupAny finds a flag of the command or of any command, so that one YAML
+// file can hold settings for serve and for admin commands.
+func lookupAny(cmd *cobra.Command, name string) *pflag.Flag {
+	if f := cmd.Flags().Lookup(name); f != nil {
+		return f
+	}
+	var found *pflag.Flag
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if found != nil {
+			return
+		}
+		if f := c.Flags().Lookup(name); f != nil {
+			found = f
+			return
+		}
+		if f := c.PersistentFlags().Lookup(name); f != nil {
+			found = f
+			return
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(cmd.Root())
+	return found
+}
+
+func setFlag(f *pflag.Flag, v string) error {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		parts := strings.Split(v, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		return sv.Replace(parts)
+	}
+	return f.Value.Set(v)
+}
+
+func setFromYAML(f *pflag.Flag, v any) error {
+	switch x := v.(type) {
+	case []any:
+		sv, ok := f.Value.(pflag.SliceValue)
+		if !ok {
+			return fmt.Errorf("takes one value, not a list")
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmt.Sprint(e)
+		}
+		return sv.Replace(parts)
+	case map[string]any:
+		return fmt.Errorf("takes a value, not a mapping")
+	case nil:
+		return nil
+	}
+	return setFlag(f, fmt.Sprint(v))
+}
+
+// printConfig writes the effective settings of cmd as YAML, secrets masked.
+func printConfig(cmd *cobra.Command, extra map[string]string) error {
+	out := map[string]any{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if notConfigurable[f.Name] {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			out[f.Name] = sv.GetSlice()
+			return
+		}
+		v := f.Value.String()
+		if f.Name == "db" {
+			v = maskDSN(v)
+		}
+		out[f.Name] = v
+	})
+	for k, v := range extra {
+		out[k] = v
+	}
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var buf bytes.Buffer
+	for _, k := range keys {
+		b, err := yaml.Marshal(map[string]any{k: out[k]})
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+	}
+	_, err := cmd.OutOrStdout().Write(buf.Bytes())
+	return err
+}
+
+// maskDSN hides the password of a database URL.
+func maskDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(set; not shown)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

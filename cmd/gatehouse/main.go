@@ -1,0 +1,140 @@
+// Command gatehouse is a P21-compatible and OAuth2 token server, with the
+// administration commands that manage its store.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// env is what commands read from the process: streams and environment.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// globals are the settings every command shares.
+type globals struct {
+	dataDir   string
+	db        string
+	config    string
+	logLevel  string
+	logFormat string
+}
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "gatehouse:", err)
+		var ie *auth.InputError
+		if errors.As(err, &ie) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func newRoot(e *env) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "gatehouse",
+		Short: "A P21-compatible and OAuth2 token server, gateway and client",
+		Long: `gatehouse issues Prophet 21 (P21) style and OAuth2 bearer tokens.
+
+Run a local server with demo credentials:
+  gatehouse serve --dev
+
+Every setting can come from a flag, from the environment variable
+GATEHOUSE_<FLAG_NAME> (e.g. GATEHOUSE_DATA for --data), or from the YAML file
+named by --config (keys are the flag names); flags win, then the environment,
+then the file. Secrets (passwords, consumer keys, the master key) are never
+taken from the command line: they come from stdin or the environment.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyConfig(cmd, e.getenv)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dataDir, "data", "./gatehouse-data", "data directory of the embedded store (SQLite)")
+	pf.StringVar(&g.db, "db", "", "PostgreSQL connection URL, instead of --data")
+	pf.StringVar(&g.config, "config", "", "YAML configuration file (keys are flag names)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+
+	root.AddCommand(
+		newServeCmd(e, g),
+		newUserCmd(e, g),
+		newRoleCmd(e, g),
+		newConsumerCmd(e, g),
+		newSessionCmd(e, g),
+		newKeysCmd(e, g),
+		newCatalogCmd(e, g),
+		newAuditCmd(e, g),
+		newVersionCmd(e),
+	)
+	return root
+}
+
+// logger builds the process logger.
+func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q is not debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(g.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q is not text or json", g.logFormat)
+}
+
+// baseConfig is the part of the configuration admin commands need.
+func (g *globals) baseConfig(e *env) app.Config {
+	cfg := app.DefaultConfig()
+	cfg.DataDir, cfg.DB = g.dataDir, g.db
+	cfg.MasterKey = e.getenv("GATEHOUSE_MASTER_KEY")
+	return cfg
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintln(e.stdout, "gatehouse", version())
+			return nil
+		},
+	}
+}

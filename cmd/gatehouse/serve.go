@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/spf13/cobra"
+)
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func newServeCmd(e *env, g *globals) *cobra.Command {
+	cfg := app.DefaultConfig()
+	var printCfg bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the token server",
+		Long: `Run the token server on the embedded store in --data DIR.
+
+With --dev, the data directory, a master key file and signing keys are
+created as needed, and — only when the store has no users yet — a demo user
+and a demo consumer, whose credentials are printed once.
+
+In production set GATEHOUSE_MASTER_KEY (32 random bytes, base64), which
+encrypts the signing keys at rest and keys the consumer-key hashes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.DataDir, cfg.DB = g.dataDir, g.db
+			cfg.MasterKey = e.getenv("GATEHOUSE_MASTER_KEY")
+			if printCfg {
+				mk := "(not set: " + cfg.DataDir + "/master.key)"
+				if cfg.MasterKey != "" {
+					mk = "(set; not shown)"
+				}
+				return printConfig(cmd, map[string]string{"master-key": mk})
+			}
+			log, err := g.logger(e.stderr)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), e, cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&printCfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this server at (default http(s)://ADDR)")
+	f.BoolVar(&cfg.Dev, "dev", false, "development mode: create the data dir, keys and demo credentials as needed")
+	f.StringVar(&cfg.TokenFormat, "token-format", cfg.TokenFormat, "token response format: negotiate (by Accept), json or xml")
+	f.BoolVar(&cfg.V1, "v1", cfg.V1, "serve the deprecated V1 token endpoint (credentials in headers); false answers 410")
+	f.StringVar(&cfg.Auth.Issuer, "issuer", cfg.Auth.Issuer, "iss claim of issued tokens")
+	f.StringVar(&cfg.Auth.UserScope, "user-scope", cfg.Auth.UserScope, "scope (aud claim) of user-credential tokens")
+	f.DurationVar(&cfg.Auth.UserTokenTTL, "user-token-ttl", cfg.Auth.UserTokenTTL, "lifetime of user access tokens")
+	f.DurationVar(&cfg.Auth.RefreshTTL, "refresh-token-ttl", cfg.Auth.RefreshTTL, "how long a user session can be refreshed after its last refresh")
+	f.StringVar(&cfg.Auth.UserTokenAlg, "user-token-alg", cfg.Auth.UserTokenAlg, "signing algorithm of user tokens: RS256, ES256, EdDSA, HS256")
+	f.StringVar(&cfg.Auth.ConsumerTokenAlg, "consumer-token-alg", cfg.Auth.ConsumerTokenAlg, "signing algorithm of consumer tokens: RS256, ES256, EdDSA, HS256")
+	f.IntVar(&cfg.Auth.MaxSessions, "max-sessions", cfg.Auth.MaxSessions, "active sessions per principal; one more ends the oldest (0: no cap)")
+	f.IntVar(&cfg.Auth.LockoutThreshold, "lockout-threshold", cfg.Auth.LockoutThreshold, "failed sign-ins within --lockout-window that lock a username (0: no lockout)")
+	f.DurationVar(&cfg.Auth.LockoutWindow, "lockout-window", cfg.Auth.LockoutWindow, "window in which failed sign-ins are counted")
+	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "token requests per second per client address (0: no limit)")
+	f.IntVar(&cfg.RateBurst, "rate-limit-burst", cfg.RateBurst, "burst of token requests per client address")
+	f.StringSliceVar(&cfg.RateExempt, "rate-limit-exempt", cfg.RateExempt, "addresses or CIDRs not rate limited (comma-separated)")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "proxies whose X-Forwarded-For is believed (addresses or CIDRs)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS with --tls-key")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "maximum time to read a request")
+	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "maximum time to read request headers")
+	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "maximum time to write a response")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long idle keep-alive connections stay open")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may finish after SIGTERM")
+	f.DurationVar(&cfg.FeedInterval, "feed-interval", cfg.FeedInterval, "how often the store's change feed is polled")
+	f.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often expired sessions are removed")
+	f.DurationVar(&cfg.SessionRetention, "session-retention", cfg.SessionRetention, "how long ended or expired sessions are kept before removal")
+	f.BoolVar(&cfg.AccessLog, "access-log", false, "log every request at info level (else at debug level)")
+	f.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "embedded store durability: full (survives power loss) or normal (survives process crashes)")
+	return cmd
+}
+
+// serve runs the server until ctx ends (SIGINT/SIGTERM), then shuts down
+// gracefully: stop accepting, let in-flight requests finish (bounded by
+// --shutdown-timeout), stop the background loops, close the store.
+func serve(ctx context.Context, e *env, cfg app.Config, log *slog.Logger) error {
+	return serveWith(ctx, e, cfg, log, nil)
+}
+
+// serveWith is serve that reports the bound address on ready (for tests).
+func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, ready chan<- string) error {
+	start := time.Now()
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	a, err := app.New(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	bound := ln.Addr().String()
+	base := publicURL(cfg, bound)
+	if cfg.Dev {
+		d, err := a.SeedDemo(ctx)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("create demo credentials: %w", err)
+		}
+		if d != nil {
+			d.Print(e.stdout, base)
+		}
+	}
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadTimeout:       cfg.ReadTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if cfg.TLSCert != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else if !isLoopback(bound) {
+		log.Warn("serving plain HTTP on a non-loopback address: credentials cross the network in clear; use --tls-cert/--tls-key or a TLS proxy", "addr", bound)
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		a.Run(bg)
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("gatehouse serving", "addr", bound, "url", base, "data", cfg.DataDir, "version", version(),
+		"startup", time.Since(start).Round(time.Millisecond))
+	if ready != nil {
+		ready <- bound
+	}
+	select {
+	case err := <-errc:
+		stopBG()
+		<-bgDone
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBG()
+	<-bgDone
+	if err != nil {
+		log.Warn("in-flight requests did not finish in time", "err", err)
+		srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func publicURL(cfg app.Config, bound string) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimSuffix(cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + bound
+}

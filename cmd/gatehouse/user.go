@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/spf13/cobra"
+)
+
+// userJSON is a user as listings show it: never the password hash.
+type userJSON struct {
+	Name          string `json:"name"`
+	Identity      string `json:"identity"`
+	Role          string `json:"role"`
+	AllowODataAPI bool   `json:"allow_odata_api"`
+	Admin         bool   `json:"admin"`
+	Deleted       bool   `json:"deleted"`
+	HasPassword   bool   `json:"has_password"`
+	CreatedAt     string `json:"created_at"`
+	UpdatedAt     string `json:"updated_at"`
+}
+
+func toUserJSON(u gatehouse.User) userJSON {
+	return userJSON{Name: u.Name, Identity: string(u.Identity), Role: u.Role, AllowODataAPI: u.AllowODataAPI,
+		Admin: u.Admin, Deleted: u.Deleted, HasPassword: u.PasswordHash != "", CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt)}
+}
+
+func newUserCmd(e *env, g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage P21 users"}
+	var asJSON bool
+
+	var in auth.NewUser
+	var identity string
+	var pwStdin bool
+	var pwEnv string
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Create a user (password from stdin or an environment variable)",
+		Long: `Create a user. The password is read from stdin (--password-stdin) or from the
+environment variable named by --password-env; never from the command line.
+A user without a password cannot sign in, but can still be named as the user
+context of consumer-key tokens.`,
+		Example: `  echo 'S3cret!' | gatehouse user add api_user --allow-odata --role clerk --password-stdin`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readSecret(e, "password", pwStdin, pwEnv)
+			if err != nil {
+				return err
+			}
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			in.Name, in.Identity, in.Password = args[0], gatehouse.IdentityType(identity), pw
+			u, err := a.admin.AddUser(cmd.Context(), a.actor, in)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(e.stdout, toUserJSON(u))
+			}
+			fmt.Fprintf(e.stdout, "user %s created (identity %s, role %q, Allow OData API Service: %s, password: %s)\n",
+				u.Name, u.Identity, u.Role, yesNo(u.AllowODataAPI), yesNo(u.PasswordHash != ""))
+			return nil
+		},
+	}
+	add.Flags().StringVar(&identity, "identity", "windows", "identity type: windows, aad or sql")
+	add.Flags().StringVar(&in.Role, "role", "", "role whose dataservice permissions apply")
+	add.Flags().BoolVar(&in.AllowOData, "allow-odata", false, `set "Allow OData API Service" (default no)`)
+	add.Flags().BoolVar(&in.Admin, "admin", false, "make the user an administrator")
+	add.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
+	add.Flags().StringVar(&pwEnv, "password-env", "", "read the password from this environment variable")
+	add.Flags().BoolVar(&asJSON, "json", false, "print the user as JSON")
+
+	var updAllow, updAdmin bool
+	var updRole, updIdentity string
+	update := &cobra.Command{
+		Use:     "update NAME",
+		Short:   "Change a user's flags, role or identity",
+		Example: `  gatehouse user update api_user --allow-odata --role clerk`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ch auth.UserChange
+			fl := cmd.Flags()
+			if fl.Changed("allow-odata") {
+				ch.AllowOData = &updAllow
+			}
+			if fl.Changed("admin") {
+				ch.Admin = &updAdmin
+			}
+			if fl.Changed("role") {
+				ch.Role = &updRole
+			}
+			if fl.Changed("identity") {
+				id := gatehouse.IdentityType(updIdentity)
+				ch.Identity = &id
+			}
+			if ch == (auth.UserChange{}) {
+				return &auth.InputError{Msg: "nothing to change: give --allow-odata, --role, --identity or --admin"}
+			}
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			u, err := a.admin.UpdateUser(cmd.Context(), a.actor, args[0], ch)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(e.stdout, toUserJSON(u))
+			}
+			fmt.Fprintf(e.stdout, "user %s updated (identity %s, role %q, Allow OData API Service: %s, admin: %s)\n",
+				u.Name, u.Identity, u.Role, yesNo(u.AllowODataAPI), yesNo(u.Admin))
+			return nil
+		},
+	}
+	update.Flags().BoolVar(&updAllow, "allow-odata", false, `set "Allow OData API Service" (--allow-odata=false clears it)`)
+	update.Flags().BoolVar(&updAdmin, "admin", false, "administrator flag (--admin=false clears it)")
+	update.Flags().StringVar(&updRole, "role", "", `role ("" for none)`)
+	update.Flags().StringVar(&updIdentity, "identity", "", "identity type: windows, aad or sql")
+	update.Flags().BoolVar(&asJSON, "json", false, "print the user as JSON")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			us, err := a.store.ListUsers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				out := make([]userJSON, len(us))
+				for i, u := range us {
+					out[i] = toUserJSON(u)
+				}
+				return printJSON(e.stdout, out)
+			}
+			rows := make([][]string, len(us))
+			for i, u := range us {
+				rows[i] = []string{u.Name, string(u.Identity), u.Role, yesNo(u.AllowODataAPI), yesNo(u.Admin), yesNo(u.Deleted), yesNo(u.PasswordHash != "")}
+			}
+			return table(e.stdout, "NAME\tIDENTITY\tROLE\tALLOW_ODATA\tADMIN\tDELETED\tPASSWORD", rows)
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			u, err := a.store.GetUser(cmd.Context(), args[0])
+			if err != nil {
+				return notFoundMsg(err, "user", args[0])
+			}
+			if asJSON {
+				return printJSON(e.stdout, toUserJSON(u))
+			}
+			j := toUserJSON(u)
+			return table(e.stdout, "FIELD\tVALUE", [][]string{
+				{"name", j.Name}, {"identity", j.Identity}, {"role", j.Role}, {"allow_odata_api", yesNo(j.AllowODataAPI)},
+				{"admin", yesNo(j.Admin)}, {"deleted", yesNo(j.Deleted)}, {"password", yesNo(j.HasPassword)},
+				{"created_at", j.CreatedAt}, {"updated_at", j.UpdatedAt},
+			})
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a user (soft: the name stays taken) and end the sessions acting as it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ended, err := a.admin.DeleteUser(cmd.Context(), a.actor, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "user %s deleted; %d sessions ended\n", args[0], len(ended))
+			return nil
+		},
+	}
+
+	var spStdin bool
+	var spEnv string
+	setPw := &cobra.Command{
+		Use:     "set-password NAME",
+		Short:   "Replace a user's password (from stdin or an environment variable)",
+		Example: `  echo 'N3w-secret' | gatehouse user set-password api_user --password-stdin`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !spStdin && spEnv == "" {
+				return &auth.InputError{Msg: "give --password-stdin or --password-env VAR"}
+			}
+			pw, err := readSecret(e, "password", spStdin, spEnv)
+			if err != nil {
+				return err
+			}
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if err := a.admin.SetPassword(cmd.Context(), a.actor, args[0], pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "password of %s replaced\n", args[0])
+			return nil
+		},
+	}
+	setPw.Flags().BoolVar(&spStdin, "password-stdin", false, "read the password from stdin")
+	setPw.Flags().StringVar(&spEnv, "password-env", "", "read the password from this environment variable")
+
+	unlock := &cobra.Command{
+		Use:   "unlock NAME",
+		Short: "End a lockout by forgetting the user's failed sign-ins",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if err := a.admin.UnlockUser(cmd.Context(), a.actor, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "failed sign-ins of %s forgotten\n", args[0])
+			return nil
+		},
+	}
+
+	cmd.AddCommand(add, update, list, show, del, setPw, unlock)
+	return cmd
+}

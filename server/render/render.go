@@ -1,0 +1,177 @@
+// Package render writes gatehouse's responses: JSON and XML bodies, and
+// protocol errors, each in one place. It also chooses between JSON and XML
+// from the Accept header.
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Format is a response body format.
+type Format int
+
+// The formats, and the negotiation mode.
+const (
+	Negotiate Format = iota // choose per request from Accept
+	JSON
+	XML
+)
+
+// ParseFormat reads the --token-format setting.
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "negotiate", "":
+		return Negotiate, nil
+	case "json":
+		return JSON, nil
+	case "xml":
+		return XML, nil
+	}
+	return Negotiate, fmt.Errorf("token format %q is not negotiate, json or xml", s)
+}
+
+func (f Format) String() string {
+	switch f {
+	case JSON:
+		return "json"
+	case XML:
+		return "xml"
+	}
+	return "negotiate"
+}
+
+// Choose resolves the mode to a concrete format for a request's Accept header.
+func (f Format) Choose(accept string) Format {
+	if f != Negotiate {
+		return f
+	}
+	if PrefersXML(accept) {
+		return XML
+	}
+	return JSON
+}
+
+// PrefersXML reports whether an Accept header prefers application/xml or
+// text/xml over JSON. Wildcards count for JSON only: a client that accepts
+// anything gets JSON. On equal quality the type listed first wins.
+func PrefersXML(accept string) bool {
+	if accept == "" || !strings.Contains(accept, "xml") {
+		return false
+	}
+	qJSON, qXML := -1.0, -1.0
+	posJSON, posXML := math.MaxInt, math.MaxInt
+	for i, part := range strings.Split(accept, ",") {
+		mt, params, _ := strings.Cut(part, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= 1 {
+					q = f
+				}
+			}
+		}
+		switch mt {
+		case "application/xml", "text/xml":
+			if q > qXML {
+				qXML, posXML = q, i
+			}
+		case "application/json", "application/*", "*/*", "text/json":
+			if q > qJSON || (q == qJSON && i < posJSON) {
+				qJSON, posJSON = q, i
+			}
+		}
+	}
+	if qXML <= 0 {
+		return false
+	}
+	return qXML > qJSON || (qXML == qJSON && posXML < posJSON)
+}
+
+const (
+	contentJSON = "application/json; charset=utf-8"
+	contentXML  = "application/xml; charset=utf-8"
+	xmlHeader   = `<?xml version="1.0" encoding="utf-8"?>` + "\n"
+)
+
+// WriteJSON writes v as a JSON body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types are written; this cannot happen with them.
+		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error","error_description":"response encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", contentJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// WriteXML writes v (an encoding/xml value) as an XML document with the
+// declaration the P21 middleware sends.
+func WriteXML(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	buf.WriteString(xmlHeader)
+	if err := xml.NewEncoder(&buf).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(xmlHeader + `<ErrorResponse><error>server_error</error><error_description>response encoding failed</error_description></ErrorResponse>`)
+	}
+	buf.WriteByte('\n')
+	w.Header().Set("Content-Type", contentXML)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// Write writes a token-endpoint body in format f (JSON or XML): jsonBody is
+// marshalled with encoding/json, xmlBody with encoding/xml.
+func Write(w http.ResponseWriter, f Format, status int, jsonBody, xmlBody any) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if f == XML {
+		WriteXML(w, status, xmlBody)
+		return
+	}
+	WriteJSON(w, status, jsonBody)
+}
+
+// ErrorBody is the JSON form of a protocol error (RFC 6749 §5.2 names).
+type ErrorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// XMLErrorBody is the XML form of a protocol error.
+type XMLErrorBody struct {
+	XMLName     xml.Name `xml:"ErrorResponse"`
+	Error       string   `xml:"error"`
+	Description string   `xml:"error_description"`
+}
+
+// Error writes a protocol error in format f, with its headers (Retry-After,
+// WWW-Authenticate, Allow, …).
+func Error(w http.ResponseWriter, f Format, e *gatehouse.Error) {
+	h := w.Header()
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	if e.RetryAfter > 0 {
+		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
+		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
+	Write(w, f, e.Status, ErrorBody{Error: e.Code, Description: e.Description},
+		XMLErrorBody{Error: e.Code, Description: e.Description})
+}

@@ -1,0 +1,255 @@
+// Package server assembles gatehouse's HTTP surface: it routes requests to
+// the protocol handlers and wraps them in the cross-cutting parts (panic
+// recovery, access logs, metrics, per-address rate limits, security
+// headers, health and readiness).
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/server/p21"
+	"github.com/gatehouse/gatehouse/server/render"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Pinger reports whether the store can be read.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options are the parts a Server is built from.
+type Options struct {
+	P21 *p21.Handler
+	// Store is pinged by /readyz.
+	Store Pinger
+	// Keys must hold a key ring for /readyz to answer ready.
+	Keys *token.Ring
+	// Format is the --token-format setting, used for errors of gatehouse's own routes.
+	Format      render.Format
+	RateLimiter *RateLimiter // nil: no limit
+	ClientAddr  ClientAddr
+	Metrics     *Metrics
+	Log         *slog.Logger
+	Clock       gatehouse.Clock
+	// AccessLog logs every request at info level (else at debug level).
+	AccessLog bool
+	// HSTS sets Strict-Transport-Security (when serving TLS).
+	HSTS bool
+}
+
+// Server is gatehouse's root HTTP handler.
+type Server struct {
+	o Options
+}
+
+// New builds the root handler.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = gatehouse.SystemClock
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.P21 != nil {
+		if o.P21.Remote == nil {
+			o.P21.Remote = o.ClientAddr.Of
+		}
+		if o.P21.Observe == nil {
+			o.P21.Observe = o.Metrics.Token
+		}
+		if o.P21.Log == nil {
+			o.P21.Log = o.Log
+		}
+	}
+	return &Server{o: o}
+}
+
+// route names label metrics; the set is fixed so labels stay bounded.
+func routeOf(lower string) string {
+	switch {
+	case lower == "/healthz":
+		return "healthz"
+	case lower == "/readyz":
+		return "readyz"
+	case lower == "/metrics":
+		return "metrics"
+	case strings.TrimSuffix(lower, "/") == p21.PathV2:
+		return "p21_token_v2"
+	case strings.TrimSuffix(lower, "/") == p21.PathV1:
+		return "p21_token_v1"
+	case strings.HasPrefix(lower, p21.PathPrefix):
+		return "p21_other"
+	}
+	return "other"
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.o.Clock.Now()
+	lower := strings.ToLower(r.URL.Path)
+	route := routeOf(lower)
+	sw := &statusWriter{ResponseWriter: w}
+	h := sw.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if s.o.HSTS {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			// The stack names code locations only; request data is not in it.
+			s.o.Log.Error("panic while serving", "route", route, "panic", p, "stack", string(debug.Stack()))
+			if !sw.wrote {
+				render.Error(sw, render.JSON, &gatehouse.Error{Status: http.StatusInternalServerError,
+					Code: gatehouse.CodeServerError, Description: "internal error"})
+			}
+		}
+		d := s.o.Clock.Now().Sub(start)
+		s.o.Metrics.observe(route, r.Method, sw.status(), d)
+		lvl := slog.LevelDebug
+		if s.o.AccessLog {
+			lvl = slog.LevelInfo
+		}
+		// Never the query string or headers: they may carry credentials.
+		s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", clipPath(r.URL.Path),
+			"status", sw.status(), "bytes", sw.n, "duration", d, "remote", s.o.ClientAddr.Of(r))
+	}()
+	s.route(sw, r, lower, route)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route string) {
+	if encodedSeparator(r) {
+		// An encoded / or \ would let the decoded path differ from what a
+		// proxy in front of us matched on; no route of ours needs one.
+		render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), gatehouse.ErrInvalidRequest(
+			"the request path contains an encoded slash or backslash (%%2F, %%5C)"))
+		return
+	}
+	switch route {
+	case "healthz":
+		render.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	case "readyz":
+		s.ready(w, r)
+		return
+	case "metrics":
+		s.o.Metrics.Handler().ServeHTTP(w, r)
+		return
+	case "p21_token_v2", "p21_token_v1", "p21_other":
+		if s.o.P21 == nil {
+			break
+		}
+		if route != "p21_other" && !s.allow(w, r) {
+			return
+		}
+		s.o.P21.ServeHTTP(w, r)
+		return
+	}
+	render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), &gatehouse.Error{Status: http.StatusNotFound,
+		Code: gatehouse.CodeNotFound, Description: "There is no endpoint " + clipPath(r.URL.Path) + " on this server"})
+}
+
+// allow applies the per-address rate limit of token endpoints.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
+	ok, wait := s.o.RateLimiter.Allow(s.o.ClientAddr.Of(r), s.o.Clock.Now())
+	if ok {
+		return true
+	}
+	if s.o.Metrics != nil {
+		s.o.Metrics.Token(routeOf(strings.ToLower(r.URL.Path)), "limited")
+	}
+	render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), &gatehouse.Error{
+		Status: http.StatusTooManyRequests, Code: gatehouse.CodeSlowDown,
+		Description: "Too many token requests from this address; retry later.", RetryAfter: max(wait, time.Second)})
+	return false
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]string{"store": "ok", "keys": "ok"}
+	ok := true
+	if s.o.Store != nil {
+		if err := s.o.Store.Ping(ctx); err != nil {
+			status["store"], ok = "unreachable", false
+		}
+	}
+	if s.o.Keys == nil || s.o.Keys.Load() == nil {
+		status["keys"], ok = "not loaded", false
+	}
+	if !ok {
+		w.Header().Set("Retry-After", "2")
+		render.WriteJSON(w, http.StatusServiceUnavailable, status)
+		return
+	}
+	render.WriteJSON(w, http.StatusOK, status)
+}
+
+// encodedSeparator reports whether the raw request path holds %2F or %5C.
+func encodedSeparator(r *http.Request) bool {
+	raw := r.URL.RawPath
+	if raw == "" {
+		return false
+	}
+	raw = strings.ToLower(raw)
+	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c")
+}
+
+func clipPath(p string) string {
+	if len(p) > 200 {
+		p = p[:200] + "…"
+	}
+	return strings.ToValidUTF8(p, "?")
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	n     int64
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.code, w.wrote = http.StatusOK, true
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) status() int {
+	if !w.wrote {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush,
+// deadlines) through this wrapper.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes through, for streamed responses.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// AppendAudit stores events in one transaction; ids grow with each event.
+func (s *Store) AppendAudit(ctx context.Context, events ...gatehouse.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *wtx) error {
+		return writeErr("append audit", insertAudit(tx, events))
+	})
+}
+
+// ListAudit returns events matching f in id order. Since is inclusive, Until
+// exclusive.
+func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse.AuditEvent, error) {
+	var terms []string
+	var args []any
+	if !f.Since.IsZero() {
+		terms = append(terms, "at >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		terms = append(terms, "at < ?")
+		args = append(args, f.Until.UnixMicro())
+	}
+	if a := f.Action; a != "" {
+		if strings.HasSuffix(a, ".") {
+			// A prefix "x." is the range [x., x/): '/' follows '.' in byte order.
+			terms = append(terms, "action >= ? AND action < ?")
+			args = append(args, a, a[:len(a)-1]+"/")
+		} else {
+			terms = append(terms, "action = ?")
+			args = append(args, a)
+		}
+	}
+	if f.AfterID > 0 {
+		terms = append(terms, "id > ?")
+		args = append(args, f.AfterID)
+	}
+	q := "SELECT id, at, actor, action, target, outcome, remote, detail FROM audit"
+	if len(terms) > 0 {
+		q += " WHERE " + strings.Join(terms, " AND ")
+	}
+	q += " ORDER BY id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, s.readErr("list audit", err)
+	}
+	defer rows.Close()
+	var out []gatehouse.AuditEvent
+	for rows.Next() {
+		var e gatehouse.AuditEvent
+		var at sql.NullInt64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail); err != nil {
+			return nil, s.readErr("list audit", err)
+		}
+		e.At = goTime(at)
+		out = append(out, e)
+	}
+	return out, s.readErr("list audit", rows.Err())
+}
+
+// RecordAuthFailure notes a failure of key at t and returns the failures in
+// (t-window, t]. The key's failures older than the window are dropped on
+// the way.
+func (s *Store) RecordAuthFailure(ctx context.Context, key string, t time.Time, window time.Duration) (int, error) {
+	var n int
+	now, from := t.UnixMicro(), t.Add(-window).UnixMicro()
+	err := s.write(ctx, func(tx *wtx) error {
+		if _, err := tx.exec("INSERT INTO auth_failures (key, at) VALUES (?, ?)", key, now); err != nil {
+			return writeErr("record auth failure", err)
+		}
+		if _, err := tx.exec("DELETE FROM auth_failures WHERE key = ? AND at <= ?", key, from); err != nil {
+			return writeErr("record auth failure", err)
+		}
+		return writeErr("record auth failure",
+			tx.queryRow("SELECT count(*) FROM auth_failures WHERE key = ? AND at > ? AND at <= ?", key, from, now).Scan(&n))
+	})
+	return n, err
+}
+
+// CountAuthFailures returns the failures of key in (t-window, t].
+func (s *Store) CountAuthFailures(ctx context.Context, key string, t time.Time, window time.Duration) (int, error) {
+	var n int
+	err := s.queryRow(ctx, "SELECT count(*) FROM auth_failures WHERE key = ? AND at > ? AND at <= ?",
+		key, t.Add(-window).UnixMicro(), t.UnixMicro()).Scan(&n)
+	return n, s.readErr("count auth failures", err)
+}
+
+// ClearAuthFailures forgets the failures of key.
+func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
+	return s.write(ctx, func(tx *wtx) error {
+		_, err := tx.exec("DELETE FROM auth_failures WHERE key = ?", key)
+		return writeErr("clear auth failures", err)
+	})
+}

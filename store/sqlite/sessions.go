@@ -1,0 +1,362 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+const sessionCols = "id, username, consumer_uid, flow, scope, created_at, expires_at, ended_at, end_reason, remote_addr"
+
+func scanSession(r scanner) (gatehouse.Session, error) {
+	var x gatehouse.Session
+	var created, expires, ended sql.NullInt64
+	err := r.Scan(&x.ID, &x.Username, &x.ConsumerUID, &x.Flow, &x.Scope, &created, &expires, &ended, &x.EndReason, &x.RemoteAddr)
+	x.CreatedAt, x.ExpiresAt, x.EndedAt = goTime(created), goTime(expires), goTime(ended)
+	return x, err
+}
+
+func insertAudit(tx *wtx, events []gatehouse.AuditEvent) error {
+	for _, e := range events {
+		if _, err := tx.exec("INSERT INTO audit (at, actor, action, target, outcome, remote, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateSession stores the session and its first refresh token, writes the
+// audit events, and enforces the principal's cap: counting the new session,
+// the oldest active sessions (at CreatedAt) beyond MaxSessions are ended with
+// reason cap. The new session itself is never the one ended.
+func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string, error) {
+	var ended []string
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		ended, err = createSession(tx, &n)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+func createSession(tx *wtx, n *store.NewSession) ([]string, error) {
+	x := &n.Session
+	what := fmt.Sprintf("session %q", x.ID)
+	res, err := tx.exec("INSERT INTO sessions ("+sessionCols+", username_key, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		x.ID, x.Username, x.ConsumerUID, x.Flow, x.Scope, dbTime(x.CreatedAt), dbTime(x.ExpiresAt), dbTime(x.EndedAt),
+		x.EndReason, x.RemoteAddr, lower(x.Username), x.Principal())
+	if err != nil {
+		return nil, writeErr(what, err)
+	}
+	if len(n.RefreshHash) > 0 {
+		if _, err := tx.exec("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES (?, ?, 0)", n.RefreshHash, x.ID); err != nil {
+			return nil, writeErr(what+" refresh token", err)
+		}
+	}
+	if err := tx.change(gatehouse.ChangeSession, x.ID, gatehouse.OpCreate); err != nil {
+		return nil, writeErr(what, err)
+	}
+	var ended []string
+	if n.MaxSessions > 0 {
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return nil, writeErr(what, err)
+		}
+		if ended, err = capSessions(tx, x, seq, n.MaxSessions); err != nil {
+			return nil, writeErr(what+" cap", err)
+		}
+	}
+	if err := insertAudit(tx, n.Audit); err != nil {
+		return nil, writeErr(what+" audit", err)
+	}
+	return ended, nil
+}
+
+// capSessions ends the oldest active sessions of x's principal beyond max,
+// x (row seq) counting as one and never ending.
+func capSessions(tx *wtx, x *gatehouse.Session, seq int64, max int) ([]string, error) {
+	keep := max
+	if x.Active(x.CreatedAt) {
+		keep-- // the new session takes one place
+	}
+	now := tx.at(x.CreatedAt)
+	// Newest first, skipping the ones that stay: one walk over the
+	// principal's open sessions in index order, no sort. Ties on created_at
+	// (rare) fall to the later expiry, then to insertion order.
+	rows, err := tx.query("SELECT seq, id FROM sessions WHERE principal = ? AND ended_at IS NULL AND expires_at > ? AND seq <> ? "+
+		"ORDER BY created_at DESC, expires_at DESC, seq DESC LIMIT -1 OFFSET ?", x.Principal(), now, seq, keep)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []int64
+	var ended []string
+	for rows.Next() {
+		var q int64
+		var id string
+		if err := rows.Scan(&q, &id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		seqs, ended = append(seqs, q), append(ended, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, q := range seqs {
+		if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE seq = ?", now, gatehouse.EndCap, q); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range ended {
+		if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd); err != nil {
+			return nil, err
+		}
+	}
+	return ended, nil
+}
+
+// GetSession finds a session by id.
+func (s *Store) GetSession(ctx context.Context, id string) (gatehouse.Session, error) {
+	x, err := scanSession(s.queryRow(ctx, "SELECT "+sessionCols+" FROM sessions WHERE id = ?", id))
+	if err != nil {
+		return gatehouse.Session{}, s.readErr(fmt.Sprintf("session %q", id), err)
+	}
+	return x, nil
+}
+
+// RefreshSession spends r.OldHash and stores r.NewHash in its place.
+func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.Session, error) {
+	const what = "refresh token"
+	if len(r.OldHash) == 0 {
+		return gatehouse.Session{}, fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
+	}
+	var out gatehouse.Session
+	err := s.write(ctx, func(tx *wtx) error {
+		var id string
+		var spent bool
+		if err := tx.queryRow("SELECT session_id, spent FROM refresh_tokens WHERE hash = ?", r.OldHash).Scan(&id, &spent); err != nil {
+			return writeErr(what, err)
+		}
+		x, err := scanSession(tx.queryRow("SELECT "+sessionCols+" FROM sessions WHERE id = ?", id))
+		if err != nil {
+			return writeErr(what, err)
+		}
+		if spent {
+			// A replayed token means it leaked: end the session for good, and
+			// keep that even though the call fails.
+			if x.EndedAt.IsZero() {
+				if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+					tx.at(r.Now), gatehouse.EndRefreshReuse, id); err != nil {
+					return writeErr(what, err)
+				}
+				if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd); err != nil {
+					return writeErr(what, err)
+				}
+			}
+			return committed{fmt.Errorf("session %q: %w", id, gatehouse.ErrRefreshReused)}
+		}
+		if !x.Active(r.Now) {
+			return fmt.Errorf("session %q: %w", id, gatehouse.ErrSessionEnded)
+		}
+		if _, err := tx.exec("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?", r.OldHash); err != nil {
+			return writeErr(what, err)
+		}
+		if len(r.NewHash) > 0 {
+			if _, err := tx.exec("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES (?, ?, 0)", r.NewHash, id); err != nil {
+				return writeErr("new "+what, err)
+			}
+		}
+		if _, err := tx.exec("UPDATE sessions SET expires_at = ? WHERE id = ?", dbTime(r.ExpiresAt), id); err != nil {
+			return writeErr(what, err)
+		}
+		if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpUpdate); err != nil {
+			return writeErr(what, err)
+		}
+		if err := insertAudit(tx, r.Audit); err != nil {
+			return writeErr(what+" audit", err)
+		}
+		x.ExpiresAt = stored(r.ExpiresAt)
+		out = x
+		return nil
+	})
+	if err != nil {
+		return gatehouse.Session{}, err
+	}
+	return out, nil
+}
+
+// FindSessionByRefresh returns the session a refresh token, spent or not,
+// belongs to.
+func (s *Store) FindSessionByRefresh(ctx context.Context, hash []byte) (gatehouse.Session, error) {
+	if len(hash) == 0 {
+		return gatehouse.Session{}, fmt.Errorf("refresh token: %w", gatehouse.ErrNotFound)
+	}
+	x, err := scanSession(s.queryRow(ctx, "SELECT s."+strings.ReplaceAll(sessionCols, ", ", ", s.")+
+		" FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?", hash))
+	if err != nil {
+		return gatehouse.Session{}, s.readErr("refresh token", err)
+	}
+	return x, nil
+}
+
+// EndSession ends one session; ending an ended session keeps its first end.
+func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) error {
+	what := fmt.Sprintf("session %q", id)
+	return s.write(ctx, func(tx *wtx) error {
+		var ended sql.NullInt64
+		if err := tx.queryRow("SELECT ended_at FROM sessions WHERE id = ?", id).Scan(&ended); err != nil {
+			return writeErr(what, err)
+		}
+		if ended.Valid {
+			return nil
+		}
+		if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?", tx.at(at), reason, id); err != nil {
+			return writeErr(what, err)
+		}
+		return writeErr(what, tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd))
+	})
+}
+
+// sessionWhere turns a filter into WHERE terms (fixed SQL text) and their
+// arguments.
+func sessionWhere(f store.SessionFilter) (string, []any) {
+	var terms []string
+	var args []any
+	if f.Username != "" {
+		terms = append(terms, "username_key = ?")
+		args = append(args, lower(f.Username))
+	}
+	if f.ConsumerUID != 0 {
+		terms = append(terms, "consumer_uid = ?")
+		args = append(args, f.ConsumerUID)
+	}
+	if !f.ActiveAt.IsZero() {
+		terms = append(terms, "ended_at IS NULL AND expires_at > ?")
+		args = append(args, f.ActiveAt.UnixMicro())
+	}
+	if len(terms) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(terms, " AND "), args
+}
+
+// errNoFilter refuses EndSessions without a username or consumer.
+var errNoFilter = errors.New("sqlite: ending sessions needs a username or a consumer uid")
+
+// EndSessions ends every session matching f that is active at at (f.Limit
+// is ignored) and returns their ids, newest first.
+func (s *Store) EndSessions(ctx context.Context, f store.SessionFilter, reason string, at time.Time) ([]string, error) {
+	if f.Username == "" && f.ConsumerUID == 0 {
+		return nil, errNoFilter
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	f.ActiveAt = at
+	where, args := sessionWhere(f)
+	var ids []string
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		ids, err = tx.strings("SELECT id FROM sessions"+where+" ORDER BY created_at DESC, seq DESC", args...)
+		if err != nil {
+			return writeErr("end sessions", err)
+		}
+		for _, id := range ids {
+			if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?", tx.at(at), reason, id); err != nil {
+				return writeErr("end sessions", err)
+			}
+			if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd); err != nil {
+				return writeErr("end sessions", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// ListSessions returns sessions matching f, newest (by CreatedAt) first.
+func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]gatehouse.Session, error) {
+	where, args := sessionWhere(f)
+	q := "SELECT " + sessionCols + " FROM sessions" + where + " ORDER BY created_at DESC, seq DESC"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, s.readErr("list sessions", err)
+	}
+	defer rows.Close()
+	var out []gatehouse.Session
+	for rows.Next() {
+		x, err := scanSession(rows)
+		if err != nil {
+			return nil, s.readErr("list sessions", err)
+		}
+		out = append(out, x)
+	}
+	return out, s.readErr("list sessions", rows.Err())
+}
+
+// CountActiveSessions counts sessions not ended and not expired at t.
+func (s *Store) CountActiveSessions(ctx context.Context, t time.Time) (int, error) {
+	var n int
+	if err := s.queryRow(ctx, "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?", t.UnixMicro()).Scan(&n); err != nil {
+		return 0, s.readErr("count sessions", err)
+	}
+	return n, nil
+}
+
+// goneAt is when a session stopped being usable: the earlier of its expiry
+// and its end, 0 (long gone) without an expiry. It must match the indexed
+// expression of sessions_gone exactly for the index to be used.
+const goneAt = "min(coalesce(expires_at, 0), coalesce(ended_at, expires_at, 0))"
+
+// deleteChunk bounds the sessions one write transaction removes, so that a
+// large clean-up does not hold the write lock for long.
+const deleteChunk = 1000
+
+// DeleteSessions removes sessions that expired or ended before t (and those
+// without an expiry), with their refresh tokens, a chunk per transaction.
+func (s *Store) DeleteSessions(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	t := before.UnixMicro()
+	for {
+		var n int
+		err := s.write(ctx, func(tx *wtx) error {
+			ids, err := tx.strings("DELETE FROM sessions WHERE seq IN (SELECT seq FROM sessions WHERE "+goneAt+" < ? LIMIT ?) RETURNING id",
+				t, deleteChunk)
+			if err != nil {
+				return writeErr("delete sessions", err)
+			}
+			for _, id := range ids {
+				if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpDelete); err != nil {
+					return writeErr("delete sessions", err)
+				}
+			}
+			n = len(ids)
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
+}

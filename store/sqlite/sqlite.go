@@ -1,0 +1,353 @@
+// Package sqlite is the embedded store of gatehouse: one SQLite file in WAL
+// mode, shared by the running server and the admin CLI.
+//
+// Writes go through a single writer goroutine that owns the only write
+// connection of the process. It takes every write queued at the time, runs
+// each in its own savepoint inside one transaction and commits once, so that
+// many concurrent writes share one fsync (group commit). Reads use a separate
+// pool of read-only connections that WAL lets run alongside the writer.
+//
+// Times are stored as integer Unix microseconds; a zero time.Time is stored
+// as NULL. Times come back in UTC, truncated to the microsecond.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Options tunes the embedded store.
+type Options struct {
+	// Synchronous is "full" (default, every acknowledged write survives power loss / kill -9) or "normal".
+	Synchronous string
+	// BusyTimeout: how long to wait for another process's write lock (default 5s).
+	BusyTimeout time.Duration
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	path string
+	fi   os.FileInfo // the file as opened, to notice it being removed or replaced
+	busy time.Duration
+
+	rdb    *sql.DB
+	rstmts sync.Map // query -> *sql.Stmt prepared on rdb
+
+	w *writer
+
+	closeOnce sync.Mutex
+	closed    bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// errClosed is returned by every method of a closed store.
+var errClosed = fmt.Errorf("sqlite store closed: %w", gatehouse.ErrUnavailable)
+
+// Open opens (creating if needed) the store file at path and migrates it to
+// the current schema.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	sync := "FULL"
+	switch strings.ToLower(opts.Synchronous) {
+	case "", "full":
+	case "normal":
+		sync = "NORMAL"
+	default:
+		return nil, fmt.Errorf("sqlite: synchronous %q is not full or normal", opts.Synchronous)
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// A file: URI keeps unusual characters in the path (?, #, %) from being
+	// taken for DSN syntax.
+	uri := (&url.URL{Scheme: "file", Path: abs}).String()
+	ms := strconv.FormatInt(busy.Milliseconds(), 10)
+	common := "_pragma=busy_timeout(" + ms + ")"
+
+	// temp_store=memory keeps the savepoint journals of group commit off the
+	// disk: each op's savepoint copies the pages it first touches.
+	wdb, err := sql.Open("sqlite", uri+"?"+common+
+		"&_pragma=foreign_keys(1)&_pragma=synchronous("+sync+")&_pragma=cache_size(-16384)"+
+		"&_pragma=journal_size_limit(67108864)&_pragma=temp_store(memory)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	wdb.SetConnMaxLifetime(0)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, unavailable("open "+path, err)
+	}
+	fail := func(err error) (*Store, error) {
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	deadline := time.Now().Add(busy)
+	if err := retryBusy(ctx, deadline, func() error {
+		var mode string
+		if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+			return err
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return fmt.Errorf("journal mode is %q, not wal", mode)
+		}
+		return nil
+	}); err != nil {
+		return fail(unavailable("set WAL mode on "+path, err))
+	}
+	if err := migrate(ctx, conn, deadline); err != nil {
+		return fail(err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fail(unavailable("stat "+path, err))
+	}
+
+	rdb, err := sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	rdb.SetConnMaxIdleTime(5 * time.Minute)
+
+	s := &Store{path: abs, fi: fi, busy: busy, rdb: rdb}
+	s.w = newWriter(wdb, conn, busy)
+	return s, nil
+}
+
+// Close stops the writer (failing writes still queued) and closes every
+// connection. Calling it again does nothing.
+func (s *Store) Close() error {
+	s.closeOnce.Lock()
+	defer s.closeOnce.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	werr := s.w.close()
+	s.rstmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	rerr := s.rdb.Close()
+	return errors.Join(werr, rerr)
+}
+
+func (s *Store) isClosed() bool {
+	s.closeOnce.Lock()
+	defer s.closeOnce.Unlock()
+	return s.closed
+}
+
+// Ping checks that the file is still the one opened and can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.isClosed() {
+		return errClosed
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return unavailable("ping", err)
+	}
+	if !os.SameFile(fi, s.fi) {
+		return fmt.Errorf("ping: %s was replaced: %w", s.path, gatehouse.ErrUnavailable)
+	}
+	var v int
+	if err := s.queryRow(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return s.readErr("ping", err)
+	}
+	return nil
+}
+
+// SchemaVersion reads the migration version recorded in the file.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if s.isClosed() {
+		return 0, errClosed
+	}
+	var v int
+	if err := s.queryRow(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, s.readErr("schema version", err)
+	}
+	return v, nil
+}
+
+// rstmt returns query prepared on the read pool, preparing it once.
+func (s *Store) rstmt(query string) (*sql.Stmt, error) {
+	if v, ok := s.rstmts.Load(query); ok {
+		return v.(*sql.Stmt), nil
+	}
+	// Prepared without the caller's context: the statement outlives the call.
+	st, err := s.rdb.PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.rstmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.isClosed() {
+		return nil, errClosed
+	}
+	st, err := s.rstmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// row is a *sql.Row that may carry an error from before the query ran.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dest...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) row {
+	if s.isClosed() {
+		return row{err: errClosed}
+	}
+	st, err := s.rstmt(query)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: st.QueryRowContext(ctx, args...)}
+}
+
+// readTx runs fn in one read transaction, so that it sees a single snapshot.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.isClosed() {
+		return errClosed
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// readErr maps a read failure: no rows is ErrNotFound (the caller adds what
+// was looked for), a cancelled context stays what it is, anything else means
+// the store could not be read.
+func (s *Store) readErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
+	case isSentinel(err), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", what, err)
+	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "sql: database is closed"):
+		return fmt.Errorf("%s: %w", what, errClosed)
+	}
+	return unavailable(what, err)
+}
+
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, gatehouse.ErrUnavailable, err)
+}
+
+// isSentinel reports whether err already carries one of the store errors.
+func isSentinel(err error) bool {
+	for _, e := range []error{gatehouse.ErrNotFound, gatehouse.ErrConflict, gatehouse.ErrUnavailable,
+		gatehouse.ErrRefreshReused, gatehouse.ErrSessionEnded, gatehouse.ErrFeedGap, gatehouse.ErrSchemaTooNew} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() & 0xff
+	}
+	return 0
+}
+
+func isBusy(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+func isConstraint(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT }
+
+// retryBusy runs fn until it succeeds, fails with something other than
+// SQLITE_BUSY, or deadline passes. SQLite's busy handler covers most lock
+// waits; a few (WAL recovery by another process, journal mode changes) report
+// SQLITE_BUSY at once.
+func retryBusy(ctx context.Context, deadline time.Time, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Times are Unix microseconds; the zero time is NULL.
+func dbTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func goTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// stored is t as it comes back from the store.
+func stored(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
+func lower(s string) string { return strings.ToLower(s) }

@@ -1,0 +1,513 @@
+package sqlite
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/storetest"
+)
+
+var bg = context.Background()
+
+func openTemp(t testing.TB, opts Options) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(bg, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestConformance(t *testing.T) {
+	storetest.RunTests(t, func(t *testing.T) store.Store {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}
+
+func TestConformanceSyncNormal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	storetest.RunTests(t, func(t *testing.T) store.Store {
+		s, _ := openTemp(t, Options{Synchronous: "normal"})
+		return s
+	})
+}
+
+func TestOptions(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(bg, filepath.Join(dir, "a.db"), Options{Synchronous: "off"}); err == nil {
+		t.Fatal("synchronous=off accepted")
+	}
+	s, err := Open(bg, filepath.Join(dir, "b.db"), Options{Synchronous: "NORMAL", BusyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mode string
+	if err := s.queryRow(bg, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal mode %q, %v", mode, err)
+	}
+	// A path with characters that mean something in a URI.
+	odd := filepath.Join(dir, "we?ird #name%20.db")
+	s2, err := Open(bg, odd, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if _, err := os.Stat(odd); err != nil {
+		t.Fatalf("file not created under its own name: %v", err)
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	s, path := openTemp(t, Options{})
+	if v, err := s.SchemaVersion(bg); err != nil || v != currentVersion {
+		t.Fatalf("SchemaVersion = %d, %v", v, err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", currentVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = Open(bg, path, Options{})
+	if !errors.Is(err, gatehouse.ErrSchemaTooNew) {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+}
+
+func TestConcurrentOpenOfNewFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	stores := make([]*Store, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = Open(bg, path, Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	if err := stores[0].CreateUser(bg, gatehouse.User{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stores[5].GetUser(bg, "x"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoHandles writes through one handle and reads, feed included, through
+// another on the same file, as the admin CLI and the server do.
+func TestTwoHandles(t *testing.T) {
+	a, path := openTemp(t, Options{})
+	b, err := Open(bg, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rev, err := b.LastRevision(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := store.NewFollower(b, time.Hour, nil)
+	rec := &recorder{}
+	follower.Subscribe(rec)
+	if err := follower.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := a.CreateUser(bg, gatehouse.User{Name: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.CreateConsumer(bg, gatehouse.Consumer{Name: "app", KeyHash: []byte("h")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := a.CreateSession(bg, store.NewSession{Session: gatehouse.Session{ID: "s1", ConsumerUID: c.UID, CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour)}, RefreshHash: []byte("r1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetUser(bg, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.GetConsumerByKeyHash(bg, []byte("h")); err != nil || got.UID != c.UID {
+		t.Fatalf("consumer through the other handle: %+v, %v", got, err)
+	}
+	// A write through b is seen by a.
+	if err := b.EndSession(bg, "s1", gatehouse.EndAdmin, now); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := a.GetSession(bg, "s1"); err != nil || x.EndReason != gatehouse.EndAdmin {
+		t.Fatalf("session through the first handle: %+v, %v", x, err)
+	}
+	_, err = a.RefreshSession(bg, store.Refresh{OldHash: []byte("r1"), NewHash: []byte("r2"), Now: now, ExpiresAt: now.Add(time.Hour)})
+	if !errors.Is(err, gatehouse.ErrSessionEnded) {
+		t.Fatalf("refresh of a session ended through the other handle: %v", err)
+	}
+
+	follower.Poll(bg)
+	want := []string{"user/alice/create", "consumer/1/create", "session/s1/create", "session/s1/end"}
+	if got := rec.get(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("follower on the other handle saw %v, want %v", got, want)
+	}
+	if follower.Revision() <= rev {
+		t.Fatalf("follower revision %d", follower.Revision())
+	}
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) Changes(cs []gatehouse.Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range cs {
+		r.got = append(r.got, fmt.Sprintf("%s/%s/%s", c.Kind, c.Key, c.Op))
+	}
+}
+
+func (r *recorder) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, "reset")
+}
+
+func (r *recorder) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// TestCrossProcessWrites has a child process write to the file while this
+// process writes too; both sets of writes must land.
+func TestCrossProcessWrites(t *testing.T) {
+	if os.Getenv("GATEHOUSE_SQLITE_CHILD") != "" {
+		t.Skip("child")
+	}
+	s, path := openTemp(t, Options{})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildWriter$", "-test.v")
+	cmd.Env = append(os.Environ(), "GATEHOUSE_SQLITE_CHILD=writer", "GATEHOUSE_SQLITE_PATH="+path)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := s.AppendAudit(bg, gatehouse.AuditEvent{Action: "parent", Detail: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out.String())
+	}
+	evs, err := s.ListAudit(bg, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, e := range evs {
+		n[e.Action]++
+	}
+	if n["parent"] != 200 || n["child"] != 200 {
+		t.Fatalf("events: %v\n%s", n, out.String())
+	}
+	changes, err := s.Changes(bg, 0, 0)
+	if err != nil || len(changes) != 200 {
+		t.Fatalf("feed entries written by the child: %d, %v", len(changes), err)
+	}
+}
+
+func TestChildWriter(t *testing.T) {
+	if os.Getenv("GATEHOUSE_SQLITE_CHILD") != "writer" {
+		t.Skip("runs as a child of TestCrossProcessWrites")
+	}
+	s, err := Open(bg, os.Getenv("GATEHOUSE_SQLITE_PATH"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 200 {
+		if err := s.AppendAudit(bg, gatehouse.AuditEvent{Action: "child", Detail: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateUser(bg, gatehouse.User{Name: fmt.Sprintf("child%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCrashDurability kills a child process with SIGKILL right after it
+// reports its writes acknowledged; they must all be in the file.
+func TestCrashDurability(t *testing.T) {
+	if os.Getenv("GATEHOUSE_SQLITE_CHILD") != "" {
+		t.Skip("child")
+	}
+	path := filepath.Join(t.TempDir(), "crash.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd.Env = append(os.Environ(), "GATEHOUSE_SQLITE_CHILD=crash", "GATEHOUSE_SQLITE_PATH="+path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The child prints "ok N" after each acknowledged batch of writes; kill it
+	// mid-stream, right after an acknowledgement.
+	sc := bufio.NewScanner(stdout)
+	acked := -1
+	for sc.Scan() {
+		var n int
+		if _, err := fmt.Sscanf(sc.Text(), "ok %d", &n); err == nil {
+			acked = n
+			if n >= 20 {
+				break
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if acked < 0 {
+		t.Fatal("child acknowledged nothing")
+	}
+
+	s, err := Open(bg, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i <= acked; i++ {
+		if _, err := s.GetUser(bg, fmt.Sprintf("user%d", i)); err != nil {
+			t.Fatalf("user %d of %d acknowledged: %v", i, acked, err)
+		}
+		if _, err := s.GetConsumerByName(bg, fmt.Sprintf("consumer%d", i)); err != nil {
+			t.Fatalf("consumer %d of %d acknowledged: %v", i, acked, err)
+		}
+		if _, err := s.GetSession(bg, fmt.Sprintf("session%d", i)); err != nil {
+			t.Fatalf("session %d of %d acknowledged: %v", i, acked, err)
+		}
+	}
+	if err := s.Ping(bg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCrashChild(t *testing.T) {
+	if os.Getenv("GATEHOUSE_SQLITE_CHILD") != "crash" {
+		t.Skip("runs as a child of TestCrashDurability")
+	}
+	s, err := Open(bg, os.Getenv("GATEHOUSE_SQLITE_PATH"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i := 0; ; i++ {
+		if err := s.CreateUser(bg, gatehouse.User{Name: fmt.Sprintf("user%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.CreateConsumer(bg, gatehouse.Consumer{Name: fmt.Sprintf("consumer%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateSession(bg, store.NewSession{Session: gatehouse.Session{ID: fmt.Sprintf("session%d", i),
+			ConsumerUID: c.UID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, MaxSessions: 20}); err != nil {
+			t.Fatal(err)
+		}
+		// Only now are all three acknowledged.
+		fmt.Printf("ok %d\n", i)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	checks := map[string]error{
+		"Ping":       s.Ping(bg),
+		"CreateUser": s.CreateUser(bg, gatehouse.User{Name: "x"}),
+	}
+	_, checks["GetUser"] = s.GetUser(bg, "x")
+	_, checks["Changes"] = s.Changes(bg, 0, 10)
+	_, checks["CreateSession"] = s.CreateSession(bg, store.NewSession{Session: gatehouse.Session{ID: "s"}})
+	for name, err := range checks {
+		if !errors.Is(err, gatehouse.ErrUnavailable) {
+			t.Errorf("%s on a closed store: %v", name, err)
+		}
+	}
+}
+
+func TestPingFileGone(t *testing.T) {
+	s, path := openTemp(t, Options{})
+	if err := s.Ping(bg); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	if err := s.Ping(bg); !errors.Is(err, gatehouse.ErrUnavailable) {
+		t.Fatalf("Ping after the file was removed: %v", err)
+	}
+}
+
+// TestCloseWhileWriting closes the store under a stream of writes: every
+// call returns (nothing hangs) and every error is ErrUnavailable.
+func TestCloseWhileWriting(t *testing.T) {
+	s, _ := openTemp(t, Options{Synchronous: "normal"})
+	var wg sync.WaitGroup
+	var bad atomic.Value
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				err := s.AppendAudit(bg, gatehouse.AuditEvent{Action: "x", Detail: fmt.Sprint(g, i)})
+				if err != nil {
+					if !errors.Is(err, gatehouse.ErrUnavailable) {
+						bad.Store(err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.Close()
+	wg.Wait()
+	if err := bad.Load(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCancelWhileQueued checks that a caller whose context ends while its
+// write waits gets its context error, and that the write then did not happen.
+func TestCancelWhileQueued(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	block := make(chan struct{})
+	started := make(chan struct{})
+	if err := s.CreateUser(bg, gatehouse.User{Name: "blocker"}); err != nil {
+		t.Fatal(err)
+	}
+	go s.UpdateUser(bg, "blocker", func(*gatehouse.User) error {
+		close(started)
+		<-block
+		return nil
+	})
+	<-started
+	cctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	err := s.CreateUser(cctx, gatehouse.User{Name: "late"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CreateUser with an expired context: %v", err)
+	}
+	close(block)
+	// Let the writer take the next batch.
+	if err := s.CreateUser(bg, gatehouse.User{Name: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(bg, "late"); !errors.Is(err, gatehouse.ErrNotFound) {
+		t.Fatalf("a withdrawn write happened: %v", err)
+	}
+}
+
+// TestPanicInFn: a panic in an update function reaches the caller and leaves
+// the store working.
+func TestPanicInFn(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	if err := s.CreateUser(bg, gatehouse.User{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Fatalf("recovered %v", v)
+			}
+		}()
+		s.UpdateUser(bg, "a", func(u *gatehouse.User) error { u.Admin = true; panic("boom") })
+	}()
+	u, err := s.GetUser(bg, "a")
+	if err != nil || u.Admin {
+		t.Fatalf("user after a panicking update: %+v, %v", u, err)
+	}
+	if err := s.CreateUser(bg, gatehouse.User{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkCreateSessionParallel issues consumer tokens as the server does:
+// one CreateSession with one audit event and a cap of 20, synchronous=full.
+func BenchmarkCreateSessionParallel(b *testing.B) {
+	s, _ := openTemp(b, Options{})
+	c, err := s.CreateConsumer(bg, gatehouse.Consumer{Name: "bench", KeyHash: []byte("k")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	// Many requests in flight, as on a busy server: group commit needs
+	// concurrent writers to batch.
+	b.SetParallelism(64)
+	b.ResetTimer()
+	DbgOps.Store(0)
+	DbgOpTime.Store(0)
+	DbgCommit.Store(0)
+	DbgBatches.Store(0)
+	defer func() {
+		if DbgOps.Load() > 0 && DbgBatches.Load() > 0 {
+			b.Logf("N=%d ops=%d op=%v batches=%d avgbatch=%d commit=%v", b.N, DbgOps.Load(), time.Duration(DbgOpTime.Load()/DbgOps.Load()), DbgBatches.Load(), DbgOps.Load()/DbgBatches.Load(), time.Duration(DbgCommit.Load()/DbgBatches.Load()))
+		}
+	}()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			now := time.Now()
+			id := fmt.Sprintf("%016x-bench", i)
+			user := fmt.Sprintf("user%d", i%100)
+			_, err := s.CreateSession(bg, store.NewSession{
+				Session: gatehouse.Session{ID: id, Username: user, ConsumerUID: c.UID, Flow: gatehouse.FlowConsumer,
+					Scope: "/api", CreatedAt: now, ExpiresAt: now.Add(time.Hour), RemoteAddr: "192.0.2.1"},
+				MaxSessions: 20,
+				Audit: []gatehouse.AuditEvent{{At: now, Actor: "consumer:1", Action: "token.issue", Target: "session:" + id,
+					Outcome: gatehouse.OutcomeSuccess, Remote: "192.0.2.1", Detail: "consumer username=" + user}},
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,225 @@
+// Package store defines the storage interface of gatehouse. Each backend
+// lives in its own package (sqlite, postgres) and passes the conformance
+// suite in storetest; a behaviour that suite does not check is not
+// guaranteed by the interface.
+//
+// All methods are safe for concurrent use, and every write is durable when
+// the method returns: an acknowledged write survives the process being
+// killed. Errors wrap gatehouse.ErrNotFound, ErrConflict, ErrUnavailable and
+// friends; anything else means the store could not do what was asked.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Store is everything gatehouse keeps.
+type Store interface {
+	Users
+	Roles
+	Catalog
+	Consumers
+	Sessions
+	Keys
+	Audit
+	AuthFailures
+	Feed
+
+	// Ping reports whether the store can be read right now.
+	Ping(ctx context.Context) error
+	// SchemaVersion is the migration version the store is at.
+	SchemaVersion(ctx context.Context) (int, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Users keeps P21 users. Names are unique case-insensitively; users are never
+// removed, only marked deleted.
+type Users interface {
+	// CreateUser stores u; ErrConflict if the name is taken (even by a deleted user).
+	CreateUser(ctx context.Context, u gatehouse.User) error
+	// GetUser finds a user by name, case-insensitively, deleted or not.
+	GetUser(ctx context.Context, name string) (gatehouse.User, error)
+	// UpdateUser applies fn to the stored user atomically. fn may not change
+	// the name. If fn returns an error nothing is written and that error is
+	// returned.
+	UpdateUser(ctx context.Context, name string, fn func(*gatehouse.User) error) (gatehouse.User, error)
+	// ListUsers returns all users ordered by name.
+	ListUsers(ctx context.Context) ([]gatehouse.User, error)
+	// CountUsers counts users, deleted ones included.
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// Roles keeps dataservice roles. Names are unique case-insensitively.
+type Roles interface {
+	// CreateRole stores r; ErrConflict if the name is taken.
+	CreateRole(ctx context.Context, r gatehouse.Role) error
+	// GetRole finds a role by name, case-insensitively, with its entries.
+	GetRole(ctx context.Context, name string) (gatehouse.Role, error)
+	// UpdateRole applies fn to the stored role (entries included) atomically.
+	UpdateRole(ctx context.Context, name string, fn func(*gatehouse.Role) error) (gatehouse.Role, error)
+	// ListRoles returns all roles ordered by name, with their entries.
+	ListRoles(ctx context.Context) ([]gatehouse.Role, error)
+}
+
+// Catalog keeps the known tables and views.
+type Catalog interface {
+	// ImportCatalog adds or replaces entries (matched by name,
+	// case-insensitively) in one transaction.
+	ImportCatalog(ctx context.Context, entries []gatehouse.CatalogEntry) error
+	// LookupCatalog finds an object by name, case-insensitively.
+	LookupCatalog(ctx context.Context, name string) (gatehouse.CatalogEntry, error)
+	// ListCatalog returns all entries ordered by name.
+	ListCatalog(ctx context.Context) ([]gatehouse.CatalogEntry, error)
+}
+
+// Consumers keeps registered applications and their key hashes.
+type Consumers interface {
+	// CreateConsumer stores c with the next uid (c.UID is ignored) and returns
+	// it as stored. ErrConflict if the name is taken (case-insensitively) or
+	// the key hash is already in use.
+	CreateConsumer(ctx context.Context, c gatehouse.Consumer) (gatehouse.Consumer, error)
+	// GetConsumer finds a consumer by uid.
+	GetConsumer(ctx context.Context, uid int64) (gatehouse.Consumer, error)
+	// GetConsumerByName finds a consumer by name, case-insensitively.
+	GetConsumerByName(ctx context.Context, name string) (gatehouse.Consumer, error)
+	// GetConsumerByKeyHash finds the consumer whose key hashes to h.
+	GetConsumerByKeyHash(ctx context.Context, h []byte) (gatehouse.Consumer, error)
+	// UpdateConsumer applies fn atomically; fn may not change the uid.
+	UpdateConsumer(ctx context.Context, uid int64, fn func(*gatehouse.Consumer) error) (gatehouse.Consumer, error)
+	// DeleteConsumer removes a consumer and ends its active sessions (reason
+	// consumer_disabled).
+	DeleteConsumer(ctx context.Context, uid int64) error
+	// ListConsumers returns all consumers ordered by uid.
+	ListConsumers(ctx context.Context) ([]gatehouse.Consumer, error)
+}
+
+// NewSession is what CreateSession needs.
+type NewSession struct {
+	Session gatehouse.Session
+	// RefreshHash is the SHA-256 of the session's first refresh token; nil
+	// when the session has none.
+	RefreshHash []byte
+	// MaxSessions caps the active sessions of the principal: after inserting,
+	// the oldest active sessions over the cap are ended (reason cap). 0 means
+	// no cap.
+	MaxSessions int
+	// Audit events are written in the same transaction as the session.
+	Audit []gatehouse.AuditEvent
+}
+
+// Refresh is what RefreshSession needs.
+type Refresh struct {
+	OldHash []byte // SHA-256 of the presented refresh token
+	NewHash []byte // SHA-256 of its replacement
+	Now     time.Time
+	// ExpiresAt is the session's new expiry (sliding refresh window).
+	ExpiresAt time.Time
+	// Audit events are written in the same transaction when the rotation succeeds.
+	Audit []gatehouse.AuditEvent
+}
+
+// SessionFilter selects sessions for ListSessions and EndSessions. Empty
+// fields do not filter.
+type SessionFilter struct {
+	Username    string // matched case-insensitively
+	ConsumerUID int64
+	// ActiveAt, when set, keeps only sessions not ended and not expired at that time.
+	ActiveAt time.Time
+	Limit    int // 0: no limit
+}
+
+// Sessions keeps middleware sessions and their refresh tokens.
+type Sessions interface {
+	// CreateSession stores a session (and its first refresh token), enforces
+	// the principal's cap, and returns the ids of sessions the cap ended.
+	CreateSession(ctx context.Context, n NewSession) (ended []string, err error)
+	// GetSession finds a session by id.
+	GetSession(ctx context.Context, id string) (gatehouse.Session, error)
+	// RefreshSession spends the refresh token r.OldHash and stores r.NewHash
+	// in its place, atomically. Unknown token: ErrNotFound. A spent token: the
+	// store ends the session (reason refresh_reuse, committed) and returns
+	// ErrRefreshReused. A session that has ended or expired at r.Now:
+	// ErrSessionEnded.
+	RefreshSession(ctx context.Context, r Refresh) (gatehouse.Session, error)
+	// FindSessionByRefresh returns the session a refresh token (spent or not)
+	// belongs to, without changing anything.
+	FindSessionByRefresh(ctx context.Context, hash []byte) (gatehouse.Session, error)
+	// EndSession ends one session. Ending an ended session is a no-op that
+	// keeps the first reason. ErrNotFound if there is no such session.
+	EndSession(ctx context.Context, id, reason string, at time.Time) error
+	// EndSessions ends every active session matching f (f.ActiveAt is set to
+	// at) and returns their ids. A filter with neither Username nor
+	// ConsumerUID is refused.
+	EndSessions(ctx context.Context, f SessionFilter, reason string, at time.Time) ([]string, error)
+	// ListSessions returns sessions matching f, newest first.
+	ListSessions(ctx context.Context, f SessionFilter) ([]gatehouse.Session, error)
+	// CountActiveSessions counts sessions not ended and not expired at t.
+	CountActiveSessions(ctx context.Context, t time.Time) (int, error)
+	// DeleteSessions removes sessions that expired or ended before t, with
+	// their refresh tokens, and returns how many went.
+	DeleteSessions(ctx context.Context, before time.Time) (int, error)
+}
+
+// Keys keeps signing keys.
+type Keys interface {
+	// ListKeys returns every key, oldest first.
+	ListKeys(ctx context.Context) ([]gatehouse.SigningKey, error)
+	// InitKeys stores active and next as the first keys of algorithm
+	// active.Algorithm, unless that algorithm already has an active key, in
+	// which case it stores nothing and returns ErrConflict. Safe when several
+	// processes race.
+	InitKeys(ctx context.Context, active, next gatehouse.SigningKey) error
+	// RotateKeys promotes the algorithm's next key to active, retires the
+	// active key (NotAfter = retireUntil) and stores newNext as the next key,
+	// atomically. It fails with ErrConflict unless the current active key is
+	// expectActive, so of two concurrent rotations exactly one wins.
+	RotateKeys(ctx context.Context, expectActive string, newNext gatehouse.SigningKey, at, retireUntil time.Time) error
+	// DeleteRetiredKeys removes retired keys whose NotAfter is before t.
+	DeleteRetiredKeys(ctx context.Context, before time.Time) (int, error)
+}
+
+// AuditFilter selects audit events. Empty fields do not filter.
+type AuditFilter struct {
+	Since   time.Time
+	Until   time.Time
+	Action  string // exact, or a prefix ending in "." (e.g. "token.")
+	AfterID int64
+	Limit   int // 0: no limit
+}
+
+// Audit keeps the audit trail.
+type Audit interface {
+	// AppendAudit stores events, assigning their ids.
+	AppendAudit(ctx context.Context, events ...gatehouse.AuditEvent) error
+	// ListAudit returns events matching f in id order.
+	ListAudit(ctx context.Context, f AuditFilter) ([]gatehouse.AuditEvent, error)
+}
+
+// AuthFailures counts failed sign-ins per key (a lower-cased username), for
+// lockout across replicas.
+type AuthFailures interface {
+	// RecordAuthFailure notes a failure at t and returns how many failures the
+	// key has had in (t-window, t].
+	RecordAuthFailure(ctx context.Context, key string, t time.Time, window time.Duration) (int, error)
+	// CountAuthFailures returns the failures of key in (t-window, t].
+	CountAuthFailures(ctx context.Context, key string, t time.Time, window time.Duration) (int, error)
+	// ClearAuthFailures forgets the failures of key.
+	ClearAuthFailures(ctx context.Context, key string) error
+}
+
+// Feed is the change feed: every change to sessions, users, roles,
+// consumers, keys or the catalog appends an entry with a growing revision, in
+// the same transaction as the change itself.
+type Feed interface {
+	// LastRevision is the newest revision (0 for an empty feed).
+	LastRevision(ctx context.Context) (int64, error)
+	// Changes returns up to limit entries with Rev > after, in order.
+	// ErrFeedGap if entries after `after` have been pruned.
+	Changes(ctx context.Context, after int64, limit int) ([]gatehouse.Change, error)
+	// PruneChanges drops entries older than t, keeping the newest one.
+	PruneChanges(ctx context.Context, before time.Time) (int, error)
+}

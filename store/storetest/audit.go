@@ -1,0 +1,123 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func auditEvents() []gatehouse.AuditEvent {
+	return []gatehouse.AuditEvent{
+		{At: at(0), Actor: "user:bob", Action: "token.issue", Target: "session:s1", Outcome: gatehouse.OutcomeSuccess, Remote: "192.0.2.1", Detail: "user v2"},
+		{At: at(time.Minute), Actor: "consumer:unknown", Action: "token.refuse", Target: "consumer:unknown", Outcome: gatehouse.OutcomeFailure, Remote: "192.0.2.2", Detail: "consumer: unknown_key"},
+		{At: at(2 * time.Minute), Actor: "cli:root", Action: "user.add", Target: "user:carol", Outcome: gatehouse.OutcomeSuccess},
+		{At: at(3 * time.Minute), Actor: "system", Action: "tokens.gc", Target: "", Outcome: gatehouse.OutcomeSuccess, Detail: "not a token. event"},
+		{At: at(4 * time.Minute), Actor: "user:bob", Action: "token", Target: "session:s2", Outcome: gatehouse.OutcomeSuccess},
+		{At: at(5 * time.Minute), Actor: "user:bob", Action: "token.issue", Target: "session:s3", Outcome: gatehouse.OutcomeSuccess},
+	}
+}
+
+var auditTests = []test{
+	{"AppendList", func(t *testing.T, s store.Store) {
+		if evs, err := s.ListAudit(ctx, store.AuditFilter{}); err != nil || len(evs) != 0 {
+			t.Fatalf("ListAudit on an empty store = %v, %v", evs, err)
+		}
+		must(t, s.AppendAudit(ctx))
+		in := auditEvents()
+		must(t, s.AppendAudit(ctx, in[:2]...))
+		for _, e := range in[2:] {
+			must(t, s.AppendAudit(ctx, e))
+		}
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(evs) != len(in) {
+			t.Fatalf("ListAudit returned %d events, want %d", len(evs), len(in))
+		}
+		for i := range evs {
+			if evs[i].ID <= 0 || i > 0 && evs[i].ID <= evs[i-1].ID {
+				t.Fatalf("ids not increasing: %+v", evs)
+			}
+			want := in[i]
+			want.ID = evs[i].ID
+			checkEqual(t, "audit event", evs[i], want)
+		}
+	}},
+	{"Filter", func(t *testing.T, s store.Store) {
+		must(t, s.AppendAudit(ctx, auditEvents()...))
+		all, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		id := func(i int) int64 { return all[i].ID }
+		cases := []struct {
+			name   string
+			filter store.AuditFilter
+			want   []int // indexes into auditEvents
+		}{
+			{"since (inclusive)", store.AuditFilter{Since: at(2 * time.Minute)}, []int{2, 3, 4, 5}},
+			{"until (exclusive)", store.AuditFilter{Until: at(2 * time.Minute)}, []int{0, 1}},
+			{"since and until", store.AuditFilter{Since: at(time.Minute), Until: at(3*time.Minute + time.Second)}, []int{1, 2, 3}},
+			{"exact action", store.AuditFilter{Action: "token.issue"}, []int{0, 5}},
+			{"exact action without dot", store.AuditFilter{Action: "token"}, []int{4}},
+			{"action prefix", store.AuditFilter{Action: "token."}, []int{0, 1, 5}},
+			{"other prefix", store.AuditFilter{Action: "user."}, []int{2}},
+			{"no such action", store.AuditFilter{Action: "token.iss"}, nil},
+			{"after id", store.AuditFilter{AfterID: id(3)}, []int{4, 5}},
+			{"limit", store.AuditFilter{Limit: 2}, []int{0, 1}},
+			{"after id and limit", store.AuditFilter{AfterID: id(0), Limit: 2}, []int{1, 2}},
+			{"prefix, since, limit", store.AuditFilter{Action: "token.", Since: at(30 * time.Second), Limit: 1}, []int{1}},
+			{"everything filtered", store.AuditFilter{Since: at(time.Hour)}, nil},
+		}
+		for _, tc := range cases {
+			evs, err := s.ListAudit(ctx, tc.filter)
+			must(t, err)
+			var got []int64
+			for _, e := range evs {
+				got = append(got, e.ID)
+			}
+			var want []int64
+			for _, i := range tc.want {
+				want = append(want, id(i))
+			}
+			checkEqual(t, tc.name, got, want)
+		}
+	}},
+}
+
+var authFailureTests = []test{
+	{"Window", func(t *testing.T, s store.Store) {
+		const w = 5 * time.Minute
+		record := func(key string, d time.Duration, want int) {
+			t.Helper()
+			n, err := s.RecordAuthFailure(ctx, key, at(d), w)
+			must(t, err)
+			if n != want {
+				t.Fatalf("RecordAuthFailure(%s, t0+%v) = %d, want %d", key, d, n, want)
+			}
+		}
+		count := func(key string, d time.Duration, want int) {
+			t.Helper()
+			n, err := s.CountAuthFailures(ctx, key, at(d), w)
+			must(t, err)
+			if n != want {
+				t.Fatalf("CountAuthFailures(%s, t0+%v) = %d, want %d", key, d, n, want)
+			}
+		}
+		count("bob", 0, 0)
+		record("bob", 0, 1)
+		record("bob", time.Minute, 2)
+		record("bob", 2*time.Minute, 3)
+		record("alice", 2*time.Minute, 1)
+		count("bob", 2*time.Minute, 3)
+		count("bob", 5*time.Minute, 2)                  // (t0, t0+5m]: the failure at t0 is out
+		count("bob", 5*time.Minute-time.Microsecond, 3) // still in
+		count("bob", 30*time.Second, 1)                 // later failures are not counted
+		record("bob", 6*time.Minute+30*time.Second, 2)  // t0+1m has aged out
+		record("bob", 20*time.Minute, 1)
+		count("alice", 2*time.Minute, 1)
+		must(t, s.ClearAuthFailures(ctx, "bob"))
+		count("bob", 20*time.Minute, 0)
+		count("alice", 2*time.Minute, 1)
+		must(t, s.ClearAuthFailures(ctx, "nobody"))
+	}},
+}

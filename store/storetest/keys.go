@@ -1,0 +1,150 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func listKeys(t *testing.T, s store.Store) []gatehouse.SigningKey {
+	t.Helper()
+	ks, err := s.ListKeys(ctx)
+	must(t, err)
+	return ks
+}
+
+// checkOneActive fails unless every algorithm with keys has exactly one
+// active key.
+func checkOneActive(t *testing.T, ks []gatehouse.SigningKey) {
+	t.Helper()
+	active := map[string]int{}
+	for _, k := range ks {
+		active[k.Algorithm] += 0
+		if k.State == gatehouse.KeyActive {
+			active[k.Algorithm]++
+		}
+	}
+	for alg, n := range active {
+		if n != 1 {
+			t.Fatalf("%s has %d active keys: %+v", alg, n, ks)
+		}
+	}
+}
+
+var keyTests = []test{
+	{"Init", func(t *testing.T, s store.Store) {
+		if ks := listKeys(t, s); len(ks) != 0 {
+			t.Fatalf("keys in an empty store: %+v", ks)
+		}
+		a, n := key("rs-1", "RS256", gatehouse.KeyActive, at(0)), key("rs-2", "RS256", gatehouse.KeyNext, at(time.Second))
+		must(t, s.InitKeys(ctx, a, n))
+		checkEqual(t, "keys after InitKeys", listKeys(t, s), []gatehouse.SigningKey{a, n})
+
+		rev := lastRev(t, s)
+		err := s.InitKeys(ctx, key("rs-3", "RS256", gatehouse.KeyActive, at(time.Hour)), key("rs-4", "RS256", gatehouse.KeyNext, at(time.Hour)))
+		wantErr(t, "second InitKeys", err, gatehouse.ErrConflict)
+		checkEqual(t, "keys after a refused InitKeys", listKeys(t, s), []gatehouse.SigningKey{a, n})
+		noChanges(t, s, rev)
+
+		// Another algorithm is independent; HS256 keys have no public part.
+		ha, hn := key("hs-1", "HS256", gatehouse.KeyActive, at(time.Minute)), key("hs-2", "HS256", gatehouse.KeyNext, at(2*time.Minute))
+		must(t, s.InitKeys(ctx, ha, hn))
+		ks := listKeys(t, s)
+		checkEqual(t, "keys of two algorithms", ks, []gatehouse.SigningKey{a, n, ha, hn})
+		if ks[2].Public != nil && len(ks[2].Public) != 0 {
+			t.Fatalf("HS256 public key: %x", ks[2].Public)
+		}
+		checkOneActive(t, ks)
+	}},
+	{"ListOldestFirst", func(t *testing.T, s store.Store) {
+		late := []gatehouse.SigningKey{key("b1", "ES256", gatehouse.KeyActive, at(time.Hour)), key("b2", "ES256", gatehouse.KeyNext, at(2*time.Hour))}
+		early := []gatehouse.SigningKey{key("a1", "EdDSA", gatehouse.KeyActive, at(0)), key("a2", "EdDSA", gatehouse.KeyNext, at(time.Minute))}
+		must(t, s.InitKeys(ctx, late[0], late[1]))
+		must(t, s.InitKeys(ctx, early[0], early[1]))
+		checkEqual(t, "ListKeys", listKeys(t, s), append(early, late...))
+	}},
+	{"BytesRoundTrip", func(t *testing.T, s store.Store) {
+		a := key("k1", "ES256", gatehouse.KeyActive, at(0))
+		a.Public = []byte{0, 1, 2, 0xff, 0, 0x80}
+		a.Private = make([]byte, 4096)
+		for i := range a.Private {
+			a.Private[i] = byte(i * 7)
+		}
+		n := key("k2", "ES256", gatehouse.KeyNext, at(0))
+		n.Private = []byte{0}
+		must(t, s.InitKeys(ctx, a, n))
+		checkEqual(t, "keys", listKeys(t, s), []gatehouse.SigningKey{a, n})
+	}},
+	{"Rotate", func(t *testing.T, s store.Store) {
+		a, n := key("k1", "RS256", gatehouse.KeyActive, at(0)), key("k2", "RS256", gatehouse.KeyNext, at(time.Second))
+		must(t, s.InitKeys(ctx, a, n))
+		ea, en := key("e1", "ES256", gatehouse.KeyActive, at(2*time.Second)), key("e2", "ES256", gatehouse.KeyNext, at(3*time.Second))
+		must(t, s.InitKeys(ctx, ea, en))
+
+		rotated, until := at(time.Hour), at(25*time.Hour)
+		k3 := key("k3", "RS256", gatehouse.KeyNext, rotated)
+		must(t, s.RotateKeys(ctx, "k1", k3, rotated, until))
+		wa := a
+		wa.State, wa.RetiredAt, wa.NotAfter = gatehouse.KeyRetired, rotated, until
+		wn := n
+		wn.State, wn.ActivatedAt = gatehouse.KeyActive, rotated
+		ks := listKeys(t, s)
+		checkEqual(t, "keys after rotation", ks, []gatehouse.SigningKey{wa, wn, ea, en, k3})
+		checkOneActive(t, ks)
+
+		rev := lastRev(t, s)
+		// k1 is no longer active: a rotation that expects it loses.
+		err := s.RotateKeys(ctx, "k1", key("k4", "RS256", gatehouse.KeyNext, at(2*time.Hour)), at(2*time.Hour), at(26*time.Hour))
+		wantErr(t, "stale rotation", err, gatehouse.ErrConflict)
+		err = s.RotateKeys(ctx, "nope", key("k5", "RS256", gatehouse.KeyNext, at(2*time.Hour)), at(2*time.Hour), at(26*time.Hour))
+		wantErr(t, "rotation of an unknown key", err, gatehouse.ErrConflict)
+		err = s.RotateKeys(ctx, "k3", key("k6", "RS256", gatehouse.KeyNext, at(2*time.Hour)), at(2*time.Hour), at(26*time.Hour))
+		wantErr(t, "rotation expecting the next key", err, gatehouse.ErrConflict)
+		checkEqual(t, "keys after refused rotations", listKeys(t, s), ks)
+		noChanges(t, s, rev)
+
+		// A second rotation retires k2 and promotes k3.
+		k7 := key("k7", "RS256", gatehouse.KeyNext, at(3*time.Hour))
+		must(t, s.RotateKeys(ctx, "k2", k7, at(3*time.Hour), at(27*time.Hour)))
+		ks = listKeys(t, s)
+		checkOneActive(t, ks)
+		states := map[string]gatehouse.KeyState{}
+		for _, k := range ks {
+			states[k.KID] = k.State
+		}
+		want := map[string]gatehouse.KeyState{"k1": "retired", "k2": "retired", "k3": "active", "k7": "next", "e1": "active", "e2": "next"}
+		checkEqual(t, "states after two rotations", len(states), len(want))
+		for kid, st := range want {
+			if states[kid] != st {
+				t.Fatalf("key %s is %s, want %s (%+v)", kid, states[kid], st, ks)
+			}
+		}
+	}},
+	{"DeleteRetired", func(t *testing.T, s store.Store) {
+		must(t, s.InitKeys(ctx, key("k1", "RS256", gatehouse.KeyActive, at(0)), key("k2", "RS256", gatehouse.KeyNext, at(0))))
+		must(t, s.RotateKeys(ctx, "k1", key("k3", "RS256", gatehouse.KeyNext, at(time.Hour)), at(time.Hour), at(10*time.Hour)))
+		must(t, s.RotateKeys(ctx, "k2", key("k4", "RS256", gatehouse.KeyNext, at(2*time.Hour)), at(2*time.Hour), at(20*time.Hour)))
+		cases := []struct {
+			before time.Time
+			n      int
+			left   []string
+		}{
+			{at(10 * time.Hour), 0, []string{"k1", "k2", "k3", "k4"}}, // NotAfter is not before it
+			{at(10*time.Hour + time.Second), 1, []string{"k2", "k3", "k4"}},
+			{at(1000 * time.Hour), 1, []string{"k3", "k4"}}, // active and next keys stay
+		}
+		for _, tc := range cases {
+			n, err := s.DeleteRetiredKeys(ctx, tc.before)
+			must(t, err)
+			var left []string
+			for _, k := range listKeys(t, s) {
+				left = append(left, k.KID)
+			}
+			if n != tc.n || !sameSet(left, tc.left) {
+				t.Fatalf("DeleteRetiredKeys(%v) = %d leaving %v; want %d leaving %v", tc.before, n, left, tc.n, tc.left)
+			}
+		}
+	}},
+}

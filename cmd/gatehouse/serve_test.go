@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/apptest"
+)
+
+// cli runs one gatehouse command line in-process and returns its exit code
+// and output.
+func cli(t *testing.T, stdin string, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, getenv)
+	return code, out.String(), errb.String()
+}
+
+func mustCLI(t *testing.T, stdin string, env map[string]string, args ...string) string {
+	t.Helper()
+	code, out, errs := cli(t, stdin, env, args...)
+	if code != 0 {
+		t.Fatalf("gatehouse %s: exit %d: %s%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func postJSON(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+func waitReady(t *testing.T, base string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server at %s not ready within %s", base, d)
+}
+
+// TestServeWithAdminFromAnotherProcess starts `serve --dev`, then manages
+// users, consumers and sessions through the CLI on the same data dir while
+// the server runs, as an operator in another shell does.
+func TestServeWithAdminFromAnotherProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuf
+	cfgDone := make(chan int, 1)
+	addr := freeAddr(t)
+	go func() {
+		cfgDone <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr, "--feed-interval", "100ms"},
+			strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	}()
+	base := "http://" + addr
+	waitReady(t, base, 10*time.Second)
+	if !strings.Contains(out.String(), "demo / ") || !strings.Contains(out.String(), "curl -s "+base+"/api/security/token/v2") {
+		t.Fatalf("--dev did not print demo credentials and curl commands:\n%s", out.String())
+	}
+
+	mustCLI(t, "your_password\n", env, "--data", dir, "user", "add", "api_user", "--allow-odata", "--password-stdin")
+	addOut := mustCLI(t, "", env, "--data", dir, "consumer", "add", "MY_SERVICE_APP", "--scope", "/api", "--sdk", "--json")
+	var c struct {
+		UID         string `json:"uid"`
+		ConsumerKey string `json:"consumer_key"`
+	}
+	if err := json.Unmarshal([]byte(addOut), &c); err != nil || c.ConsumerKey == "" {
+		t.Fatalf("consumer add --json: %v\n%s", err, addOut)
+	}
+
+	st, u := postJSON(t, base+"/api/security/token/v2", `{"username":"api_user","password":"your_password"}`)
+	if st != 200 || u["ExpiresInSeconds"] != 86400.0 {
+		t.Fatalf("user token: %d %v", st, u)
+	}
+	st, cr := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+c.ConsumerKey+`","username":"api_user"}`)
+	if st != 200 || cr["ConsumerUid"] != c.UID || cr["Scope"] != "/api;/p21sdk" || cr["UserName"] != "api_user" {
+		t.Fatalf("consumer token: %d %v", st, cr)
+	}
+
+	// Listings see the sessions.
+	var sessions []struct {
+		ID       string `json:"id"`
+		Username string `json:"username"`
+	}
+	listOut := mustCLI(t, "", env, "--data", dir, "session", "list", "--user", "api_user", "--json")
+	if err := json.Unmarshal([]byte(listOut), &sessions); err != nil || len(sessions) != 2 {
+		t.Fatalf("session list: %v\n%s", err, listOut)
+	}
+
+	// End the user's session from "another shell": its refresh token is
+	// refused within a second.
+	_, tokClaims := decodeJWT(t, u["AccessToken"].(string))
+	sid := tokClaims["P21.SessionId"].(string)
+	mustCLI(t, "", env, "--data", dir, "session", "end", sid)
+	start := time.Now()
+	for {
+		st, _ := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"refresh_token","RefreshToken":"`+u["RefreshToken"].(string)+`"}`)
+		if st == 400 {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("refresh of an ended session still answers %d after 1s", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A disabled consumer is refused within a second.
+	mustCLI(t, "", env, "--data", dir, "consumer", "disable", "MY_SERVICE_APP")
+	start = time.Now()
+	for {
+		st, body := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+c.ConsumerKey+`"}`)
+		if st == 401 && body["error"] == "invalid_client" {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("disabled consumer still answers %d after 1s", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A deleted user gets the same answer as a wrong password.
+	mustCLI(t, "", env, "--data", dir, "user", "delete", "api_user")
+	_, wrong := postJSON(t, base+"/api/security/token/v2", `{"username":"api_user","password":"nope"}`)
+	_, deleted := postJSON(t, base+"/api/security/token/v2", `{"username":"api_user","password":"your_password"}`)
+	if fmt.Sprint(wrong) != fmt.Sprint(deleted) || wrong["error"] != "invalid_grant" {
+		t.Fatalf("deleted user %v vs wrong password %v", deleted, wrong)
+	}
+
+	// The audit trail holds it all, as JSON lines.
+	auditOut := mustCLI(t, "", env, "--data", dir, "audit", "--json")
+	for _, want := range []string{`"token.issue"`, `"token.refuse"`, `"user.add"`, `"consumer.add"`, `"session.end"`, `"user.delete"`} {
+		if !strings.Contains(auditOut, want) {
+			t.Errorf("audit lacks %s", want)
+		}
+	}
+	if strings.Contains(auditOut, "your_password") || strings.Contains(auditOut, c.ConsumerKey) {
+		t.Error("audit trail holds a secret")
+	}
+
+	cancel()
+	select {
+	case code := <-cfgDone:
+		if code != 0 {
+			t.Fatalf("serve exited %d: %s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if !strings.Contains(errb.String(), "stopped") {
+		t.Errorf("no graceful shutdown in log:\n%s", errb.String())
+	}
+}
+
+func TestAdminErrors(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	for _, tc := range []struct {
+		args    []string
+		stdin   string
+		code    int
+		message string
+	}{
+		{[]string{"user", "add", "bad name!", "--password-stdin"}, "pw\n", 2, `user name "bad name!" is not valid`},
+		{[]string{"user", "show", "nobody"}, "", 2, `user "nobody" does not exist`},
+		{[]string{"consumer", "add", "x", "--scope", "/odata"}, "", 2, "OData scope must list tables"},
+		{[]string{"consumer", "add", "x", "--scope", "/api;/a b"}, "", 2, `"/a b"`},
+		{[]string{"consumer", "add", "x", "--scope", "/api", "--expires", "soon"}, "", 2, "soon"},
+		{[]string{"consumer", "add", "x", "--scope", "/api", "--grant", "implicit"}, "", 2, "implicit"},
+		{[]string{"user", "add", "u", "--password-stdin"}, "", 2, "empty"},
+		{[]string{"session", "end"}, "", 2, "give either a session ID or --user U"},
+		{[]string{"role", "allow", "norole", "supplier"}, "", 2, `role "norole" does not exist`},
+	} {
+		code, out, errs := cli(t, tc.stdin, env, append([]string{"--data", dir}, tc.args...)...)
+		if code != tc.code || !strings.Contains(errs, tc.message) {
+			t.Errorf("%v: exit %d, stderr %q (stdout %q); want exit %d mentioning %q", tc.args, code, errs, out, tc.code, tc.message)
+		}
+	}
+	// A data dir that does not exist is named.
+	code, _, errs := cli(t, "", env, "--data", filepath.Join(dir, "missing"), "user", "list")
+	if code == 0 || !strings.Contains(errs, "missing") {
+		t.Errorf("missing data dir: %d %q", code, errs)
+	}
+}
+
+// TestKill9KeepsAcknowledgedWrites kills the server with SIGKILL right
+// after it answered a token request, restarts it, and finds the user, the
+// consumer and the session behind the token.
+func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	addr := freeAddr(t)
+	base := "http://" + addr
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+		cmd.Env = append(os.Environ(), "GATEHOUSE_HELPER_PROCESS=1", "GATEHOUSE_MASTER_KEY="+apptest.TestMasterKey,
+			"GATEHOUSE_HELPER_ARGS="+strings.Join([]string{"serve", "--dev", "--data", dir, "--addr", addr}, "\x1f"))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, base, 15*time.Second)
+		return cmd
+	}
+	srv := start()
+	mustCLI(t, "your_password\n", env, "--data", dir, "user", "add", "api_user", "--password-stdin")
+	out := mustCLI(t, "", env, "--data", dir, "consumer", "add", "svc", "--scope", "/api", "--json")
+	var c struct {
+		ConsumerKey string `json:"consumer_key"`
+	}
+	json.Unmarshal([]byte(out), &c)
+	st, tok := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+c.ConsumerKey+`"}`)
+	if st != 200 {
+		t.Fatalf("token: %d %v", st, tok)
+	}
+	srv.Process.Signal(syscall.SIGKILL)
+	srv.Wait()
+
+	srv = start()
+	defer func() { srv.Process.Signal(syscall.SIGKILL); srv.Wait() }()
+	mustCLI(t, "", env, "--data", dir, "user", "show", "api_user")
+	mustCLI(t, "", env, "--data", dir, "consumer", "show", "svc")
+	sessions := mustCLI(t, "", env, "--data", dir, "session", "list", "--consumer", "svc", "--json")
+	if !strings.Contains(sessions, tok["SessionId"].(string)) {
+		t.Fatalf("session %s lost after kill -9: %s", tok["SessionId"], sessions)
+	}
+	// And the restarted server still issues for the consumer.
+	if st, body := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+c.ConsumerKey+`"}`); st != 200 {
+		t.Fatalf("after restart: %d %v", st, body)
+	}
+}
+
+// TestHelperProcess is the server process of TestKill9KeepsAcknowledgedWrites.
+func TestHelperProcess(t *testing.T) {
+	if os.Getenv("GATEHOUSE_HELPER_PROCESS") != "1" {
+		t.Skip("only runs as a child process of another test")
+	}
+	args := strings.Split(os.Getenv("GATEHOUSE_HELPER_ARGS"), "\x1f")
+	os.Exit(run(context.Background(), args, os.Stdin, io.Discard, io.Discard, os.Getenv))
+}
+
+func decodeJWT(t *testing.T, jwt string) (header, claims map[string]any) {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	dec := func(s string) map[string]any {
+		var m map[string]any
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	return dec(parts[0]), dec(parts[1])
+}
+
+// syncBuf is a buffer safe for the server goroutine and the test to share.
+type syncBuf struct{ apptest.SyncBuffer }

@@ -124,6 +124,7 @@ type App struct {
 	Keys      *auth.KeyManager
 	Service   *auth.Service
 	Admin     *auth.Admin
+	Verifier  *auth.Verifier
 	Follower  *store.Follower
 	Metrics   *server.Metrics
 	Handler   http.Handler
@@ -179,8 +180,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	ck := auth.NewConsumerKeys(a.MasterKey)
 	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck, Clock: clock, Log: log})
 	a.Admin = auth.NewAdmin(st, hasher, ck, a.Keys, cfg.Auth, clock)
+	a.Verifier = auth.NewVerifier(cfg.Auth, ring, st, clock)
 	a.Follower = store.NewFollower(st, cfg.FeedInterval, log)
 	a.Follower.Subscribe(a.Service.Listener())
+	a.Follower.Subscribe(a.Verifier.Listener())
 	a.Follower.Subscribe(a.Keys)
 	if err := a.Follower.Start(ctx); err != nil {
 		return nil, fmt.Errorf("change feed: %w", err)

@@ -1,0 +1,205 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Verifier checks bearer tokens: signature with the algorithm pinned to the
+// token's kid, issuer, expiry with a small leeway, and that the token's
+// session is still active. Everything is answered from memory in the common
+// case: verified tokens and session states are cached, and the change feed
+// drops what changed, so an ended session is refused within one feed poll.
+type Verifier struct {
+	keys   *token.Ring
+	store  store.Sessions
+	clock  gatehouse.Clock
+	issuer string
+	leeway time.Duration
+
+	sessions *lazyCache[gatehouse.Session]
+
+	mu       sync.RWMutex
+	ring     *token.Keyring // the ring the verified-token cache belongs to
+	verified map[[32]byte]*token.Claims
+}
+
+// Identity is a verified bearer token and the session behind it.
+type Identity struct {
+	Claims  *token.Claims
+	Session gatehouse.Session
+}
+
+// Username is the token's user context ("" for none).
+func (id *Identity) Username() string { return id.Claims.Subject }
+
+// ConsumerUID is the consumer behind the token ("" for user tokens).
+func (id *Identity) ConsumerUID() string { return id.Claims.ConsumerUID }
+
+// IsConsumer reports whether the token was issued through a consumer key
+// (or an OAuth client), which bypasses user permissions.
+func (id *Identity) IsConsumer() bool { return id.Claims.ConsumerUID != "" }
+
+// maxVerified bounds the verified-token cache; maxSessions the session cache.
+const (
+	maxVerified = 100_000
+	maxSessions = 200_000
+)
+
+// NewVerifier builds a verifier; its Listener must be subscribed to the
+// store's change feed.
+func NewVerifier(cfg Config, keys *token.Ring, st store.Sessions, clock gatehouse.Clock) *Verifier {
+	cfg = cfg.Defaults()
+	if clock == nil {
+		clock = gatehouse.SystemClock
+	}
+	v := &Verifier{keys: keys, store: st, clock: clock, issuer: cfg.Issuer, leeway: cfg.Leeway,
+		verified: map[[32]byte]*token.Claims{}}
+	v.sessions = newLazyCache(maxSessions, func(ctx context.Context, id string) (gatehouse.Session, error) {
+		return st.GetSession(ctx, id)
+	})
+	return v
+}
+
+// ErrInvalidToken is the answer for a missing, malformed, unverifiable or
+// expired token, or one whose session has ended: 401 with a Bearer challenge.
+func ErrInvalidToken(desc string) *gatehouse.Error {
+	e := &gatehouse.Error{Status: http.StatusUnauthorized, Code: gatehouse.CodeInvalidToken, Description: desc}
+	return e.WithHeader("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+desc+`"`)
+}
+
+// ErrNoToken is the answer when a request carries no bearer token at all
+// (RFC 6750 §3.1: a bare challenge, no error code).
+func ErrNoToken() *gatehouse.Error {
+	e := &gatehouse.Error{Status: http.StatusUnauthorized, Code: gatehouse.CodeInvalidToken,
+		Description: "A bearer token is required (Authorization: Bearer <token>)."}
+	return e.WithHeader("WWW-Authenticate", `Bearer`)
+}
+
+// BearerToken extracts the token of an Authorization header value; "" when
+// there is none or the scheme is not Bearer.
+func BearerToken(h string) string {
+	const p = "bearer "
+	if len(h) < len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return ""
+	}
+	return strings.TrimSpace(h[len(p):])
+}
+
+// Verify checks a raw bearer token. Errors are *gatehouse.Error values:
+// 401 invalid_token, or 503 when the store cannot be read.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
+	if raw == "" {
+		return nil, ErrNoToken()
+	}
+	if len(raw) > 8192 {
+		return nil, ErrInvalidToken("The access token is malformed.")
+	}
+	c, err := v.claims(raw)
+	if err != nil {
+		return nil, err
+	}
+	now := v.clock.Now()
+	if !now.Before(c.ExpiresAt.Add(v.leeway)) {
+		return nil, ErrInvalidToken("The access token has expired.")
+	}
+	if now.Add(v.leeway).Before(c.NotBefore) {
+		return nil, ErrInvalidToken("The access token is not valid yet.")
+	}
+	s, found, err := v.sessions.get(ctx, c.SessionID)
+	if err != nil {
+		return nil, gatehouse.ErrStoreDown(err)
+	}
+	if !found || !s.Active(now) {
+		return nil, ErrInvalidToken("The session of this access token has ended.")
+	}
+	// The token must belong to the session it names: same consumer and user.
+	if strconv.FormatInt(s.ConsumerUID, 10) != orZero(c.ConsumerUID) || s.Username != c.Subject {
+		return nil, ErrInvalidToken("The access token does not match its session.")
+	}
+	return &Identity{Claims: c, Session: s}, nil
+}
+
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+// claims verifies the signature and issuer of raw, from cache when this
+// exact token was verified before with the current key ring. Times are
+// checked by the caller on every use.
+func (v *Verifier) claims(raw string) (*token.Claims, error) {
+	kr := v.keys.Load()
+	if kr == nil {
+		return nil, gatehouse.ErrStoreDown(errors.New("signing keys not loaded"))
+	}
+	h := sha256.Sum256([]byte(raw))
+	v.mu.RLock()
+	c, ok := v.verified[h]
+	same := v.ring == kr
+	v.mu.RUnlock()
+	if ok && same {
+		return c, nil
+	}
+	c, err := kr.Verify(raw, token.VerifyOptions{Issuer: v.issuer, SkipTimes: true})
+	if err != nil {
+		return nil, ErrInvalidToken(describe(err))
+	}
+	v.mu.Lock()
+	if v.ring != kr {
+		v.ring, v.verified = kr, map[[32]byte]*token.Claims{}
+	}
+	if len(v.verified) >= maxVerified {
+		v.verified = map[[32]byte]*token.Claims{}
+	}
+	v.verified[h] = c
+	v.mu.Unlock()
+	return c, nil
+}
+
+func describe(err error) string {
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return "The access token has expired."
+	case errors.Is(err, token.ErrIssuer):
+		return "The access token was issued by someone else."
+	case errors.Is(err, token.ErrUnknownKey), errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrAlgorithm):
+		return "The access token signature is invalid."
+	}
+	return "The access token is malformed."
+}
+
+// Listener keeps the verifier's session cache current.
+func (v *Verifier) Listener() store.Listener { return verifierListener{v} }
+
+type verifierListener struct{ v *Verifier }
+
+func (l verifierListener) Changes(changes []gatehouse.Change) {
+	var ids []string
+	for _, ch := range changes {
+		if ch.Kind == gatehouse.ChangeSession && ch.Op != gatehouse.OpCreate {
+			ids = append(ids, ch.Key)
+		}
+	}
+	if len(ids) > 0 {
+		l.v.sessions.invalidate(ids...)
+	}
+}
+
+func (l verifierListener) Reset() { l.v.sessions.reset() }
+
+// SessionEnded drops a session from the cache at once (used after this
+// process ended it, so that it need not wait for the feed).
+func (v *Verifier) SessionEnded(ids ...string) { v.sessions.invalidate(ids...) }

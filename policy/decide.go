@@ -1,0 +1,160 @@
+package policy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/scope"
+)
+
+// Subject is what the decision needs of a verified token.
+type Subject struct {
+	// Username is the token's user context ("" when none).
+	Username string
+	// Consumer is true for tokens issued through a consumer key or an OAuth
+	// client: they bypass user permissions.
+	Consumer bool
+	// Scope is the token's scope (its aud claim), parsed.
+	Scope scope.Scope
+}
+
+// State is the current state of the user named by the token, looked up by
+// the caller (from memory) when Needs says so.
+type State struct {
+	// User is nil when no such user exists.
+	User *gatehouse.User
+	// Role is the user's role, nil when the user has none (or it is gone).
+	Role *gatehouse.Role
+	// Kind is the catalog's kind of the object ("table" or "view"), "" when
+	// the catalog does not know it: the path's kind applies then.
+	Kind gatehouse.ObjectKind
+}
+
+// Needs tells the caller which state to look up for a request.
+func Needs(m Match, s Subject) (user, role, catalog bool) {
+	if s.Username == "" {
+		return false, false, false
+	}
+	if m.Family.Users == CheckRealUser {
+		return true, false, false
+	}
+	if s.Consumer || m.Family.Users == CheckNone {
+		return false, false, false
+	}
+	obj := m.Family.Users == CheckODataObject && m.Object != ""
+	return true, obj, obj
+}
+
+// Decision is the outcome: Allow, or a refusal ready to render.
+type Decision struct {
+	Allow bool
+	// ActingUser is the user the upstream should act as ("" for none): the
+	// token's user context, or the install user for families that fall back
+	// to it.
+	ActingUser string
+	// Refusal is set when Allow is false.
+	Refusal *gatehouse.Error
+}
+
+// Descriptions clients see; fixed strings as P21 sends them.
+const (
+	DescScope         = "Consumer key does not have access to this API."
+	DescNotAuthorized = "You are not authorized to access API"
+	DescInvalidUser   = "Error retrieving/validating user"
+)
+
+// ErrInsufficientScope is the refusal when the token's scope does not grant the family.
+func ErrInsufficientScope() *gatehouse.Error {
+	e := &gatehouse.Error{Status: http.StatusForbidden, Code: gatehouse.CodeInsufficientScope, Description: DescScope}
+	return e.WithHeader("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+}
+
+func errNotAuthorized(object string) *gatehouse.Error {
+	d := DescNotAuthorized
+	if object != "" {
+		d += ": the role does not allow " + object
+	}
+	return &gatehouse.Error{Status: http.StatusForbidden, Code: gatehouse.CodeAccessDenied, Description: d}
+}
+
+func errInvalidUser() *gatehouse.Error {
+	return &gatehouse.Error{Status: http.StatusForbidden, Code: gatehouse.CodeInvalidUser, Description: DescInvalidUser}
+}
+
+// Decide applies SPEC §4.3–4.4: scope first; consumer tokens stop there
+// (apart from the real-user rule of the Interactive API); user tokens then
+// need a live user with "Allow OData API Service" and, for objects, a role
+// that allows the object. installUser is the acting user of families that
+// fall back to it.
+func Decide(m Match, s Subject, st State, installUser string) Decision {
+	f := m.Family
+	if !grants(f, m, s.Scope) {
+		return Decision{Refusal: ErrInsufficientScope()}
+	}
+	acting := s.Username
+	if acting == "" && f.InstallUser {
+		acting = installUser
+	}
+	if f.Users == CheckRealUser {
+		if s.Username == "" || !live(st.User) {
+			return Decision{Refusal: errInvalidUser()}
+		}
+		return Decision{Allow: true, ActingUser: st.User.Name}
+	}
+	if s.Consumer || f.Users == CheckNone {
+		return Decision{Allow: true, ActingUser: acting}
+	}
+	// A user-credential token.
+	if !live(st.User) || !st.User.AllowODataAPI {
+		return Decision{Refusal: errNotAuthorized("")}
+	}
+	if f.Users == CheckODataObject && m.Object != "" {
+		kind := gatehouse.ObjectKind(m.Kind)
+		if st.Kind != "" {
+			kind = st.Kind
+		}
+		if !RoleAllows(st.Role, m.Object, kind) {
+			return Decision{Refusal: errNotAuthorized(m.Object)}
+		}
+	}
+	return Decision{Allow: true, ActingUser: st.User.Name}
+}
+
+func live(u *gatehouse.User) bool { return u != nil && !u.Deleted }
+
+// grants reports whether the scope holds an entry granting the family; for
+// object families an object list must name the object.
+func grants(f *Family, m Match, sc scope.Scope) bool {
+	for _, g := range f.GrantedBy {
+		if f.Objects {
+			if sc.Grants(g, m.Object) {
+				return true
+			}
+			continue
+		}
+		if sc.Grants(g, "") {
+			return true
+		}
+	}
+	return false
+}
+
+// RoleAllows is the Dataservice Permission rule: an explicit entry for the
+// object wins; else Allow All Tables / Allow All Views for its kind; else
+// Allow All; else deny. No role denies everything.
+func RoleAllows(r *gatehouse.Role, object string, kind gatehouse.ObjectKind) bool {
+	if r == nil {
+		return false
+	}
+	if e, ok := r.Entry(strings.ToLower(object)); ok {
+		return e.Allow
+	}
+	switch {
+	case kind == gatehouse.KindTable && r.AllowAllTables:
+		return true
+	case kind == gatehouse.KindView && r.AllowAllViews:
+		return true
+	}
+	return r.AllowAll
+}

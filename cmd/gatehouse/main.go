@@ -99,6 +99,7 @@ taken from the command line: they come from stdin or the environment.`,
 		newCatalogCmd(e, g),
 		newAuditCmd(e, g),
 		newVersionCmd(e),
+		newTokenCmd(e), newCallCmd(e),
 	)
 	return root
 }

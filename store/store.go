@@ -148,6 +148,9 @@ type Sessions interface {
 	// FindSessionByRefresh returns the session a refresh token (spent or not)
 	// belongs to, without changing anything.
 	FindSessionByRefresh(ctx context.Context, hash []byte) (gatehouse.Session, error)
+	// FindRefreshToken is FindSessionByRefresh that also reports whether the
+	// token has been spent (introspection answers "inactive" for it).
+	FindRefreshToken(ctx context.Context, hash []byte) (sess gatehouse.Session, spent bool, err error)
 	// EndSession ends one session. Ending an ended session is a no-op that
 	// keeps the first reason. ErrNotFound if there is no such session.
 	EndSession(ctx context.Context, id, reason string, at time.Time) error

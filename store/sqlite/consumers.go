@@ -99,7 +99,7 @@ func (s *Store) GetConsumerByKeyHash(ctx context.Context, h []byte) (gatehouse.C
 func (s *Store) UpdateConsumer(ctx context.Context, uid int64, fn func(*gatehouse.Consumer) error) (gatehouse.Consumer, error) {
 	what := fmt.Sprintf("consumer %d", uid)
 	var out gatehouse.Consumer
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeOnce(ctx, func(tx *wtx) error {
 		c, err := scanConsumer(tx.queryRow("SELECT "+consumerCols+" FROM consumers WHERE uid = ?", uid))
 		if err != nil {
 			return writeErr(what, err)
@@ -131,14 +131,16 @@ func (s *Store) UpdateConsumer(ctx context.Context, uid int64, fn func(*gatehous
 func (s *Store) DeleteConsumer(ctx context.Context, uid int64) error {
 	what := fmt.Sprintf("consumer %d", uid)
 	return s.write(ctx, func(tx *wtx) error {
-		res, err := tx.exec("DELETE FROM consumers WHERE uid = ?", uid)
-		if err != nil {
+		var n int
+		if err := tx.queryRow("SELECT count(*) FROM consumers WHERE uid = ?", uid).Scan(&n); err != nil {
 			return writeErr(what, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return writeErr(what, err)
-		} else if n == 0 {
+		if n == 0 {
 			return fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
+		}
+		tx.w.caps.clear()
+		if _, err := tx.exec("DELETE FROM consumers WHERE uid = ?", uid); err != nil {
+			return writeErr(what, err)
 		}
 		ids, err := tx.strings("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE consumer_uid = ? AND ended_at IS NULL RETURNING id",
 			tx.now.UnixMicro(), gatehouse.EndConsumerDisabled, uid)

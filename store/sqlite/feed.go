@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -76,36 +77,55 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]gatehous
 	return out, nil
 }
 
+// pruneChunk bounds the entries one write transaction removes.
+const pruneChunk = 10_000
+
 // PruneChanges drops the oldest entries, up to the first one not older than
-// t, always keeping the newest entry, and remembers how far it pruned.
+// t, always keeping the newest entry, and remembers how far it pruned. A
+// large prune goes a chunk per transaction, so other writes interleave.
 func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.write(ctx, func(tx *wtx) error {
-		var last int64
-		if err := tx.queryRow("SELECT coalesce(max(rev), 0) FROM changes").Scan(&last); err != nil {
+	cut := int64(-1) // decided by the first chunk
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *wtx) error {
+			if cut < 0 {
+				var last int64
+				if err := tx.queryRow("SELECT coalesce(max(rev), 0) FROM changes").Scan(&last); err != nil {
+					return writeErr("prune changes", err)
+				}
+				c := last - 1
+				var first int64
+				err := tx.queryRow("SELECT rev FROM changes WHERE at >= ? ORDER BY rev LIMIT 1", before.UnixMicro()).Scan(&first)
+				switch {
+				case err == nil:
+					c = min(c, first-1)
+				case !errors.Is(err, sql.ErrNoRows):
+					return writeErr("prune changes", err)
+				}
+				cut = max(c, 0)
+			}
+			var lo sql.NullInt64
+			if err := tx.queryRow("SELECT min(rev) FROM changes").Scan(&lo); err != nil {
+				return writeErr("prune changes", err)
+			}
+			if !lo.Valid || lo.Int64 > cut {
+				return nil
+			}
+			upTo := min(cut, lo.Int64+pruneChunk-1)
+			res, err := tx.exec("DELETE FROM changes WHERE rev <= ?", upTo)
+			if err != nil {
+				return writeErr("prune changes", err)
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return writeErr("prune changes", err)
+			}
+			_, err = tx.exec("UPDATE meta SET value = max(value, ?) WHERE key = 'feed_pruned'", upTo)
 			return writeErr("prune changes", err)
+		})
+		total += int(n)
+		if err != nil || n == 0 {
+			return total, err
 		}
-		cut := last - 1
-		var first int64
-		err := tx.queryRow("SELECT rev FROM changes WHERE at >= ? ORDER BY rev LIMIT 1", before.UnixMicro()).Scan(&first)
-		switch {
-		case err == nil:
-			cut = min(cut, first-1)
-		case err != sql.ErrNoRows:
-			return writeErr("prune changes", err)
-		}
-		if cut <= 0 {
-			return nil
-		}
-		res, err := tx.exec("DELETE FROM changes WHERE rev <= ?", cut)
-		if err != nil {
-			return writeErr("prune changes", err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return writeErr("prune changes", err)
-		}
-		_, err = tx.exec("UPDATE meta SET value = max(value, ?) WHERE key = 'feed_pruned'", cut)
-		return writeErr("prune changes", err)
-	})
-	return int(n), err
+	}
 }

@@ -66,6 +66,17 @@ func (s *Store) InitKeys(ctx context.Context, active, next gatehouse.SigningKey)
 		if n > 0 {
 			return fmt.Errorf("init %s keys: an active key exists: %w", alg, gatehouse.ErrConflict)
 		}
+		// Checked before the first write (see op).
+		if active.KID == next.KID {
+			return fmt.Errorf("init %s keys: both keys are %q: %w", alg, next.KID, gatehouse.ErrConflict)
+		}
+		if err := tx.queryRow("SELECT count(*) FROM signing_keys WHERE kid IN (?, ?) OR (algorithm = ? AND state = 'next')",
+			active.KID, next.KID, alg).Scan(&n); err != nil {
+			return writeErr("init keys", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("init %s keys: a key id is taken or a next key exists: %w", alg, gatehouse.ErrConflict)
+		}
 		if err := insertKey(tx, active); err != nil {
 			return err
 		}
@@ -96,6 +107,13 @@ func (s *Store) RotateKeys(ctx context.Context, expectActive string, newNext gat
 		}
 		if err != nil {
 			return writeErr("rotate keys", err)
+		}
+		var taken int
+		if err := tx.queryRow("SELECT count(*) FROM signing_keys WHERE kid = ?", newNext.KID).Scan(&taken); err != nil {
+			return writeErr("rotate keys", err)
+		}
+		if taken > 0 {
+			return fmt.Errorf("rotate keys: key id %q is taken: %w", newNext.KID, gatehouse.ErrConflict)
 		}
 		// Retire before promoting: at most one active key per algorithm at any
 		// statement boundary (a unique index holds it).

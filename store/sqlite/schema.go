@@ -82,9 +82,8 @@ CREATE TABLE sessions (
 	seq          INTEGER PRIMARY KEY, -- insertion order, breaks created_at ties
 	id           TEXT NOT NULL UNIQUE,
 	username     TEXT NOT NULL,
-	username_key TEXT NOT NULL,
+	username_key TEXT NOT NULL, -- lower-cased username
 	consumer_uid INTEGER NOT NULL,
-	principal    TEXT NOT NULL,
 	flow         TEXT NOT NULL,
 	scope        TEXT NOT NULL,
 	created_at   INTEGER,
@@ -93,14 +92,14 @@ CREATE TABLE sessions (
 	end_reason   TEXT NOT NULL,
 	remote_addr  TEXT NOT NULL
 );
--- The cap of CreateSession reads only the principal's sessions not yet
--- ended, from the index alone (expires_at is in it).
-CREATE INDEX sessions_principal_open ON sessions (principal, created_at, expires_at) WHERE ended_at IS NULL;
-CREATE INDEX sessions_username ON sessions (username_key, created_at);
-CREATE INDEX sessions_consumer ON sessions (consumer_uid, created_at);
-CREATE INDEX sessions_open_expiry ON sessions (expires_at) WHERE ended_at IS NULL;
--- When a session stopped being usable (see goneAt), for DeleteSessions.
-CREATE INDEX sessions_gone ON sessions (min(coalesce(expires_at, 0), coalesce(ended_at, expires_at, 0)));
+-- Sessions not yet ended, by principal (consumer_uid, username_key). The
+-- cap of CreateSession reads it alone (expires_at is in it); EndSessions by
+-- consumer walks a prefix of it, by username one range per consumer. Every
+-- index costs each token issued, so sessions have few.
+CREATE INDEX sessions_open ON sessions (consumer_uid, username_key, created_at, expires_at) WHERE ended_at IS NULL;
+-- When a session stopped being usable (see goneAt), for DeleteSessions; with
+-- ended_at, it also counts the active ones.
+CREATE INDEX sessions_gone ON sessions (min(coalesce(expires_at, -9223372036854775807), coalesce(ended_at, expires_at, -9223372036854775807)), ended_at);
 
 CREATE TABLE refresh_tokens (
 	hash       BLOB PRIMARY KEY,

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,79 +53,129 @@ func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string
 
 func createSession(tx *wtx, n *store.NewSession) ([]string, error) {
 	x := &n.Session
-	what := fmt.Sprintf("session %q", x.ID)
-	res, err := tx.exec("INSERT INTO sessions ("+sessionCols+", username_key, principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	// Built only on failure: this is the hottest path of the store.
+	what := func(part string) string { return fmt.Sprintf("session %q%s", x.ID, part) }
+	// Checked before the first write (see op).
+	if len(n.RefreshHash) > 0 {
+		if err := refreshFree(tx, n.RefreshHash); err != nil {
+			return nil, fmt.Errorf("%s: %w", what(""), err)
+		}
+	}
+	res, err := tx.exec("INSERT INTO sessions ("+sessionCols+", username_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		x.ID, x.Username, x.ConsumerUID, x.Flow, x.Scope, dbTime(x.CreatedAt), dbTime(x.ExpiresAt), dbTime(x.EndedAt),
-		x.EndReason, x.RemoteAddr, lower(x.Username), x.Principal())
+		x.EndReason, x.RemoteAddr, lower(x.Username))
 	if err != nil {
-		return nil, writeErr(what, err)
+		return nil, writeErr(what(""), err)
 	}
 	if len(n.RefreshHash) > 0 {
 		if _, err := tx.exec("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES (?, ?, 0)", n.RefreshHash, x.ID); err != nil {
-			return nil, writeErr(what+" refresh token", err)
+			return nil, writeErr(what(" refresh token"), err)
 		}
 	}
 	if err := tx.change(gatehouse.ChangeSession, x.ID, gatehouse.OpCreate); err != nil {
-		return nil, writeErr(what, err)
+		return nil, writeErr(what(""), err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return nil, writeErr(what(""), err)
 	}
 	var ended []string
 	if n.MaxSessions > 0 {
-		seq, err := res.LastInsertId()
-		if err != nil {
-			return nil, writeErr(what, err)
-		}
 		if ended, err = capSessions(tx, x, seq, n.MaxSessions); err != nil {
-			return nil, writeErr(what+" cap", err)
+			return nil, writeErr(what(" cap"), err)
 		}
+	} else if set, ok := tx.w.caps.get(principal{x.ConsumerUID, lower(x.Username)}); ok && x.EndedAt.IsZero() {
+		// Keep a cached principal whole when a create does not cap it.
+		tx.w.caps.put(principal{x.ConsumerUID, lower(x.Username)}, insertOpen(set, openOf(x, seq)))
 	}
 	if err := insertAudit(tx, n.Audit); err != nil {
-		return nil, writeErr(what+" audit", err)
+		return nil, writeErr(what(" audit"), err)
 	}
 	return ended, nil
 }
 
 // capSessions ends the oldest active sessions of x's principal beyond max,
-// x (row seq) counting as one and never ending.
+// x (row seq) counting as one and never ending. The principal's open
+// sessions come from the writer's cache when it has them.
 func capSessions(tx *wtx, x *gatehouse.Session, seq int64, max int) ([]string, error) {
 	keep := max
 	if x.Active(x.CreatedAt) {
 		keep-- // the new session takes one place
 	}
 	now := tx.at(x.CreatedAt)
-	// Newest first, skipping the ones that stay: one walk over the
-	// principal's open sessions in index order, no sort. Ties on created_at
-	// (rare) fall to the later expiry, then to insertion order.
-	rows, err := tx.query("SELECT seq, id FROM sessions WHERE principal = ? AND ended_at IS NULL AND expires_at > ? AND seq <> ? "+
-		"ORDER BY created_at DESC, expires_at DESC, seq DESC LIMIT -1 OFFSET ?", x.Principal(), now, seq, keep)
+	p := principal{x.ConsumerUID, lower(x.Username)}
+	set, ok := tx.w.caps.get(p)
+	if !ok || tx.noCache {
+		var err error
+		if set, err = loadOpen(tx, p, seq); err != nil {
+			return nil, err
+		}
+	}
+	victims := overCap(set, now, keep)
+	ended := make([]string, 0, len(victims))
+	for _, v := range victims {
+		if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE seq = ?", now, gatehouse.EndCap, v.seq); err != nil {
+			return nil, err
+		}
+		if err := tx.change(gatehouse.ChangeSession, v.id, gatehouse.OpEnd); err != nil {
+			return nil, err
+		}
+		ended = append(ended, v.id)
+	}
+	if !tx.noCache {
+		set = slices.DeleteFunc(set, func(o openSession) bool {
+			return slices.ContainsFunc(victims, func(v openSession) bool { return v.seq == o.seq })
+		})
+		if x.EndedAt.IsZero() {
+			set = insertOpen(set, openOf(x, seq))
+		}
+		tx.w.caps.put(p, set)
+	}
+	return ended, nil
+}
+
+// loadOpen reads the open sessions of p but seq, oldest first.
+func loadOpen(tx *wtx, p principal, seq int64) ([]openSession, error) {
+	rows, err := tx.query("SELECT created_at, expires_at, seq, id FROM sessions WHERE consumer_uid = ? AND username_key = ? "+
+		"AND ended_at IS NULL AND seq <> ? ORDER BY created_at, expires_at, seq", p.consumer, p.username, seq)
 	if err != nil {
 		return nil, err
 	}
-	var seqs []int64
-	var ended []string
+	defer rows.Close()
+	var set []openSession
 	for rows.Next() {
-		var q int64
-		var id string
-		if err := rows.Scan(&q, &id); err != nil {
-			rows.Close()
+		var o openSession
+		var created, expires sql.NullInt64
+		if err := rows.Scan(&created, &expires, &o.seq, &o.id); err != nil {
 			return nil, err
 		}
-		seqs, ended = append(seqs, q), append(ended, id)
+		o.created, o.expires = nullMin(created), nullMin(expires)
+		set = append(set, o)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	return set, rows.Err()
+}
+
+func openOf(x *gatehouse.Session, seq int64) openSession {
+	o := openSession{created: math.MinInt64, expires: math.MinInt64, seq: seq, id: x.ID}
+	if !x.CreatedAt.IsZero() {
+		o.created = x.CreatedAt.UnixMicro()
 	}
-	for _, q := range seqs {
-		if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE seq = ?", now, gatehouse.EndCap, q); err != nil {
-			return nil, err
-		}
+	if !x.ExpiresAt.IsZero() {
+		o.expires = x.ExpiresAt.UnixMicro()
 	}
-	for _, id := range ended {
-		if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd); err != nil {
-			return nil, err
-		}
+	return o
+}
+
+// refreshFree fails with ErrConflict if hash is already stored.
+func refreshFree(tx *wtx, hash []byte) error {
+	var n int
+	if err := tx.queryRow("SELECT count(*) FROM refresh_tokens WHERE hash = ?", hash).Scan(&n); err != nil {
+		return writeErr("refresh token", err)
 	}
-	return ended, nil
+	if n > 0 {
+		return fmt.Errorf("refresh token in use: %w", gatehouse.ErrConflict)
+	}
+	return nil
 }
 
 // GetSession finds a session by id.
@@ -152,6 +204,8 @@ func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.
 		if err != nil {
 			return writeErr(what, err)
 		}
+		// Its end or expiry may change below.
+		tx.w.caps.drop(principal{x.ConsumerUID, lower(x.Username)})
 		if spent {
 			// A replayed token means it leaked: end the session for good, and
 			// keep that even though the call fails.
@@ -168,6 +222,11 @@ func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.
 		}
 		if !x.Active(r.Now) {
 			return fmt.Errorf("session %q: %w", id, gatehouse.ErrSessionEnded)
+		}
+		if len(r.NewHash) > 0 {
+			if err := refreshFree(tx, r.NewHash); err != nil {
+				return fmt.Errorf("new %s: %w", what, err)
+			}
 		}
 		if _, err := tx.exec("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?", r.OldHash); err != nil {
 			return writeErr(what, err)
@@ -215,12 +274,14 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 	what := fmt.Sprintf("session %q", id)
 	return s.write(ctx, func(tx *wtx) error {
 		var ended sql.NullInt64
-		if err := tx.queryRow("SELECT ended_at FROM sessions WHERE id = ?", id).Scan(&ended); err != nil {
+		var p principal
+		if err := tx.queryRow("SELECT ended_at, consumer_uid, username_key FROM sessions WHERE id = ?", id).Scan(&ended, &p.consumer, &p.username); err != nil {
 			return writeErr(what, err)
 		}
 		if ended.Valid {
 			return nil
 		}
+		tx.w.caps.drop(p)
 		if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?", tx.at(at), reason, id); err != nil {
 			return writeErr(what, err)
 		}
@@ -263,22 +324,22 @@ func (s *Store) EndSessions(ctx context.Context, f store.SessionFilter, reason s
 	if at.IsZero() {
 		at = time.Now()
 	}
-	f.ActiveAt = at
-	where, args := sessionWhere(f)
 	var ids []string
 	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		ids, err = tx.strings("SELECT id FROM sessions"+where+" ORDER BY created_at DESC, seq DESC", args...)
+		tx.w.caps.clear()
+		hits, err := openMatching(tx, f, at.UnixMicro())
 		if err != nil {
 			return writeErr("end sessions", err)
 		}
-		for _, id := range ids {
-			if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?", tx.at(at), reason, id); err != nil {
+		ids = make([]string, len(hits))
+		for i, h := range hits {
+			if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE seq = ?", at.UnixMicro(), reason, h.seq); err != nil {
 				return writeErr("end sessions", err)
 			}
-			if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd); err != nil {
+			if err := tx.change(gatehouse.ChangeSession, h.id, gatehouse.OpEnd); err != nil {
 				return writeErr("end sessions", err)
 			}
+			ids[i] = h.id
 		}
 		return nil
 	})
@@ -286,6 +347,63 @@ func (s *Store) EndSessions(ctx context.Context, f store.SessionFilter, reason s
 		return nil, err
 	}
 	return ids, nil
+}
+
+// openMatching finds the sessions active at now of f's consumer and/or
+// username, newest first, through sessions_open. That index leads with the
+// consumer, so a username alone is looked up once per consumer that has open
+// sessions (a handful) rather than by scanning the table.
+func openMatching(tx *wtx, f store.SessionFilter, now int64) ([]openSession, error) {
+	uids := []int64{f.ConsumerUID}
+	if f.ConsumerUID == 0 {
+		uids = nil
+		q := "SELECT min(consumer_uid) FROM sessions WHERE ended_at IS NULL"
+		var args []any
+		for {
+			var uid sql.NullInt64
+			if err := tx.queryRow(q, args...).Scan(&uid); err != nil {
+				return nil, err
+			}
+			if !uid.Valid {
+				break
+			}
+			uids = append(uids, uid.Int64)
+			q, args = "SELECT min(consumer_uid) FROM sessions WHERE ended_at IS NULL AND consumer_uid > ?", []any{uid.Int64}
+		}
+	}
+	var hits []openSession
+	for _, uid := range uids {
+		q := "SELECT created_at, seq, id FROM sessions WHERE consumer_uid = ? AND ended_at IS NULL AND expires_at > ?"
+		args := []any{uid, now}
+		if f.Username != "" {
+			q += " AND username_key = ?"
+			args = append(args, lower(f.Username))
+		}
+		rows, err := tx.query(q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var h openSession
+			var created sql.NullInt64
+			if err := rows.Scan(&created, &h.seq, &h.id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			h.created = nullMin(created)
+			hits = append(hits, h)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(hits, func(a, b openSession) int {
+		if c := cmpInt(b.created, a.created); c != 0 {
+			return c
+		}
+		return cmpInt(b.seq, a.seq)
+	})
+	return hits, nil
 }
 
 // ListSessions returns sessions matching f, newest (by CreatedAt) first.
@@ -315,16 +433,17 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]gate
 // CountActiveSessions counts sessions not ended and not expired at t.
 func (s *Store) CountActiveSessions(ctx context.Context, t time.Time) (int, error) {
 	var n int
-	if err := s.queryRow(ctx, "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?", t.UnixMicro()).Scan(&n); err != nil {
+	// For a session not ended goneAt is its expiry: this reads sessions_gone alone.
+	if err := s.queryRow(ctx, "SELECT count(*) FROM sessions WHERE "+goneAt+" > ? AND ended_at IS NULL", t.UnixMicro()).Scan(&n); err != nil {
 		return 0, s.readErr("count sessions", err)
 	}
 	return n, nil
 }
 
 // goneAt is when a session stopped being usable: the earlier of its expiry
-// and its end, 0 (long gone) without an expiry. It must match the indexed
+// and its end, the smallest integer (long gone) without an expiry. It must match the indexed
 // expression of sessions_gone exactly for the index to be used.
-const goneAt = "min(coalesce(expires_at, 0), coalesce(ended_at, expires_at, 0))"
+const goneAt = "min(coalesce(expires_at, -9223372036854775807), coalesce(ended_at, expires_at, -9223372036854775807))"
 
 // deleteChunk bounds the sessions one write transaction removes, so that a
 // large clean-up does not hold the write lock for long.
@@ -338,6 +457,7 @@ func (s *Store) DeleteSessions(ctx context.Context, before time.Time) (int, erro
 	for {
 		var n int
 		err := s.write(ctx, func(tx *wtx) error {
+			tx.w.caps.clear()
 			ids, err := tx.strings("DELETE FROM sessions WHERE seq IN (SELECT seq FROM sessions WHERE "+goneAt+" < ? LIMIT ?) RETURNING id",
 				t, deleteChunk)
 			if err != nil {

@@ -53,7 +53,7 @@ func (s *Store) GetUser(ctx context.Context, name string) (gatehouse.User, error
 func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*gatehouse.User) error) (gatehouse.User, error) {
 	what := fmt.Sprintf("user %q", name)
 	var out gatehouse.User
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeOnce(ctx, func(tx *wtx) error {
 		u, err := scanUser(tx.queryRow("SELECT "+userCols+" FROM users WHERE name_key = ?", lower(name)))
 		if err != nil {
 			return writeErr(what, err)
@@ -118,8 +118,16 @@ const roleCols = "r.name, r.allow_all, r.allow_all_tables, r.allow_all_views, r.
 const roleQuery = "SELECT r.name_key, " + roleCols + ", e.object, e.kind, e.allow FROM roles r " +
 	"LEFT JOIN role_entries e ON e.role_key = r.name_key "
 
+// rowSet is what *sql.Rows and the writer's rows have in common.
+type rowSet interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
 // scanRoles folds the rows of roleQuery (ordered by role) into roles.
-func scanRoles(rows *sql.Rows) ([]gatehouse.Role, error) {
+func scanRoles(rows rowSet) ([]gatehouse.Role, error) {
 	var out []gatehouse.Role
 	last := ""
 	for rows.Next() {
@@ -191,8 +199,8 @@ func (s *Store) CreateRole(ctx context.Context, r gatehouse.Role) error {
 	})
 }
 
-func getRole(ctx context.Context, q func(ctx context.Context, query string, args ...any) (*sql.Rows, error), name string) (gatehouse.Role, error) {
-	rows, err := q(ctx, roleQuery+"WHERE r.name_key = ? ORDER BY e.pos", lower(name))
+func getRole(q func(query string, args ...any) (rowSet, error), name string) (gatehouse.Role, error) {
+	rows, err := q(roleQuery+"WHERE r.name_key = ? ORDER BY e.pos", lower(name))
 	if err != nil {
 		return gatehouse.Role{}, err
 	}
@@ -209,7 +217,7 @@ func getRole(ctx context.Context, q func(ctx context.Context, query string, args
 
 // GetRole finds a role by name, case-insensitively, with its entries.
 func (s *Store) GetRole(ctx context.Context, name string) (gatehouse.Role, error) {
-	r, err := getRole(ctx, s.query, name)
+	r, err := getRole(func(q string, args ...any) (rowSet, error) { return s.query(ctx, q, args...) }, name)
 	if err != nil {
 		return gatehouse.Role{}, s.readErr(fmt.Sprintf("role %q", name), err)
 	}
@@ -222,8 +230,8 @@ func (s *Store) GetRole(ctx context.Context, name string) (gatehouse.Role, error
 func (s *Store) UpdateRole(ctx context.Context, name string, fn func(*gatehouse.Role) error) (gatehouse.Role, error) {
 	what := fmt.Sprintf("role %q", name)
 	var out gatehouse.Role
-	err := s.write(ctx, func(tx *wtx) error {
-		r, err := getRole(ctx, func(_ context.Context, q string, args ...any) (*sql.Rows, error) { return tx.query(q, args...) }, name)
+	err := s.writeOnce(ctx, func(tx *wtx) error {
+		r, err := getRole(tx.rows, name)
 		if err != nil {
 			return writeErr(what, err)
 		}
@@ -240,7 +248,7 @@ func (s *Store) UpdateRole(ctx context.Context, name string, fn func(*gatehouse.
 		if err := tx.change(gatehouse.ChangeRole, lower(r.Name), gatehouse.OpUpdate); err != nil {
 			return writeErr(what, err)
 		}
-		out, err = getRole(ctx, func(_ context.Context, q string, args ...any) (*sql.Rows, error) { return tx.query(q, args...) }, name)
+		out, err = getRole(tx.rows, name)
 		return writeErr(what, err)
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -26,13 +27,21 @@ const (
 	opWithdrawn
 )
 
-var DbgOps, DbgOpTime, DbgCommit, DbgBatches atomic.Int64
-
+// An op is one write call. Its fn follows one rule that lets a batch run
+// without a savepoint per op (savepoints copy every page an op touches, which
+// would double the writer's work): any error meant for the caller (not found,
+// conflict, refused, the caller's own fn failing) is returned before the op's
+// first write. An op that fails after writing, which only an I/O-level
+// failure should cause, costs the batch a rollback, after which the rest of
+// the batch runs again with a savepoint around each op.
 type op struct {
-	ctx   context.Context
-	fn    func(*wtx) error
-	state atomic.Int32
-	done  chan error // buffered: the writer never blocks on it
+	ctx context.Context
+	fn  func(*wtx) error
+	// replay: fn may run a second time if its batch is rolled back. Ops that
+	// call a caller's function (Update*) must not, so they fail instead.
+	replay bool
+	state  atomic.Int32
+	done   chan error // buffered: the writer never blocks on it
 }
 
 // committed marks an op error that must not roll the op back: the op's
@@ -56,38 +65,69 @@ type writer struct {
 	conn *sql.Conn
 	busy time.Duration
 
+	// batches and batched count commits and the ops in them, for the
+	// benchmarks.
+	batches, batched atomic.Int64
+
 	ops     chan *op
 	closing chan struct{}
 	stopped chan struct{}
-	stmts   map[string]*sql.Stmt // owned by the writer goroutine
+
+	// Owned by the writer goroutine.
+	dc          *dconn
+	caps        capCache
+	dataVersion int64 // PRAGMA data_version at the last batch
 }
 
 func newWriter(db *sql.DB, conn *sql.Conn, busy time.Duration) *writer {
 	w := &writer{db: db, conn: conn, busy: busy,
-		ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{}),
-		stmts: map[string]*sql.Stmt{}}
-	go w.run()
+		ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(w.stopped)
+		// The writer keeps the driver connection for its whole life.
+		err := conn.Raw(func(c any) error {
+			dc, ok := c.(driver.Conn)
+			if !ok {
+				return fmt.Errorf("sqlite: driver connection is %T", c)
+			}
+			w.dc = &dconn{c: dc, stmts: map[string]*dstmt{}}
+			defer w.dc.close()
+			w.run()
+			return nil
+		})
+		if err != nil {
+			w.drain(unavailable("writer", err))
+		}
+	}()
 	return w
 }
 
 func (w *writer) close() error {
 	close(w.closing)
 	<-w.stopped
-	for _, st := range w.stmts {
-		st.Close()
-	}
+	w.drain(errClosed)
 	return errors.Join(w.conn.Close(), w.db.Close())
 }
 
 // write runs fn in the writer's transaction and waits until it is committed.
-// fn runs on the writer goroutine while the store holds the write lock: it
-// must be quick and must not call the store's write methods.
 func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
+	return s.submit(ctx, true, fn)
+}
+
+// writeOnce is write for an fn that must run at most once, because it calls
+// a function of the caller. That function runs on the writer goroutine while
+// the store holds the write lock: it must be quick and must not call the
+// store's write methods.
+func (s *Store) writeOnce(ctx context.Context, fn func(*wtx) error) error {
+	return s.submit(ctx, false, fn)
+}
+
+func (s *Store) submit(ctx context.Context, replay bool, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	w := s.w
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	o := &op{ctx: ctx, fn: fn, replay: replay, done: make(chan error, 1)}
 	select {
 	case <-w.closing:
 		return errClosed
@@ -123,14 +163,13 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 }
 
 func (w *writer) run() {
-	defer close(w.stopped)
 	batch := make([]*op, 0, maxBatch)
 	for {
 		select {
 		case o := <-w.ops:
 			batch = append(batch[:0], o)
 		case <-w.closing:
-			w.drain()
+			w.drain(errClosed)
 			return
 		}
 	fill:
@@ -147,34 +186,29 @@ func (w *writer) run() {
 	}
 }
 
-// drain fails whatever is still queued at close.
-func (w *writer) drain() {
+// drain fails whatever is still queued.
+func (w *writer) drain(err error) {
 	for {
 		select {
 		case o := <-w.ops:
-			o.done <- errClosed
+			o.done <- err
 		default:
 			return
 		}
 	}
 }
 
-// exec runs a statement of the batch protocol, prepared once.
+// exec runs a statement of the batch protocol.
 func (w *writer) exec(q string) error {
-	st, ok := w.stmts[q]
-	if !ok {
-		var err error
-		if st, err = w.conn.PrepareContext(context.Background(), q); err != nil {
-			return err
-		}
-		w.stmts[q] = st
+	st, err := w.dc.prepare(q)
+	if err != nil {
+		return err
 	}
-	_, err := st.ExecContext(context.Background())
+	_, err = st.exec(nil)
 	return err
 }
 
-// runBatch commits the ops of batch in one transaction, each in its own
-// savepoint so that a failing op takes back only its own writes.
+// runBatch commits the ops of batch in one transaction.
 func (w *writer) runBatch(batch []*op) {
 	live := batch[:0:0]
 	for _, o := range batch {
@@ -187,32 +221,72 @@ func (w *writer) runBatch(batch []*op) {
 	if len(live) == 0 {
 		return
 	}
-	deadline := time.Now().Add(w.busy)
-	if err := retryBusy(context.Background(), deadline, func() error { return w.exec("BEGIN IMMEDIATE") }); err != nil {
-		err = unavailable("begin write transaction", err)
+	if err := w.begin(); err != nil {
 		for _, o := range live {
 			o.done <- err
 		}
 		return
 	}
 	tx := &wtx{w: w, now: time.Now()}
-	// results[i] is nil until live[i] ran; skipped ops are answered at once.
-	results := make([]error, len(live))
-	ran := make([]bool, len(live))
+	ran := live[:0:0] // claimed and run, not yet answered
+	results := make([]error, 0, len(live))
 	for i, o := range live {
 		if !o.state.CompareAndSwap(opQueued, opRunning) {
 			o.done <- o.ctx.Err()
 			continue
 		}
-		ran[i] = true
-		if err := w.exec("SAVEPOINT op"); err != nil {
-			w.abort(live[i:], ran[:i], live[:i], err)
+		tx.wrote = false
+		err := callOp(o.fn, tx)
+		var c committed
+		switch {
+		case err == nil:
+		case errors.As(err, &c):
+			err = c.err
+		case tx.wrote:
+			// Its writes cannot be taken back alone: roll the batch back and
+			// run the others again, each in a savepoint.
+			_ = w.exec("ROLLBACK")
+			w.caps.clear()
+			o.done <- err
+			w.replay(ran, live[i+1:])
 			return
 		}
-		t0 := time.Now()
+		ran = append(ran, o)
+		results = append(results, err)
+	}
+	if err := w.exec("COMMIT"); err != nil {
+		w.abort(ran, nil, err)
+		return
+	}
+	w.batches.Add(1)
+	w.batched.Add(int64(len(ran)))
+	w.deliver(ran, results)
+}
+
+// deliver answers the ops of a committed batch.
+func (w *writer) deliver(ops []*op, results []error) {
+	for i, o := range ops {
+		o.done <- results[i]
+	}
+}
+
+// replay runs again, in a new transaction and each in its own savepoint, the
+// ops of a rolled-back batch: ran had run (their writes are gone), rest had
+// not. Ops that may not run twice are failed instead.
+func (w *writer) replay(ran, rest []*op) {
+	w.caps.clear()
+	if err := w.begin(); err != nil {
+		w.abort(ran, rest, err)
+		return
+	}
+	tx := &wtx{w: w, now: time.Now(), noCache: true}
+	var done []*op
+	var results []error
+	run := func(o *op) error {
+		if err := w.exec("SAVEPOINT op"); err != nil {
+			return err
+		}
 		err := callOp(o.fn, tx)
-		DbgOps.Add(1)
-		DbgOpTime.Add(int64(time.Since(t0)))
 		var c committed
 		switch {
 		case err == nil:
@@ -220,38 +294,75 @@ func (w *writer) runBatch(batch []*op) {
 			err = c.err
 		default:
 			if rerr := w.exec("ROLLBACK TO op"); rerr != nil {
-				w.abort(live[i:], ran[:i], live[:i], rerr)
-				return
+				return rerr
 			}
 		}
 		if rerr := w.exec("RELEASE op"); rerr != nil {
-			w.abort(live[i:], ran[:i], live[:i], rerr)
+			return rerr
+		}
+		done = append(done, o)
+		results = append(results, err)
+		return nil
+	}
+	for i, o := range ran {
+		if !o.replay {
+			o.done <- fmt.Errorf("write batch rolled back, try again: %w", gatehouse.ErrUnavailable)
+			continue
+		}
+		if err := run(o); err != nil {
+			w.abort(append(done, ran[i:]...), rest, err)
 			return
 		}
-		results[i] = err
 	}
-	tc := time.Now()
-	defer func() { DbgCommit.Add(int64(time.Since(tc))); DbgBatches.Add(1) }()
+	for i, o := range rest {
+		if !o.state.CompareAndSwap(opQueued, opRunning) {
+			o.done <- o.ctx.Err()
+			continue
+		}
+		if err := run(o); err != nil {
+			w.abort(append(done, o), rest[i+1:], err)
+			return
+		}
+	}
 	if err := w.exec("COMMIT"); err != nil {
-		w.abort(nil, ran, live, err)
+		w.abort(done, nil, err)
 		return
 	}
-	for i, o := range live {
-		if ran[i] {
-			o.done <- results[i]
-		}
-	}
+	w.deliver(done, results)
 }
 
-// abort rolls the whole transaction back and fails the ops that ran in it
-// (none of their writes were committed) and those not yet reached.
-func (w *writer) abort(rest []*op, ran []bool, done []*op, cause error) {
+// begin starts the batch transaction, taking the file's write lock, and
+// drops the caches if another connection has written since the last batch.
+func (w *writer) begin() error {
+	deadline := time.Now().Add(w.busy)
+	if err := retryBusy(context.Background(), deadline, func() error { return w.exec("BEGIN IMMEDIATE") }); err != nil {
+		return unavailable("begin write transaction", err)
+	}
+	var v int64
+	st, err := w.dc.prepare("PRAGMA data_version")
+	if err == nil {
+		rows, qerr := st.query(nil)
+		err = drow{r: rows, err: qerr}.Scan(&v)
+	}
+	if err != nil {
+		_ = w.exec("ROLLBACK")
+		return unavailable("begin write transaction", err)
+	}
+	if v != w.dataVersion {
+		w.caps.clear()
+		w.dataVersion = v
+	}
+	return nil
+}
+
+// abort rolls the transaction back and fails ran (whose writes are gone) and
+// rest; ops of rest still queued are failed without running.
+func (w *writer) abort(ran, rest []*op, cause error) {
 	_ = w.exec("ROLLBACK")
+	w.caps.clear()
 	err := unavailable("write transaction", cause)
-	for i, o := range done {
-		if ran[i] {
-			o.done <- err
-		}
+	for _, o := range ran {
+		o.done <- err
 	}
 	for _, o := range rest {
 		o.done <- err
@@ -270,53 +381,57 @@ func callOp(fn func(*wtx) error, tx *wtx) (err error) {
 // wtx is what an op function writes through: the writer's connection inside
 // the batch transaction, with statements prepared once per process.
 type wtx struct {
-	w   *writer
-	now time.Time // wall clock of the batch, stamped on feed entries
+	w     *writer
+	now   time.Time // wall clock of the batch, stamped on feed entries
+	wrote bool      // the current op has changed something
+	// noCache: ops may be rolled back one by one (replay), so the writer's
+	// caches must not learn from them.
+	noCache bool
 }
 
-func (t *wtx) stmt(q string) (*sql.Stmt, error) {
-	if st, ok := t.w.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := t.w.conn.PrepareContext(context.Background(), q)
+func (t *wtx) exec(q string, args ...any) (driver.Result, error) {
+	st, err := t.w.dc.prepare(q)
 	if err != nil {
 		return nil, err
 	}
-	t.w.stmts[q] = st
-	return st, nil
+	res, err := st.exec(args)
+	if err == nil {
+		t.wrote = true
+	}
+	return res, err
 }
 
-func (t *wtx) exec(q string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(q)
+func (t *wtx) query(q string, args ...any) (*drows, error) {
+	st, err := t.w.dc.prepare(q)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(context.Background(), args...)
+	return st.query(args)
 }
 
-func (t *wtx) query(q string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(q)
+// rows is query as a rowSet.
+func (t *wtx) rows(q string, args ...any) (rowSet, error) {
+	r, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(context.Background(), args...)
+	return r, nil
 }
 
-func (t *wtx) queryRow(q string, args ...any) row {
-	st, err := t.stmt(q)
-	if err != nil {
-		return row{err: err}
-	}
-	return row{r: st.QueryRowContext(context.Background(), args...)}
+func (t *wtx) queryRow(q string, args ...any) drow {
+	rows, err := t.query(q, args...)
+	return drow{r: rows, err: err}
 }
 
-// strings runs q and collects its single text column.
+// strings runs q, which may write (UPDATE ... RETURNING), and collects its
+// single text column.
 func (t *wtx) strings(q string, args ...any) ([]string, error) {
 	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	t.wrote = true // a failing RETURNING statement may have changed rows already
 	var out []string
 	for rows.Next() {
 		var s string
@@ -339,8 +454,18 @@ func (t *wtx) at(x time.Time) int64 {
 
 // change appends a feed entry in the op's transaction.
 func (t *wtx) change(kind gatehouse.ChangeKind, key, op string) error {
-	_, err := t.exec("INSERT INTO changes (kind, key, op, at) VALUES (?, ?, ?, ?)",
-		string(kind), key, op, t.now.UnixMicro())
+	at := t.now.UnixMicro()
+	var err error
+	// Every token issued writes session entries: for those, kind and op are
+	// in the statement text, which spares binding two strings.
+	switch {
+	case kind == gatehouse.ChangeSession && op == gatehouse.OpCreate:
+		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES ('session', ?, 'create', ?)", key, at)
+	case kind == gatehouse.ChangeSession && op == gatehouse.OpEnd:
+		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES ('session', ?, 'end', ?)", key, at)
+	default:
+		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES (?, ?, ?, ?)", string(kind), key, op, at)
+	}
 	return err
 }
 

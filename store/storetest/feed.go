@@ -202,6 +202,8 @@ var feedCases = []feedCase{
 		return s.RotateKeys(ctx, "k2", key("k3", "RS256", gatehouse.KeyNext, at(time.Hour)), at(time.Hour), at(2*time.Hour))
 	}},
 	{name: "AppendAudit", act: func(t *testing.T, s store.Store) error { return s.AppendAudit(ctx, auditEvents()...) }},
+	{name: "ClearAuthFailures", act: func(t *testing.T, s store.Store) error { return s.ClearAuthFailures(ctx, "bob") }},
+	{name: "ImportCatalogEmpty", act: func(t *testing.T, s store.Store) error { return s.ImportCatalog(ctx, nil) }},
 	{name: "RecordAuthFailure", act: func(t *testing.T, s store.Store) error {
 		_, err := s.RecordAuthFailure(ctx, "bob", at(0), time.Minute)
 		return err

@@ -436,4 +436,28 @@ var refreshTests = []test{
 		}
 		noChanges(t, s, rev)
 	}},
+	{"FindRefreshToken", func(t *testing.T, s store.Store) {
+		x := session("s1", 0, "bob", 0)
+		createSession(t, s, x, "r1", 0)
+		got, spent, err := s.FindRefreshToken(ctx, hash("r1"))
+		must(t, err)
+		checkEqual(t, "FindRefreshToken", got, x)
+		if spent {
+			t.Fatal("a fresh refresh token is reported spent")
+		}
+		_, _, err = s.FindRefreshToken(ctx, hash("r9"))
+		wantErr(t, "unknown token", err, gatehouse.ErrNotFound)
+		_, _, err = s.FindRefreshToken(ctx, nil)
+		wantErr(t, "nil token", err, gatehouse.ErrNotFound)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r2"), Now: at(time.Second), ExpiresAt: at(time.Hour)})
+		must(t, err)
+		rev := lastRev(t, s)
+		if got, spent, err := s.FindRefreshToken(ctx, hash("r1")); err != nil || !spent || got.ID != "s1" || !got.EndedAt.IsZero() {
+			t.Fatalf("FindRefreshToken of a spent token: %+v, %t, %v", got, spent, err)
+		}
+		if got, spent, err := s.FindRefreshToken(ctx, hash("r2")); err != nil || spent || got.ID != "s1" {
+			t.Fatalf("FindRefreshToken of its replacement: %+v, %t, %v", got, spent, err)
+		}
+		noChanges(t, s, rev)
+	}},
 }

@@ -23,8 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sort"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -217,10 +216,10 @@ func diff(g, w reflect.Value, path string) string {
 
 // sameSet reports whether a and b hold the same strings, in any order.
 func sameSet(a, b []string) bool {
-	a, b = append([]string(nil), a...), append([]string(nil), b...)
-	sort.Strings(a)
-	sort.Strings(b)
-	return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b)
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func ids(ss []gatehouse.Session) []string {

@@ -136,6 +136,9 @@ var userTests = []test{
 		}
 		want := user("Bob")
 		checkEqual(t, "listed user", us[1], want)
+		if u, err := s.GetUser(ctx, "DAVE"); err != nil || !u.Deleted {
+			t.Fatalf("GetUser of a deleted user = %+v, %v", u, err)
+		}
 		if n, err := s.CountUsers(ctx); err != nil || n != 4 {
 			t.Fatalf("CountUsers = %d, %v; want 4 (deleted included)", n, err)
 		}

@@ -20,7 +20,10 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server"
+	"github.com/gatehouse/gatehouse/server/gateway"
+	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/server/p21"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/store"
@@ -39,6 +42,9 @@ type Config struct {
 
 	TokenFormat string // negotiate, json, xml
 	V1          bool
+	// OAuthStrict answers bad user credentials on /oauth/token with 400 as
+	// RFC 6749 says, instead of APX's 401.
+	OAuthStrict bool
 	Auth        auth.Config
 
 	RateLimit      float64 // token requests per second per address; 0: off
@@ -63,6 +69,18 @@ type Config struct {
 	AccessLog        bool
 	// SQLiteSync is the embedded store's synchronous mode: full or normal.
 	SQLiteSync string
+	// Families is the API family table; nil means policy.DefaultFamilies.
+	Families []policy.Family
+	// Upstreams are the gateway's FAMILY=URL settings.
+	Upstreams []string
+	// UpstreamTimeout bounds the wait for an upstream's response headers.
+	UpstreamTimeout time.Duration
+	// InstallUser is the acting user of Transaction API calls without a user context.
+	InstallUser string
+	// UIServerURL and UIServerInternalURL are the UI router's answers;
+	// default <public URL>/uiserver0.
+	UIServerURL, UIServerInternalURL string
+
 	// MasterKey is the base64 master key (GATEHOUSE_MASTER_KEY); empty: use
 	// DataDir/master.key.
 	MasterKey string
@@ -77,7 +95,7 @@ func DefaultConfig() Config {
 		ReadTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 2 * time.Minute, ShutdownTimeout: 20 * time.Second,
 		FeedInterval: 250 * time.Millisecond, GCInterval: time.Minute, SessionRetention: 10 * time.Minute,
-		SQLiteSync: "full",
+		SQLiteSync: "full", UpstreamTimeout: 30 * time.Second, InstallUser: "admin",
 	}
 }
 
@@ -117,18 +135,21 @@ func LoadMasterKey(cfg Config, create bool, log *slog.Logger) (*masterkey.Key, e
 
 // App is a running gatehouse server.
 type App struct {
-	Cfg       Config
-	Log       *slog.Logger
-	Store     store.Store
-	MasterKey *masterkey.Key
-	Keys      *auth.KeyManager
-	Service   *auth.Service
-	Admin     *auth.Admin
-	Verifier  *auth.Verifier
-	Follower  *store.Follower
-	Metrics   *server.Metrics
-	Handler   http.Handler
-	Clock     gatehouse.Clock
+	Cfg        Config
+	Log        *slog.Logger
+	Store      store.Store
+	MasterKey  *masterkey.Key
+	Keys       *auth.KeyManager
+	Service    *auth.Service
+	Admin      *auth.Admin
+	Verifier   *auth.Verifier
+	Directory  *auth.Directory
+	Authorizer *auth.Authorizer
+	Gateway    *gateway.Gateway
+	Follower   *store.Follower
+	Metrics    *server.Metrics
+	Handler    http.Handler
+	Clock      gatehouse.Clock
 }
 
 // New opens the store, loads keys and builds the server. Call Run to start
@@ -181,9 +202,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck, Clock: clock, Log: log})
 	a.Admin = auth.NewAdmin(st, hasher, ck, a.Keys, cfg.Auth, clock)
 	a.Verifier = auth.NewVerifier(cfg.Auth, ring, st, clock)
+	a.Directory = auth.NewDirectory(st)
+	fams := cfg.Families
+	if fams == nil {
+		fams = policy.DefaultFamilies()
+	}
+	table, err := policy.NewTable(fams)
+	if err != nil {
+		return nil, fmt.Errorf("API families: %w", err)
+	}
+	a.Authorizer = &auth.Authorizer{Verifier: a.Verifier, Directory: a.Directory, Table: table, InstallUser: cfg.InstallUser}
+	ups, err := gateway.ParseUpstreams(cfg.Upstreams, func(f string) bool { return table.Family(f) != nil })
+	if err != nil {
+		return nil, err
+	}
 	a.Follower = store.NewFollower(st, cfg.FeedInterval, log)
 	a.Follower.Subscribe(a.Service.Listener())
 	a.Follower.Subscribe(a.Verifier.Listener())
+	a.Verifier.FollowHealth(a.Follower.Healthy)
+	a.Follower.Subscribe(a.Directory.Listener())
 	a.Follower.Subscribe(a.Keys)
 	if err := a.Follower.Start(ctx); err != nil {
 		return nil, fmt.Errorf("change feed: %w", err)
@@ -191,8 +228,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	a.Metrics = server.NewMetrics(func(ctx context.Context) (int, error) {
 		return st.CountActiveSessions(ctx, clock.Now())
 	})
+	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Timeout: cfg.UpstreamTimeout, Log: log,
+		Observe: a.Metrics.Gateway, Format: format})
+	base := strings.TrimSuffix(cfg.PublicURL, "/")
+	if base == "" {
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		base = scheme + "://" + cfg.Addr
+	}
+	uiExt, uiInt := cfg.UIServerURL, cfg.UIServerInternalURL
+	if uiExt == "" {
+		uiExt = base + "/uiserver0"
+	}
+	if uiInt == "" {
+		uiInt = base + "/uiserver0"
+	}
 	a.Handler = server.New(server.Options{
-		P21:         &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1},
+		Gateway: a.Gateway,
+		Check:   &gateway.Check{Auth: a.Authorizer, Observe: a.Metrics.Gateway, Format: format},
+		Router:  &gateway.Router{Auth: a.Authorizer, External: uiExt, Internal: uiInt, Format: format},
+		P21:     &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1},
+		OAuth2: &oauth2.Handler{OAuth: auth.NewOAuth(a.Service, a.Verifier), Keys: ring,
+			PublicURL: cfg.PublicURL, Strict: cfg.OAuthStrict},
 		Store:       st,
 		Keys:        ring,
 		Format:      format,

@@ -83,9 +83,3 @@ func (c *lazyCache[V]) reset() {
 	c.m = map[string]cached[V]{}
 	c.mu.Unlock()
 }
-
-func (c *lazyCache[V]) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}

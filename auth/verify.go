@@ -28,6 +28,9 @@ type Verifier struct {
 	leeway time.Duration
 
 	sessions *lazyCache[gatehouse.Session]
+	// healthy reports whether the change feed is being read; while it is
+	// not, cached session states may be stale, so checks answer 503.
+	healthy func() bool
 
 	mu       sync.RWMutex
 	ring     *token.Keyring // the ring the verified-token cache belongs to
@@ -70,6 +73,11 @@ func NewVerifier(cfg Config, keys *token.Ring, st store.Sessions, clock gatehous
 	})
 	return v
 }
+
+// FollowHealth makes the verifier refuse with 503 while healthy reports
+// false (the store's change feed cannot be read): an ended session might
+// not be known, and a wrong "yes" is worse than "try again".
+func (v *Verifier) FollowHealth(healthy func() bool) { v.healthy = healthy }
 
 // ErrInvalidToken is the answer for a missing, malformed, unverifiable or
 // expired token, or one whose session has ended: 401 with a Bearer challenge.
@@ -115,6 +123,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	}
 	if now.Add(v.leeway).Before(c.NotBefore) {
 		return nil, ErrInvalidToken("The access token is not valid yet.")
+	}
+	if v.healthy != nil && !v.healthy() {
+		return nil, gatehouse.ErrStoreDown(errors.New("change feed unreadable"))
 	}
 	s, found, err := v.sessions.get(ctx, c.SessionID)
 	if err != nil {

@@ -95,11 +95,15 @@ func TestVerifier(t *testing.T) {
 }
 
 func TestVerifierExpiry(t *testing.T) {
-	now := time.Now()
-	clock := &fakeClock{t: now}
 	e := apptest.New(t)
 	e.AddUser("api_user", "your_password", true, "")
 	tok := issue(t, e, `{"username":"api_user","password":"your_password"}`)
+	id, err := e.App.Verifier.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := id.Claims.IssuedAt
+	clock := &fakeClock{t: now}
 	v := auth.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), e.App.Store, clock)
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)

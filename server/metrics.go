@@ -18,6 +18,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
+	access   *prometheus.CounterVec
 }
 
 // NewMetrics registers the server's metrics. activeSessions, when not nil,
@@ -36,7 +37,11 @@ func NewMetrics(activeSessions func(context.Context) (int, error)) *Metrics {
 			Name: "gatehouse_tokens_total", Help: "Token requests by flow and outcome (issued, refused, invalid, error).",
 		}, []string{"flow", "outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.tokens,
+	m.access = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_access_decisions_total",
+		Help: "Bearer-checked requests (gateway, /auth/check) by API family and outcome.",
+	}, []string{"family", "outcome"})
+	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.access,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if activeSessions != nil {
 		var (
@@ -65,6 +70,10 @@ func NewMetrics(activeSessions func(context.Context) (int, error)) *Metrics {
 
 // Token counts a token request.
 func (m *Metrics) Token(flow, outcome string) { m.tokens.WithLabelValues(flow, outcome).Inc() }
+
+// Gateway counts an access decision; family is "" when the request was
+// refused before its family was known.
+func (m *Metrics) Gateway(family, outcome string) { m.access.WithLabelValues(family, outcome).Inc() }
 
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/server/gateway"
+	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/server/p21"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
@@ -26,6 +28,8 @@ type Pinger interface {
 // Options are the parts a Server is built from.
 type Options struct {
 	P21 *p21.Handler
+	// OAuth2 serves /oauth/… and /.well-known/….
+	OAuth2 *oauth2.Handler
 	// Store is pinged by /readyz.
 	Store Pinger
 	// Keys must hold a key ring for /readyz to answer ready.
@@ -41,6 +45,9 @@ type Options struct {
 	AccessLog bool
 	// HSTS sets Strict-Transport-Security (when serving TLS).
 	HSTS bool
+	// Check is the forward-auth endpoint (/auth/check); Router the UI
+	// server router (/api/ui/router/v1); Gateway takes every other path.
+	Check, Router, Gateway http.Handler
 }
 
 // Server is gatehouse's root HTTP handler.
@@ -70,6 +77,17 @@ func New(o Options) *Server {
 			o.P21.Log = o.Log
 		}
 	}
+	if h := o.OAuth2; h != nil {
+		if h.Remote == nil {
+			h.Remote = o.ClientAddr.Of
+		}
+		if h.Observe == nil {
+			h.Observe = o.Metrics.Token
+		}
+		if h.Log == nil {
+			h.Log = o.Log
+		}
+	}
 	return &Server{o: o}
 }
 
@@ -88,8 +106,18 @@ func routeOf(lower string) string {
 		return "p21_token_v1"
 	case strings.HasPrefix(lower, p21.PathPrefix):
 		return "p21_other"
+	case strings.TrimSuffix(lower, "/") == oauth2.PathToken:
+		return "oauth_token"
+	case strings.HasPrefix(lower, oauth2.PathPrefix):
+		return "oauth_other"
+	case strings.HasPrefix(lower, oauth2.WellKnown):
+		return "well_known"
+	case strings.TrimSuffix(lower, "/") == gateway.PathCheck:
+		return "auth_check"
+	case gateway.IsRouterPath(lower):
+		return "ui_router"
 	}
-	return "other"
+	return "gateway"
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +182,31 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		}
 		s.o.P21.ServeHTTP(w, r)
 		return
+	case "oauth_token", "oauth_other", "well_known":
+		if s.o.OAuth2 == nil {
+			break
+		}
+		// OAuth2 errors are always JSON (RFC 6749 §5.2).
+		if route == "oauth_token" && !s.allowAs(w, r, render.JSON) {
+			return
+		}
+		s.o.OAuth2.ServeHTTP(w, r)
+		return
+	case "auth_check":
+		if s.o.Check != nil {
+			s.o.Check.ServeHTTP(w, r)
+			return
+		}
+	case "ui_router":
+		if s.o.Router != nil {
+			s.o.Router.ServeHTTP(w, r)
+			return
+		}
+	case "gateway":
+		if s.o.Gateway != nil {
+			s.o.Gateway.ServeHTTP(w, r)
+			return
+		}
 	}
 	render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), &gatehouse.Error{Status: http.StatusNotFound,
 		Code: gatehouse.CodeNotFound, Description: "There is no endpoint " + clipPath(r.URL.Path) + " on this server"})
@@ -161,6 +214,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 
 // allow applies the per-address rate limit of token endpoints.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
+	return s.allowAs(w, r, s.o.Format.Choose(r.Header.Get("Accept")))
+}
+
+// allowAs is allow answering a refusal in format f.
+func (s *Server) allowAs(w http.ResponseWriter, r *http.Request, f render.Format) bool {
 	ok, wait := s.o.RateLimiter.Allow(s.o.ClientAddr.Of(r), s.o.Clock.Now())
 	if ok {
 		return true
@@ -168,7 +226,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 	if s.o.Metrics != nil {
 		s.o.Metrics.Token(routeOf(strings.ToLower(r.URL.Path)), "limited")
 	}
-	render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), &gatehouse.Error{
+	render.Error(w, f, &gatehouse.Error{
 		Status: http.StatusTooManyRequests, Code: gatehouse.CodeSlowDown,
 		Description: "Too many token requests from this address; retry later.", RetryAfter: max(wait, time.Second)})
 	return false

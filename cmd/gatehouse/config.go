@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -73,7 +74,73 @@ func applyConfig(cmd *cobra.Command, getenv func(string) string) error {
 }
 
 // knownSection lists YAML keys that are structured settings rather than flags.
-var knownSection = map[string]bool{}
+var knownSection = map[string]bool{"gateway": true, "families": true}
+
+// sections are the structured settings of the YAML file.
+type sections struct {
+	Gateway struct {
+		Upstreams map[string]string `yaml:"upstreams"`
+	} `yaml:"gateway"`
+	Families []policy.Family `yaml:"families"`
+}
+
+// configFile names the YAML file in effect: --config, else GATEHOUSE_CONFIG.
+func configFile(cmd *cobra.Command, getenv func(string) string) string {
+	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+		return f.Value.String()
+	}
+	return getenv("GATEHOUSE_CONFIG")
+}
+
+// loadSections reads the gateway and families sections of the YAML file.
+func loadSections(file string) (sections, error) {
+	var s sections
+	if file == "" {
+		return s, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return s, fmt.Errorf("config file: %w", err)
+	}
+	var raw struct {
+		Gateway  yaml.Node `yaml:"gateway"`
+		Families yaml.Node `yaml:"families"`
+	}
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return s, fmt.Errorf("config file %s: %v", file, err)
+	}
+	if !raw.Gateway.IsZero() {
+		if err := raw.Gateway.Decode(&s.Gateway); err != nil {
+			return s, fmt.Errorf("config file %s: gateway: %v", file, err)
+		}
+	}
+	if !raw.Families.IsZero() {
+		dec := raw.Families
+		if err := dec.Decode(&s.Families); err != nil {
+			return s, fmt.Errorf("config file %s: families: %v", file, err)
+		}
+	}
+	return s, nil
+}
+
+// mergeFamilies applies configured families to the defaults: a family with
+// a default's name replaces it, others are added.
+func mergeFamilies(defaults, configured []policy.Family) []policy.Family {
+	out := append([]policy.Family(nil), defaults...)
+	for _, f := range configured {
+		replaced := false
+		for i := range out {
+			if strings.EqualFold(out[i].Name, strings.TrimSpace(f.Name)) {
+				out[i], replaced = f, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // lookupAny finds a flag of the command or of any command, so that one YAML
 // file can hold settings for serve and for admin commands.

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/spf13/cobra"
 )
 
@@ -49,6 +51,12 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 				}
 				return printConfig(cmd, map[string]string{"master-key": mk})
 			}
+			sec, err := loadSections(configFile(cmd, e.getenv))
+			if err != nil {
+				return err
+			}
+			cfg.Families = mergeFamilies(policy.DefaultFamilies(), sec.Families)
+			cfg.Upstreams = mergeUpstreams(cfg.Upstreams, sec.Gateway.Upstreams)
 			log, err := g.logger(e.stderr)
 			if err != nil {
 				return err
@@ -63,6 +71,7 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.BoolVar(&cfg.Dev, "dev", false, "development mode: create the data dir, keys and demo credentials as needed")
 	f.StringVar(&cfg.TokenFormat, "token-format", cfg.TokenFormat, "token response format: negotiate (by Accept), json or xml")
 	f.BoolVar(&cfg.V1, "v1", cfg.V1, "serve the deprecated V1 token endpoint (credentials in headers); false answers 410")
+	f.BoolVar(&cfg.OAuthStrict, "oauth-strict", false, "answer bad user credentials on /oauth/token with 400 as RFC 6749 says (default: 401, as APX does)")
 	f.StringVar(&cfg.Auth.Issuer, "issuer", cfg.Auth.Issuer, "iss claim of issued tokens")
 	f.StringVar(&cfg.Auth.UserScope, "user-scope", cfg.Auth.UserScope, "scope (aud claim) of user-credential tokens")
 	f.DurationVar(&cfg.Auth.UserTokenTTL, "user-token-ttl", cfg.Auth.UserTokenTTL, "lifetime of user access tokens")
@@ -87,6 +96,11 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often expired sessions are removed")
 	f.DurationVar(&cfg.SessionRetention, "session-retention", cfg.SessionRetention, "how long ended or expired sessions are kept before removal")
 	f.BoolVar(&cfg.AccessLog, "access-log", false, "log every request at info level (else at debug level)")
+	f.StringArrayVar(&cfg.Upstreams, "upstream", nil, "gateway upstream of an API family, FAMILY=URL (repeatable; YAML gateway.upstreams)")
+	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long the gateway waits for an upstream's response headers (then 504)")
+	f.StringVar(&cfg.InstallUser, "install-user", cfg.InstallUser, "user that Transaction API calls without a user context act as")
+	f.StringVar(&cfg.UIServerURL, "ui-server-url", "", "UI server URL the router answers for urlType=external (default <public URL>/uiserver0)")
+	f.StringVar(&cfg.UIServerInternalURL, "ui-server-internal-url", "", "UI server URL the router answers for urlType=internal (default <public URL>/uiserver0)")
 	f.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "embedded store durability: full (survives power loss) or normal (survives process crashes)")
 	return cmd
 }
@@ -180,6 +194,28 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// mergeUpstreams adds the YAML file's upstreams for families the flags
+// (or environment) did not name.
+func mergeUpstreams(flags []string, file map[string]string) []string {
+	out := append([]string(nil), flags...)
+	named := map[string]bool{}
+	for _, s := range flags {
+		fam, _, _ := strings.Cut(s, "=")
+		named[strings.ToLower(strings.TrimSpace(fam))] = true
+	}
+	fams := make([]string, 0, len(file))
+	for fam := range file {
+		fams = append(fams, fam)
+	}
+	sort.Strings(fams)
+	for _, fam := range fams {
+		if !named[strings.ToLower(fam)] {
+			out = append(out, fam+"="+file[fam])
+		}
+	}
+	return out
 }
 
 func isLoopback(addr string) bool {

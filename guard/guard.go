@@ -1,0 +1,101 @@
+// Package guard lets a Go resource server enforce gatehouse's authorization
+// decision itself, as net/http middleware: the same answers as gatehouse's
+// gateway and /auth/check, with the verified identity in the request
+// context.
+//
+// Two deciders are provided. Local opens the gatehouse store (the same
+// --data directory or database, and master key) and decides in-process,
+// from memory, following the store's change feed. Remote asks a gatehouse
+// server's /auth/check and caches allowed answers for a moment.
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Identity is who a request acts for, once allowed.
+type Identity struct {
+	// User is the acting user: the token's user context, or the install
+	// user for Transaction API calls without one; "" for none.
+	User string
+	// ConsumerUID is the consumer behind the token, "" for user tokens.
+	ConsumerUID string
+	// SessionID is the token's middleware session.
+	SessionID string
+	// Scope is the token's scope string.
+	Scope string
+	// Family is the API family of the request path.
+	Family string
+}
+
+// Decider decides whether a request may proceed.
+type Decider interface {
+	// Decide returns the identity of an allowed request, or a *Refusal.
+	Decide(r *http.Request) (*Identity, error)
+}
+
+// Refusal is a request that may not proceed: the HTTP status and the
+// error body gatehouse would send.
+type Refusal struct {
+	Status      int
+	Code        string
+	Description string
+	// Header holds response headers to send with it (WWW-Authenticate,
+	// Retry-After).
+	Header http.Header
+}
+
+func (r *Refusal) Error() string {
+	return strconv.Itoa(r.Status) + " " + r.Code + ": " + r.Description
+}
+
+type ctxKey struct{}
+
+// FromContext returns the identity the middleware put in a request's context.
+func FromContext(ctx context.Context) (*Identity, bool) {
+	id, ok := ctx.Value(ctxKey{}).(*Identity)
+	return id, ok
+}
+
+// Middleware refuses requests the decider refuses (with gatehouse's JSON
+// error body) and passes the others on with the identity in their context.
+func Middleware(d Decider) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, err := d.Decide(r)
+			if err != nil {
+				WriteRefusal(w, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		})
+	}
+}
+
+// WriteRefusal writes err as gatehouse does: its status, headers and a JSON
+// {"error","error_description"} body. Errors that are not a *Refusal are
+// answered 503, since the decision could not be made.
+func WriteRefusal(w http.ResponseWriter, err error) {
+	var rf *Refusal
+	if !errors.As(err, &rf) {
+		rf = &Refusal{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "The authorization decision cannot be made right now; try again shortly.",
+			Header:      http.Header{"Retry-After": {"2"}}}
+	}
+	for k, vs := range rf.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(rf.Status)
+	json.NewEncoder(w).Encode(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{rf.Code, rf.Description})
+}

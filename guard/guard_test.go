@@ -1,0 +1,135 @@
+package guard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/app/apptest"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/guard"
+)
+
+// TestSameDecisionEverywhere checks that Local, Remote and /auth/check give
+// the same answer for a table of requests.
+func TestSameDecisionEverywhere(t *testing.T) {
+	e := apptest.New(t)
+	e.AddRole("clerk")
+	e.AddUser("api_user", "pw-one-two", true, "clerk")
+	e.AddUser("plain", "pw-one-two", false, "")
+	_, odataKey := e.AddConsumer(auth.NewConsumer{Name: "reports", Scope: "/odata:supplier"})
+	_, apiKey := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	tok := func(body string) string {
+		resp, b := e.Post("/api/security/token/v2", "application/json", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		var r struct{ AccessToken string }
+		json.Unmarshal(b, &r)
+		return r.AccessToken
+	}
+	odata := tok(`{"GrantType":"client_credentials","ClientSecret":"` + odataKey + `"}`)
+	api := tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `","username":"api_user"}`)
+	apiNoUser := tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `"}`)
+	user := tok(`{"username":"api_user","password":"pw-one-two"}`)
+	plain := tok(`{"username":"plain","password":"pw-one-two"}`)
+
+	local, err := guard.OpenLocal(context.Background(), guard.LocalConfig{DataDir: e.Cfg.DataDir, MasterKey: apptest.TestMasterKey,
+		FeedInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	remote := guard.NewRemote(e.URL, guard.RemoteOptions{})
+
+	cases := []struct {
+		path, tok string
+		want      int
+		user      string
+	}{
+		{"/odataservice/odata/table/supplier?$top=5", odata, 200, ""},
+		{"/odataservice/odata/table/customer", odata, 403, ""},
+		{"/api/entity/customers/", odata, 403, ""},
+		{"/api/entity/customers/", api, 200, "api_user"},
+		{"/uiserver0/api/ui/interactive/sessions", api, 200, "api_user"},
+		{"/uiserver0/api/ui/interactive/sessions", apiNoUser, 403, ""},
+		{"/uiserver0/api/v2/transaction/x", apiNoUser, 200, "admin"},
+		{"/odataservice/odata/table/supplier", user, 403, ""}, // role allows nothing
+		{"/api/entity/x", user, 200, "api_user"},
+		{"/api/entity/x", plain, 403, ""},
+		{"/api/entity/x", "", 401, ""},
+		{"/api/entity/x", "garbage", 401, ""},
+		{"/nowhere", api, 404, ""},
+	}
+	for _, tc := range cases {
+		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		if tc.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.tok)
+		}
+		// gatehouse's own answer
+		chk, _ := http.NewRequest(http.MethodGet, e.URL+"/auth/check", nil)
+		chk.Header.Set("X-Forwarded-Uri", tc.path)
+		if tc.tok != "" {
+			chk.Header.Set("Authorization", "Bearer "+tc.tok)
+		}
+		resp, _ := e.Do(chk)
+		for name, d := range map[string]guard.Decider{"local": local, "remote": remote} {
+			id, err := d.Decide(req)
+			got := 200
+			if err != nil {
+				rf, ok := err.(*guard.Refusal)
+				if !ok {
+					t.Fatalf("%s %s: %v", name, tc.path, err)
+				}
+				got = rf.Status
+			}
+			if got != tc.want || got != resp.StatusCode {
+				t.Errorf("%s %s: %d, /auth/check %d, want %d", name, tc.path, got, resp.StatusCode, tc.want)
+			}
+			if got == 200 && (id.User != tc.user || id.User != resp.Header.Get("X-Gatehouse-User") || id.Family == "") {
+				t.Errorf("%s %s: identity %+v, want user %q", name, tc.path, id, tc.user)
+			}
+		}
+	}
+
+	// Ending a session: Local follows the feed, Remote's cache lasts ≤ 1 s.
+	h := guard.Middleware(local)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := guard.FromContext(r.Context())
+		fmt.Fprint(w, id.User)
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/api/entity/x", nil)
+	req.Header.Set("Authorization", "Bearer "+api)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Body.String() != "api_user" {
+		t.Fatalf("middleware: %d %s", rec.Code, rec.Body)
+	}
+	remote.Decide(req) // cache it
+	id, _ := e.App.Verifier.Verify(context.Background(), api)
+	if err := e.App.Store.EndSession(context.Background(), id.Session.ID, gatehouse.EndAdmin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, d := range []guard.Decider{local, remote} {
+		for {
+			_, err := d.Decide(req)
+			if rf, ok := err.(*guard.Refusal); ok && rf.Status == 401 {
+				break
+			}
+			if time.Since(start) > 1500*time.Millisecond {
+				t.Fatalf("ended session still allowed: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") == "" {
+		t.Fatalf("middleware after end: %d %v", rec.Code, rec.Header())
+	}
+}

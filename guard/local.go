@@ -1,0 +1,140 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Local decides in-process on the gatehouse store. It keeps signing keys,
+// sessions, users and roles in memory and follows the store's change feed,
+// so an ended session or a changed permission is honoured within a feed
+// interval, without a store query per request.
+type Local struct {
+	authz  *auth.Authorizer
+	st     store.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// LocalConfig names the store and the rules. Zero fields take gatehouse's
+// defaults.
+type LocalConfig struct {
+	// DataDir is the embedded store's directory (as `serve --data`).
+	DataDir string
+	// DB is a PostgreSQL URL (as `serve --db`), instead of DataDir.
+	DB string
+	// MasterKey is the base64 master key; "" reads DataDir/master.key.
+	MasterKey string
+	// Issuer is the required iss claim (default P21.Soa).
+	Issuer string
+	// Families is the API family table (default policy.DefaultFamilies()).
+	Families []policy.Family
+	// InstallUser acts for Transaction API calls without a user (default admin).
+	InstallUser string
+	// FeedInterval is how often the change feed is read (default 250 ms).
+	FeedInterval time.Duration
+	Log          *slog.Logger
+}
+
+// OpenLocal opens the store and loads the keys. Close it when done.
+func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
+	cfg := app.DefaultConfig()
+	cfg.DataDir, cfg.DB, cfg.MasterKey = c.DataDir, c.DB, c.MasterKey
+	if c.Issuer != "" {
+		cfg.Auth.Issuer = c.Issuer
+	}
+	if c.InstallUser != "" {
+		cfg.InstallUser = c.InstallUser
+	}
+	if c.FeedInterval > 0 {
+		cfg.FeedInterval = c.FeedInterval
+	}
+	fams := c.Families
+	if fams == nil {
+		fams = policy.DefaultFamilies()
+	}
+	table, err := policy.NewTable(fams)
+	if err != nil {
+		return nil, fmt.Errorf("API families: %w", err)
+	}
+	st, err := app.OpenStore(ctx, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	mk, err := app.LoadMasterKey(cfg, false, nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ring := &token.Ring{}
+	km := auth.NewKeyManager(st, mk, ring, nil, c.Log)
+	if err := km.Reload(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	v := auth.NewVerifier(cfg.Auth, ring, st, nil)
+	dir := auth.NewDirectory(st)
+	f := store.NewFollower(st, cfg.FeedInterval, c.Log)
+	f.Subscribe(km)
+	f.Subscribe(v.Listener())
+	v.FollowHealth(f.Healthy)
+	f.Subscribe(dir.Listener())
+	if err := f.Start(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("change feed: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	l := &Local{
+		authz: &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: cfg.InstallUser},
+		st:    st, cancel: cancel, done: make(chan struct{}),
+	}
+	go func() {
+		defer close(l.done)
+		f.Run(runCtx)
+	}()
+	return l, nil
+}
+
+// Decide applies the decision to r's path and Authorization header.
+func (l *Local) Decide(r *http.Request) (*Identity, error) {
+	a, err := l.authz.Authorize(r.Context(), r.URL.EscapedPath(), r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, refusal(err)
+	}
+	return &Identity{User: a.ActingUser, ConsumerUID: a.Identity.ConsumerUID(), SessionID: a.Identity.Claims.SessionID,
+		Scope: a.Identity.Claims.Audience, Family: a.Match.Family.Name}, nil
+}
+
+// Close stops following the feed and closes the store.
+func (l *Local) Close() error {
+	l.cancel()
+	<-l.done
+	return l.st.Close()
+}
+
+func refusal(err error) error {
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	h := ge.Header.Clone()
+	if ge.RetryAfter > 0 {
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+time.Second-1)/time.Second)))
+	}
+	return &Refusal{Status: ge.Status, Code: ge.Code, Description: ge.Description, Header: h}
+}

@@ -1,0 +1,127 @@
+package guard
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Remote decides by asking a gatehouse server's forward-auth endpoint
+// (GET /auth/check). Allowed answers are cached for TTL per token and
+// path, so a burst of calls costs one check; refusals are never cached.
+type Remote struct {
+	checkURL string
+	client   *http.Client
+	ttl      time.Duration
+	now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]remoteEntry
+}
+
+type remoteEntry struct {
+	id  *Identity
+	exp time.Time
+}
+
+// RemoteOptions tune a Remote decider.
+type RemoteOptions struct {
+	// Client sends the checks (default: 5 s timeout).
+	Client *http.Client
+	// TTL is how long an allowed answer is reused (default 1 s; 0 keeps the
+	// default, a negative value disables caching). A session ended in
+	// gatehouse is refused here at most this much later.
+	TTL time.Duration
+}
+
+// NewRemote checks against gatehouse's base URL, e.g. http://127.0.0.1:8080.
+func NewRemote(baseURL string, o RemoteOptions) *Remote {
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	switch {
+	case o.TTL == 0:
+		o.TTL = time.Second
+	case o.TTL < 0:
+		o.TTL = 0
+	}
+	return &Remote{checkURL: strings.TrimSuffix(baseURL, "/") + "/auth/check", client: o.Client, ttl: o.TTL,
+		now: time.Now, cache: map[[32]byte]remoteEntry{}}
+}
+
+const maxRemoteCache = 50_000
+
+// Decide asks gatehouse about r (its method, URI and Authorization header).
+func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
+	authz := r.Header.Get("Authorization")
+	uri := r.URL.RequestURI()
+	key := sha256.Sum256([]byte(authz + "\x00" + uri))
+	now := rm.now()
+	if rm.ttl > 0 {
+		rm.mu.Lock()
+		e, ok := rm.cache[key]
+		rm.mu.Unlock()
+		if ok && now.Before(e.exp) {
+			return e.id, nil
+		}
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, rm.checkURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	req.Header.Set("X-Forwarded-Method", r.Method)
+	req.Header.Set("X-Forwarded-Uri", uri)
+	req.Header.Set("Accept", "application/json")
+	resp, err := rm.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("gatehouse check: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
+			return nil, fmt.Errorf("gatehouse check answered %d", resp.StatusCode)
+		}
+		var e struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(body, &e)
+		h := http.Header{}
+		for _, k := range []string{"WWW-Authenticate", "Retry-After"} {
+			if v := resp.Header.Get(k); v != "" {
+				h.Set(k, v)
+			}
+		}
+		return nil, &Refusal{Status: resp.StatusCode, Code: e.Error, Description: e.Description, Header: h}
+	}
+	id := &Identity{
+		User: resp.Header.Get("X-Gatehouse-User"), ConsumerUID: resp.Header.Get("X-Gatehouse-Consumer-Uid"),
+		SessionID: resp.Header.Get("X-Gatehouse-Session-Id"), Scope: resp.Header.Get("X-Gatehouse-Scope"),
+		Family: resp.Header.Get("X-Gatehouse-Family"),
+	}
+	if rm.ttl > 0 {
+		rm.mu.Lock()
+		if len(rm.cache) >= maxRemoteCache {
+			for k, e := range rm.cache {
+				if !now.Before(e.exp) {
+					delete(rm.cache, k)
+				}
+			}
+			if len(rm.cache) >= maxRemoteCache {
+				rm.cache = map[[32]byte]remoteEntry{}
+			}
+		}
+		rm.cache[key] = remoteEntry{id: id, exp: now.Add(rm.ttl)}
+		rm.mu.Unlock()
+	}
+	return id, nil
+}

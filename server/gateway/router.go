@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/server/render"
+)
+
+// PathRouter is the UI server router endpoint (served with or without a
+// trailing slash).
+const PathRouter = "/api/ui/router/v1"
+
+// Router answers GET /api/ui/router/v1?urlType=external|internal with the
+// UI server URL, for bearer tokens allowed the router family.
+type Router struct {
+	Auth Authorizer
+	// External and Internal are the URLs answered for each urlType.
+	External, Internal string
+	// Format of error bodies.
+	Format render.Format
+}
+
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clip(r.Method))
+		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), e.WithHeader("Allow", "GET, HEAD"))
+		return
+	}
+	if _, err := rt.Auth.Authorize(r.Context(), r.URL.EscapedPath(), r.Header.Get("Authorization")); err != nil {
+		var ge *gatehouse.Error
+		if !errors.As(err, &ge) {
+			ge = gatehouse.ErrStoreDown(err)
+		}
+		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), ge)
+		return
+	}
+	q := r.URL.Query()
+	if len(q["urlType"]) > 1 {
+		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), gatehouse.ErrInvalidRequest("urlType is given more than once"))
+		return
+	}
+	var u string
+	switch t := strings.ToLower(q.Get("urlType")); t {
+	case "", "external":
+		u = rt.External
+	case "internal":
+		u = rt.Internal
+	default:
+		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), gatehouse.ErrInvalidRequest("urlType %q is not external or internal", clip(q.Get("urlType"))))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	render.WriteJSON(w, http.StatusOK, struct {
+		URL string `json:"Url"`
+	}{u})
+}
+
+// IsRouterPath reports whether a lower-cased path is the router endpoint.
+func IsRouterPath(lower string) bool {
+	return strings.TrimSuffix(lower, "/") == PathRouter
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,3 +304,55 @@ func decodeJWT(t *testing.T, jwt string) (header, claims map[string]any) {
 
 // syncBuf is a buffer safe for the server goroutine and the test to share.
 type syncBuf struct{ apptest.SyncBuffer }
+
+// TestGracefulShutdown: a request in flight when the server is told to stop
+// (SIGTERM cancels the command's context) is finished, then serve returns.
+func TestGracefulShutdown(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer slow.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := freeAddr(t)
+	done := make(chan int, 1)
+	var errb syncBuf
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr, "--upstream", "api=" + slow.URL},
+			strings.NewReader(""), io.Discard, &errb, func(k string) string { return env[k] })
+	}()
+	base := "http://" + addr
+	waitReady(t, base, 10*time.Second)
+	out := mustCLI(t, "", env, "--data", dir, "consumer", "add", "svc", "--scope", "/api", "--json")
+	var c struct {
+		ConsumerKey string `json:"consumer_key"`
+	}
+	json.Unmarshal([]byte(out), &c)
+	_, tok := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+c.ConsumerKey+`"}`)
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/entity/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok["AccessToken"].(string))
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(150 * time.Millisecond)
+	cancel()
+	if st := <-got; st != 200 {
+		t.Fatalf("in-flight request got %d during shutdown", st)
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}

@@ -1,0 +1,194 @@
+package app_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/app/apptest"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+func issue(t *testing.T, e *apptest.Env, body string) string {
+	t.Helper()
+	resp, b := e.Post("/api/security/token/v2", "application/json", body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d %s", resp.StatusCode, b)
+	}
+	var r struct{ AccessToken string }
+	json.Unmarshal(b, &r)
+	return r.AccessToken
+}
+
+func header(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(jwt, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	json.Unmarshal(b, &h)
+	return h
+}
+
+// TestKeyRotation: the next key is published before it signs; after a
+// rotation (from another process, through the store) new tokens use it,
+// and tokens signed by the retired key still verify.
+func TestKeyRotation(t *testing.T) {
+	e := apptest.New(t)
+	e.AddUser("api_user", "pw-one-two", true, "")
+	ctx := context.Background()
+	before := issue(t, e, `{"username":"api_user","password":"pw-one-two"}`)
+	oldKID := header(t, before)["kid"].(string)
+
+	keys, err := e.App.Store.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextKID := ""
+	for _, k := range keys {
+		if k.Algorithm == token.RS256 && k.State == gatehouse.KeyNext {
+			nextKID = k.KID
+		}
+	}
+	if nextKID == "" {
+		t.Fatal("no next RS256 key")
+	}
+	jwks := e.App.Keys.Ring().Load().JWKS()
+	if len(jwks.Key(nextKID)) != 1 || len(jwks.Key(oldKID)) != 1 {
+		t.Fatalf("JWKS must publish the active and the next key: %+v", jwks)
+	}
+
+	// Rotate through a separate admin service on the same store, as
+	// `gatehouse keys rotate` does from another shell.
+	mk, err := app.LoadMasterKey(e.Cfg, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km := auth.NewKeyManager(e.App.Store, mk, &token.Ring{}, nil, nil)
+	adm := auth.NewAdmin(e.App.Store, nil, nil, km, e.App.Service.Config(), nil)
+	if _, err := adm.RotateKeys(ctx, "test", []string{token.RS256}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	var after string
+	for {
+		after = issue(t, e, `{"username":"api_user","password":"pw-one-two"}`)
+		if header(t, after)["kid"] == nextKID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new tokens still signed by %v after 1s, want %s", header(t, after)["kid"], nextKID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, tok := range []string{before, after} {
+		if _, err := e.App.Verifier.Verify(ctx, tok); err != nil {
+			t.Fatalf("verify after rotation: %v", err)
+		}
+	}
+	keys, _ = e.App.Store.ListKeys(ctx)
+	states := map[string]gatehouse.KeyState{}
+	for _, k := range keys {
+		if k.Algorithm == token.RS256 {
+			states[k.KID] = k.State
+			if k.KID == oldKID && k.NotAfter.Before(time.Now().Add(23*time.Hour)) {
+				t.Fatalf("retired key verifies only until %s", k.NotAfter)
+			}
+		}
+	}
+	if states[oldKID] != gatehouse.KeyRetired || states[nextKID] != gatehouse.KeyActive || len(states) != 3 {
+		t.Fatalf("key states after rotation: %v", states)
+	}
+}
+
+// TestAlgorithms issues tokens with every supported algorithm.
+func TestAlgorithms(t *testing.T) {
+	for _, alg := range token.Algorithms {
+		t.Run(alg, func(t *testing.T) {
+			e := apptest.New(t, func(c *app.Config) { c.Auth.UserTokenAlg, c.Auth.ConsumerTokenAlg = alg, alg })
+			e.AddUser("api_user", "pw-one-two", true, "")
+			_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+			for _, body := range []string{`{"username":"api_user","password":"pw-one-two"}`, `{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`} {
+				tok := issue(t, e, body)
+				if h := header(t, tok); h["alg"] != alg || h["kid"] == "" {
+					t.Fatalf("header %v", h)
+				}
+				if _, err := e.App.Verifier.Verify(context.Background(), tok); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	if _, err := app.New(context.Background(), func() app.Config {
+		c := apptest.Config(t)
+		c.Auth.UserTokenAlg = "none"
+		return c
+	}(), nil, nil); err == nil || !strings.Contains(err.Error(), "none") {
+		t.Fatalf("algorithm none accepted: %v", err)
+	}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestGarbageCollection removes sessions that expired or ended longer ago
+// than the retention.
+func TestGarbageCollection(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	cfg := apptest.Config(t)
+	a, err := app.New(ctx, cfg, nil, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, short, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "short", Scope: "/api", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, never, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "never", Scope: "/api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := a.Service.ConsumerToken(ctx, short, "", auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := a.Service.ConsumerToken(ctx, never, "", auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Hour + cfg.SessionRetention + time.Minute)
+	a.GC(ctx)
+	if _, err := a.Store.GetSession(ctx, s1.Session.ID); err == nil {
+		t.Fatal("expired session not collected")
+	}
+	if _, err := a.Store.GetSession(ctx, s2.Session.ID); err != nil {
+		t.Fatalf("live session collected: %v", err)
+	}
+	if n, _ := a.Store.CountActiveSessions(ctx, clk.Now()); n != 1 {
+		t.Fatalf("active sessions %d", n)
+	}
+}

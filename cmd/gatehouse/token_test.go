@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -412,5 +413,66 @@ func TestCallIgnoresDataFromEnvironment(t *testing.T) {
 	json.Unmarshal([]byte(te.must(t, "", "call", "POST", "/echo/x")), &m)
 	if m["body"] != "" {
 		t.Fatalf("body = %q", m["body"])
+	}
+}
+
+// TestCallThroughRealRouter runs `gatehouse call` against gatehouse's own UI
+// router and gateway: the router's answer is printed, and --ui sends a
+// relative Interactive API path to the UI server URL it names, where the
+// gateway admits the user and passes the request upstream.
+func TestCallThroughRealRouter(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"path": r.URL.Path, "user": r.Header.Get("X-Gatehouse-User"), "family": r.Header.Get("X-Gatehouse-Family")})
+	}))
+	defer upstream.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	e := apptest.New(t, func(c *app.Config) {
+		c.UIServerURL = base + "/uiserver0"
+		c.Upstreams = []string{"interactive=" + upstream.URL}
+	})
+	e.AddUser(tokUser, tokPassword, true, "")
+	srv := &http.Server{Handler: e.App.Handler}
+	go srv.Serve(ln)
+	defer srv.Close()
+	env := map[string]string{"XDG_CACHE_HOME": t.TempDir(), "P21_BASE_URL": base, "P21_USERNAME": tokUser, "P21_PASSWORD": tokPassword}
+	runCLI := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := runCLI("call", "GET", "/api/ui/router/v1?urlType=external")
+	if code != 0 || strings.TrimSpace(out) != `{"Url":"`+base+`/uiserver0"}` {
+		t.Fatalf("router: exit %d %q %q", code, out, errs)
+	}
+	code, out, errs = runCLI("call", "POST", "/api/ui/interactive/sessions", "--ui", "--data", "{}")
+	var got map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got["path"] != "/uiserver0/api/ui/interactive/sessions" ||
+		got["user"] != tokUser || got["family"] != "interactive" {
+		t.Fatalf("--ui: exit %d %q %q", code, out, errs)
+	}
+}
+
+// TestTokenAPXAgainstGatehouse: the APX preset, pointed at gatehouse's own
+// /oauth/token with APX_TOKEN_URL, gets a token for a consumer allowed the
+// password grant.
+func TestTokenAPXAgainstGatehouse(t *testing.T) {
+	e := apptest.New(t)
+	e.AddUser("svc", "apx-pw-1", true, "")
+	_, key := e.AddConsumer(auth.NewConsumer{Name: "apx-client", Scope: "access", Grants: []string{"password"}})
+	env := map[string]string{"XDG_CACHE_HOME": t.TempDir(), "APX_TOKEN_URL": e.URL + "/oauth/token",
+		"APX_CLIENT_SECRET": key, "APX_USERNAME": "svc", "APX_PASSWORD": "apx-pw-1"}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"token", "--apx", "--client-id", "apx-client", "--json"}, strings.NewReader(""), &out, &errb,
+		func(k string) string { return env[k] })
+	if code != 0 || !strings.Contains(out.String(), `"scope": "access"`) || !strings.Contains(out.String(), `"access_token"`) {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), key) {
+		t.Fatal("client secret printed")
 	}
 }

@@ -356,3 +356,77 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("still serving after shutdown")
 	}
 }
+
+// TestYAMLFamiliesAndUpstreams: an APX-style deployment configured in the
+// YAML file — a family granted by the plain scope "access", with an upstream.
+func TestYAMLFamiliesAndUpstreams(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Header.Get("X-Gatehouse-Family") + " " + r.URL.Path))
+	}))
+	defer up.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	os.WriteFile(cfgFile, []byte(`
+families:
+  - name: apx
+    paths: [/v1]
+    granted_by: [access]
+    users: none
+gateway:
+  upstreams:
+    apx: `+up.URL+`
+rate-limit: 0
+`), 0o600)
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := freeAddr(t)
+	done := make(chan int, 1)
+	var errb syncBuf
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--config", cfgFile, "--data", dir, "--addr", addr},
+			strings.NewReader(""), io.Discard, &errb, func(k string) string { return env[k] })
+	}()
+	base := "http://" + addr
+	waitReady(t, base, 10*time.Second)
+	out := mustCLI(t, "", env, "--data", dir, "consumer", "add", "apx-client", "--scope", "access", "--json")
+	var c struct {
+		ConsumerKey string `json:"consumer_key"`
+	}
+	json.Unmarshal([]byte(out), &c)
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("apx-client", c.ConsumerKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		Scope       string `json:"scope"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.Scope != "access" || tok.AccessToken == "" {
+		t.Fatalf("oauth token: %d %+v", resp.StatusCode, tok)
+	}
+	get := func(path, bearer string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := get("/v1/orders", tok.AccessToken); st != 200 || body != "apx /v1/orders" {
+		t.Fatalf("apx route: %d %s", st, body)
+	}
+	if st, body := get("/api/entity/x", tok.AccessToken); st != 403 || !strings.Contains(body, "insufficient_scope") {
+		t.Fatalf("P21 route with access scope: %d %s", st, body)
+	}
+	cancel()
+	<-done
+}

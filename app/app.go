@@ -228,6 +228,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	a.Metrics = server.NewMetrics(func(ctx context.Context) (int, error) {
 		return st.CountActiveSessions(ctx, clock.Now())
 	})
+	a.Metrics.ObserveStore(st)
 	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Timeout: cfg.UpstreamTimeout, Log: log,
 		Observe: a.Metrics.Gateway, Format: format})
 	base := strings.TrimSuffix(cfg.PublicURL, "/")

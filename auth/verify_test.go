@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 func issue(t *testing.T, e *apptest.Env, body string) string {
@@ -131,3 +134,58 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) Now() time.Time { return c.t }
 
 func errOnly(_ *auth.Identity, err error) error { return err }
+
+// countingStore counts the reads a bearer check makes.
+type countingStore struct {
+	store.Store
+	sessions, users, roles atomic.Int64
+}
+
+func (c *countingStore) GetSession(ctx context.Context, id string) (gatehouse.Session, error) {
+	c.sessions.Add(1)
+	return c.Store.GetSession(ctx, id)
+}
+
+func (c *countingStore) GetUser(ctx context.Context, name string) (gatehouse.User, error) {
+	c.users.Add(1)
+	return c.Store.GetUser(ctx, name)
+}
+
+func (c *countingStore) GetRole(ctx context.Context, name string) (gatehouse.Role, error) {
+	c.roles.Add(1)
+	return c.Store.GetRole(ctx, name)
+}
+
+// TestBearerChecksAnsweredFromMemory: after the first check of a token, the
+// same and later checks make no store query, until the feed reports a change.
+func TestBearerChecksAnsweredFromMemory(t *testing.T) {
+	e := apptest.New(t)
+	e.AddRole("clerk")
+	e.AddUser("api_user", "your_password", true, "clerk")
+	if _, err := e.App.Admin.SetRoleEntries(context.Background(), "test", "clerk", true, []string{"supplier"}); err != nil {
+		t.Fatal(err)
+	}
+	tok := issue(t, e, `{"username":"api_user","password":"your_password"}`)
+	cs := &countingStore{Store: e.App.Store}
+	v := auth.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), cs, nil)
+	dir := auth.NewDirectory(cs)
+	table, _ := policy.NewTable(policy.DefaultFamilies())
+	a := &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: "admin"}
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, err := a.Authorize(ctx, "/odataservice/odata/table/supplier", "Bearer "+tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs.sessions.Load() != 1 || cs.users.Load() != 1 || cs.roles.Load() != 1 {
+		t.Fatalf("100 checks made %d session, %d user, %d role reads; want 1 each", cs.sessions.Load(), cs.users.Load(), cs.roles.Load())
+	}
+	// A change to the user drops it from memory: the next check reads it again.
+	dir.Listener().Changes([]gatehouse.Change{{Kind: gatehouse.ChangeUser, Key: "api_user", Op: gatehouse.OpUpdate}})
+	if _, err := a.Authorize(ctx, "/odataservice/odata/table/supplier", "Bearer "+tok); err != nil {
+		t.Fatal(err)
+	}
+	if cs.users.Load() != 2 || cs.sessions.Load() != 1 {
+		t.Fatalf("after a user change: %d user, %d session reads", cs.users.Load(), cs.sessions.Load())
+	}
+}

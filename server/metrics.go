@@ -71,6 +71,25 @@ func NewMetrics(activeSessions func(context.Context) (int, error)) *Metrics {
 // Token counts a token request.
 func (m *Metrics) Token(flow, outcome string) { m.tokens.WithLabelValues(flow, outcome).Inc() }
 
+// WriteStatser is a store that reports its commits (the SQLite store).
+type WriteStatser interface {
+	WriteStats() (commits, ops int64)
+}
+
+// ObserveStore exports a store's write statistics, when it has them.
+func (m *Metrics) ObserveStore(st any) {
+	ws, ok := st.(WriteStatser)
+	if !ok {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gatehouse_store_commits_total", Help: "Write transactions committed by the embedded store.",
+	}, func() float64 { c, _ := ws.WriteStats(); return float64(c) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gatehouse_store_write_ops_total", Help: "Write operations carried by those transactions (ops/commits is the group-commit batch size).",
+	}, func() float64 { _, o := ws.WriteStats(); return float64(o) }))
+}
+
 // Gateway counts an access decision; family is "" when the request was
 // refused before its family was known.
 func (m *Metrics) Gateway(family, outcome string) { m.access.WithLabelValues(family, outcome).Inc() }

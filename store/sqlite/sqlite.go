@@ -353,3 +353,10 @@ func stored(t time.Time) time.Time {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// WriteStats reports how many write transactions the store has committed
+// and how many operations they carried: their ratio is the group-commit
+// batch size.
+func (s *Store) WriteStats() (commits, ops int64) {
+	return s.w.batches.Load(), s.w.batched.Load()
+}

@@ -98,9 +98,13 @@ func main() {
 		table, _ := policy.NewTable(policy.DefaultFamilies())
 		ups, _ := gateway.ParseUpstreams(cfg.Upstreams, func(f string) bool { return table.Family(f) != nil })
 		open := allowAll{table}
+		// Everything as in the real server (metrics included) but the decision.
 		h = server.New(server.Options{
-			Gateway: gateway.NewGateway(open, gateway.Options{Upstreams: ups, Format: render.JSON}),
-			Check:   &gateway.Check{Auth: open},
+			Gateway: gateway.NewGateway(open, gateway.Options{Upstreams: ups, Format: render.JSON, Observe: a.Metrics.Gateway}),
+			Check:   &gateway.Check{Auth: open, Observe: a.Metrics.Gateway},
+			Metrics: a.Metrics,
+			Store:   a.Store,
+			Keys:    a.Keys.Ring(),
 		})
 	}
 	ln, err := net.Listen("tcp", *addr)

@@ -1,0 +1,89 @@
+package render
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func TestPrefersXML(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"": false, "application/json": false, "*/*": false, "application/xml": true, "text/xml": true,
+		"application/json, application/xml": false, "application/xml, application/json": true,
+		"application/json;q=0.5, application/xml": true, "application/xml;q=0, */*": false,
+		"text/xml;q=0.9, application/json;q=0.8": true, "application/xml;q=bogus": true,
+	} {
+		if got := PrefersXML(accept); got != want {
+			t.Errorf("PrefersXML(%q) = %v, want %v", accept, got, want)
+		}
+	}
+}
+
+// FuzzErrorXML: whatever an error description holds (it may quote client
+// input), the XML written is a well-formed document that reads back as the
+// same text, with characters XML cannot carry replaced.
+func FuzzErrorXML(f *testing.F) {
+	f.Add("invalid_request", "field username is required")
+	f.Add("x", "<tag>&amp;\"'\x00\x01\uFFFE]]>")
+	f.Add("", "\xff\xfe invalid utf-8")
+	f.Fuzz(func(t *testing.T, code, desc string) {
+		rec := httptest.NewRecorder()
+		Error(rec, XML, &gatehouse.Error{Status: http.StatusBadRequest, Code: code, Description: desc})
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("status %d for %q", rec.Code, desc)
+		}
+		body := rec.Body.String()
+		if !strings.HasPrefix(body, `<?xml version="1.0" encoding="utf-8"?>`) || !utf8.ValidString(body) {
+			t.Fatalf("not an XML document: %q", body)
+		}
+		var got XMLErrorBody
+		if err := xml.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("written XML does not parse: %v\n%q", err, body)
+		}
+		if got.Description != xmlText(desc) || got.Error != xmlText(code) {
+			t.Fatalf("read back %q %q, want %q %q", got.Error, got.Description, xmlText(code), xmlText(desc))
+		}
+		rec = httptest.NewRecorder()
+		Error(rec, JSON, &gatehouse.Error{Status: http.StatusBadRequest, Code: code, Description: desc})
+		var j ErrorBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil {
+			t.Fatalf("written JSON does not parse: %v", err)
+		}
+	})
+}
+
+// xmlText is s as encoding/xml can carry it: invalid UTF-8 and characters
+// outside the XML character range become U+FFFD (a CR is escaped, so it survives).
+func xmlText(s string) string {
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, width := utf8.DecodeRuneInString(s[i:])
+		w = width
+		if r == utf8.RuneError && width == 1 || !inXMLRange(r) {
+			r = '\uFFFD'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func inXMLRange(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+func FuzzPrefersXML(f *testing.F) {
+	f.Add("application/xml;q=0.9, application/json;q=0.8")
+	f.Add(",,;;q=,*/*")
+	f.Fuzz(func(t *testing.T, accept string) {
+		got := PrefersXML(accept)
+		if got && !strings.Contains(accept, "xml") {
+			t.Fatalf("XML chosen for %q", accept)
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -42,17 +43,15 @@ const MaxLen = 1024
 type Hasher struct {
 	p     Params
 	slots chan struct{}
-	dummy string
+
+	dummyOnce sync.Once
+	dummy     string
 }
 
 // NewHasher returns a hasher that creates hashes with p and runs at most
 // 2×GOMAXPROCS hash computations at once (each holds p.Memory KiB).
 func NewHasher(p Params) *Hasher {
-	h := &Hasher{p: p, slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
-	// A hash of a random password with the current parameters, so that
-	// checking an unknown user costs the same as checking a real one.
-	h.dummy = h.hash([]byte(rand.Text()))
-	return h
+	return &Hasher{p: p, slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 }
 
 // ErrTooLong is returned for passwords over MaxLen bytes.
@@ -148,6 +147,11 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) {
 		return
 	}
 	defer h.release()
+	// A hash of a random password with the current parameters, so that
+	// checking an unknown user costs the same as checking a real one. Made
+	// on first use: a server that never sees an unknown user never spends
+	// the memory.
+	h.dummyOnce.Do(func() { h.dummy = h.hash([]byte(rand.Text())) })
 	p, salt, key, err := Decode(h.dummy)
 	if err != nil {
 		return

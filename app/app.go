@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/server/p21"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/postgres"
 	"github.com/gatehouse/gatehouse/store/sqlite"
 	"github.com/gatehouse/gatehouse/token"
 )
@@ -99,11 +100,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// OpenStore opens the store the configuration names. For the embedded store
-// the data directory must exist unless create is true.
+// OpenStore opens the store the configuration names: PostgreSQL when DB is
+// set (migrating its schema), else the embedded store in DataDir, which must
+// exist unless create is true.
 func OpenStore(ctx context.Context, cfg Config, create bool) (store.Store, error) {
 	if cfg.DB != "" {
-		return nil, errors.New("--db (PostgreSQL) is not available in this build; use --data DIR")
+		return postgres.Open(ctx, cfg.DB, postgres.Options{})
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("no store given: set --data DIR")

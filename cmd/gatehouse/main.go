@@ -98,6 +98,8 @@ taken from the command line: they come from stdin or the environment.`,
 		newKeysCmd(e, g),
 		newCatalogCmd(e, g),
 		newAuditCmd(e, g),
+		newMigrateCmd(e, g),
+		newStoreCmd(e, g),
 		newVersionCmd(e),
 		newTokenCmd(e), newCallCmd(e),
 	)

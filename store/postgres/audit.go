@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// AppendAudit stores events in one transaction; ids grow with each event.
+func (s *Store) AppendAudit(ctx context.Context, events ...gatehouse.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if len(events) == 1 {
+		_, err := s.pool.Exec(qctx, insertAuditSQL, auditArgs(&events[0])...)
+		return s.err(ctx, "append audit", err)
+	}
+	// One batch is one implicit transaction: all events or none.
+	b := &pgx.Batch{}
+	for i := range events {
+		b.Queue(insertAuditSQL, auditArgs(&events[i])...)
+	}
+	return s.err(ctx, "append audit", s.pool.SendBatch(qctx, b).Close())
+}
+
+// ListAudit returns events matching f in id order. Since is inclusive, Until
+// exclusive.
+func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse.AuditEvent, error) {
+	var terms []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if !f.Since.IsZero() {
+		terms = append(terms, "at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		terms = append(terms, "at < "+arg(f.Until))
+	}
+	if a := f.Action; a != "" {
+		if strings.HasSuffix(a, ".") {
+			// A prefix "x." is the range [x., x/): '/' follows '.' in byte
+			// order (the column is COLLATE "C").
+			terms = append(terms, "action >= "+arg(a)+" AND action < "+arg(a[:len(a)-1]+"/"))
+		} else {
+			terms = append(terms, "action = "+arg(a))
+		}
+	}
+	if f.AfterID > 0 {
+		terms = append(terms, "id > "+arg(f.AfterID))
+	}
+	q := "SELECT id, at, actor, action, target, outcome, remote, detail FROM audit"
+	if len(terms) > 0 {
+		q += " WHERE " + strings.Join(terms, " AND ")
+	}
+	q += " ORDER BY id"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(qctx, q, args...)
+	if err != nil {
+		return nil, s.err(ctx, "list audit", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gatehouse.AuditEvent, error) {
+		var e gatehouse.AuditEvent
+		var at pgtype.Timestamptz
+		err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail)
+		e.At = goTime(at)
+		return e, err
+	})
+	return out, s.err(ctx, "list audit", err)
+}
+
+// RecordAuthFailure notes a failure of key at t and returns the failures in
+// (t-window, t], counted by every replica alike. The key's failures older
+// than the window are dropped on the way.
+func (s *Store) RecordAuthFailure(ctx context.Context, key string, t time.Time, window time.Duration) (int, error) {
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	from := t.Add(-window)
+	// One batch, one implicit transaction, one round trip.
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO auth_failures (key, at) VALUES ($1, $2)", key, t)
+	b.Queue("DELETE FROM auth_failures WHERE key = $1 AND at <= $2", key, from)
+	count := b.Queue("SELECT count(*) FROM auth_failures WHERE key = $1 AND at > $2 AND at <= $3", key, from, t)
+	var n int
+	count.QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	err := s.pool.SendBatch(qctx, b).Close()
+	return n, s.err(ctx, "record auth failure", err)
+}
+
+// CountAuthFailures returns the failures of key in (t-window, t].
+func (s *Store) CountAuthFailures(ctx context.Context, key string, t time.Time, window time.Duration) (int, error) {
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var n int
+	err := s.pool.QueryRow(qctx, "SELECT count(*) FROM auth_failures WHERE key = $1 AND at > $2 AND at <= $3",
+		key, t.Add(-window), t).Scan(&n)
+	return n, s.err(ctx, "count auth failures", err)
+}
+
+// ClearAuthFailures forgets the failures of key.
+func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := s.pool.Exec(qctx, "DELETE FROM auth_failures WHERE key = $1", key)
+	return s.err(ctx, "clear auth failures", err)
+}

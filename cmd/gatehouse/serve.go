@@ -167,7 +167,11 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 			errc <- srv.Serve(ln)
 		}
 	}()
-	log.Info("gatehouse serving", "addr", bound, "url", base, "data", cfg.DataDir, "version", version(),
+	storeName := cfg.DataDir
+	if cfg.DB != "" {
+		storeName = maskDSN(cfg.DB)
+	}
+	log.Info("gatehouse serving", "addr", bound, "url", base, "store", storeName, "version", version(),
 		"startup", time.Since(start).Round(time.Millisecond))
 	if ready != nil {
 		ready <- bound

@@ -149,8 +149,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lvl = slog.LevelInfo
 		}
 		// Never the query string or headers: they may carry credentials.
-		s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", clipPath(r.URL.Path),
-			"status", sw.status(), "bytes", sw.n, "duration", d, "remote", s.o.ClientAddr.Of(r))
+		if s.o.Log.Enabled(r.Context(), lvl) {
+			s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", clipPath(r.URL.Path),
+				"status", sw.status(), "bytes", sw.n, "duration", d, "remote", s.o.ClientAddr.Of(r))
+		}
 	}()
 	s.route(sw, r, lower, route)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
+	"github.com/gatehouse/gatehouse/token"
 )
 
 // replicaConfig is a test server on the PostgreSQL database dsn, following
@@ -240,30 +241,53 @@ func TestReplicas(t *testing.T) {
 		before := mustConsumerToken(t, r.a, key)
 		old := r.a.App.Keys.Ring().Load().ActiveKID("HS256")
 		for round := range 3 {
+			// Both replicas see the same active key and race to replace it,
+			// each with a next key of its own: the store's compare-and-swap
+			// lets exactly one win. (Through Admin.RotateKeys the second could
+			// also start after the first finished and rightly win a rotation
+			// of its own.)
+			ks, err := r.store.ListKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect := ""
+			for _, k := range ks {
+				if k.Algorithm == "HS256" && k.State == gatehouse.KeyActive {
+					expect = k.KID
+				}
+			}
 			var wg sync.WaitGroup
+			start := make(chan struct{})
 			errs := make([]error, 2)
 			for i, e := range r.both() {
+				now := time.Now()
+				next, err := token.NewSigningKey("HS256", e.App.MasterKey, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				next.State = gatehouse.KeyNext
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, errs[i] = e.App.Admin.RotateKeys(ctx, actor, []string{"HS256"})
+					<-start
+					errs[i] = e.App.Store.RotateKeys(ctx, expect, next, now, now.Add(24*time.Hour))
 				}()
 			}
+			close(start)
 			wg.Wait()
 			wins := 0
 			for _, err := range errs {
-				var ie *auth.InputError
 				switch {
 				case err == nil:
 					wins++
-				case !errors.As(err, &ie):
+				case !errors.Is(err, gatehouse.ErrConflict):
 					t.Fatalf("round %d: %v", round, err)
 				}
 			}
 			if wins != 1 {
 				t.Fatalf("round %d: %d of two concurrent rotations won: %v", round, wins, errs)
 			}
-			ks, err := r.store.ListKeys(ctx)
+			ks, err = r.store.ListKeys(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

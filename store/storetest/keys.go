@@ -53,7 +53,7 @@ var keyTests = []test{
 		must(t, s.InitKeys(ctx, ha, hn))
 		ks := listKeys(t, s)
 		checkEqual(t, "keys of two algorithms", ks, []gatehouse.SigningKey{a, n, ha, hn})
-		if ks[2].Public != nil && len(ks[2].Public) != 0 {
+		if len(ks[2].Public) != 0 {
 			t.Fatalf("HS256 public key: %x", ks[2].Public)
 		}
 		checkOneActive(t, ks)

@@ -2,8 +2,6 @@ package oauth2
 
 import (
 	"encoding/base64"
-	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/server/render"
 )
 
 // MaxBody is the largest request body accepted on /oauth/*.
@@ -98,24 +97,11 @@ func formErr(err error) string {
 
 // readForm checks the method, caps and reads the body, and parses it.
 func readForm(w http.ResponseWriter, r *http.Request) (Form, *gatehouse.Error) {
-	if r.ContentLength > MaxBody {
-		return nil, tooLarge()
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge()
-		}
-		return nil, gatehouse.ErrInvalidRequest("the request body could not be read")
+	b, e := render.ReadBody(w, r, MaxBody)
+	if e != nil {
+		return nil, e
 	}
 	return ParseForm(r.Header.Get("Content-Type"), b)
-}
-
-func tooLarge() *gatehouse.Error {
-	e := gatehouse.ErrInvalidRequest("the request body is larger than 64 KiB")
-	e.Status = http.StatusRequestEntityTooLarge
-	return e
 }
 
 // Basic is client authentication read from an Authorization: Basic header.

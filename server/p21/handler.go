@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -85,24 +84,7 @@ func (h *Handler) method(w http.ResponseWriter, r *http.Request, f render.Format
 
 // readBody reads at most MaxBody bytes; a larger body is a 413.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gatehouse.Error) {
-	if r.ContentLength > MaxBody {
-		return nil, tooLarge()
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge()
-		}
-		return nil, gatehouse.ErrInvalidRequest("the request body could not be read")
-	}
-	return b, nil
-}
-
-func tooLarge() *gatehouse.Error {
-	e := gatehouse.ErrInvalidRequest("the request body is larger than 64 KiB")
-	e.Status = http.StatusRequestEntityTooLarge
-	return e
+	return render.ReadBody(w, r, MaxBody)
 }
 
 func (h *Handler) v2(w http.ResponseWriter, r *http.Request, f render.Format) {

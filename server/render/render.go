@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -174,4 +176,27 @@ func Error(w http.ResponseWriter, f Format, e *gatehouse.Error) {
 	}
 	Write(w, f, e.Status, ErrorBody{Error: e.Code, Description: e.Description},
 		XMLErrorBody{Error: e.Code, Description: e.Description})
+}
+
+// ReadBody reads a request body of at most max bytes: a larger one (by its
+// Content-Length or as read) is a 413, a body that cannot be read a 400.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *gatehouse.Error) {
+	if r.ContentLength > max {
+		return nil, tooLarge(max)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(max)
+		}
+		return nil, gatehouse.ErrInvalidRequest("the request body could not be read")
+	}
+	return b, nil
+}
+
+func tooLarge(max int64) *gatehouse.Error {
+	e := gatehouse.ErrInvalidRequest("the request body is larger than %d KiB", max>>10)
+	e.Status = http.StatusRequestEntityTooLarge
+	return e
 }

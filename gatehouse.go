@@ -104,6 +104,16 @@ func (r *Role) SetEntry(e RoleEntry) {
 	r.Entries = append(r.Entries, e)
 }
 
+// NormalEntries keeps one entry per object name (case-insensitively): a
+// later entry replaces an earlier one in its place.
+func NormalEntries(in []RoleEntry) []RoleEntry {
+	r := Role{}
+	for _, e := range in {
+		r.SetEntry(e)
+	}
+	return r.Entries
+}
+
 // CatalogEntry is a known table or view.
 type CatalogEntry struct {
 	Name string

@@ -16,17 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/token"
 )
 
-func issue(t *testing.T, e *apptest.Env, body string) string {
-	t.Helper()
-	resp, b := e.Post("/api/security/token/v2", "application/json", body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("token: %d %s", resp.StatusCode, b)
-	}
-	var r struct{ AccessToken string }
-	json.Unmarshal(b, &r)
-	return r.AccessToken
-}
-
 func header(t *testing.T, jwt string) map[string]any {
 	t.Helper()
 	b, err := base64.RawURLEncoding.DecodeString(strings.Split(jwt, ".")[0])
@@ -45,7 +34,7 @@ func TestKeyRotation(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "pw-one-two", true, "")
 	ctx := context.Background()
-	before := issue(t, e, `{"username":"api_user","password":"pw-one-two"}`)
+	before := e.Token(`{"username":"api_user","password":"pw-one-two"}`)
 	oldKID := header(t, before)["kid"].(string)
 
 	keys, err := e.App.Store.ListKeys(ctx)
@@ -80,7 +69,7 @@ func TestKeyRotation(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	var after string
 	for {
-		after = issue(t, e, `{"username":"api_user","password":"pw-one-two"}`)
+		after = e.Token(`{"username":"api_user","password":"pw-one-two"}`)
 		if header(t, after)["kid"] == nextKID {
 			break
 		}
@@ -117,7 +106,7 @@ func TestAlgorithms(t *testing.T) {
 			e.AddUser("api_user", "pw-one-two", true, "")
 			_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
 			for _, body := range []string{`{"username":"api_user","password":"pw-one-two"}`, `{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`} {
-				tok := issue(t, e, body)
+				tok := e.Token(body)
 				if h := header(t, tok); h["alg"] != alg || h["kid"] == "" {
 					t.Fatalf("header %v", h)
 				}

@@ -215,7 +215,7 @@ func TestReplicas(t *testing.T) {
 				return err
 			}},
 			{"user deleted on B", func() string {
-				return issue(t, r.a, `{"username":"carol","password":"carol-password-1"}`)
+				return r.a.Token(`{"username":"carol","password":"carol-password-1"}`)
 			}, func(string) error {
 				_, err := r.b.App.Admin.DeleteUser(ctx, actor, "carol")
 				return err

@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -15,17 +14,6 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
 )
-
-func issue(t *testing.T, e *apptest.Env, body string) string {
-	t.Helper()
-	resp, b := e.Post("/api/security/token/v2", "application/json", body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("token: %d %s", resp.StatusCode, b)
-	}
-	var r struct{ AccessToken string }
-	json.Unmarshal(b, &r)
-	return r.AccessToken
-}
 
 func wantStatus(t *testing.T, err error, status int, desc string) {
 	t.Helper()
@@ -42,7 +30,7 @@ func TestVerifier(t *testing.T) {
 	v := e.App.Verifier
 	ctx := context.Background()
 
-	user := issue(t, e, `{"username":"api_user","password":"your_password"}`)
+	user := e.Token(`{"username":"api_user","password":"your_password"}`)
 	id, err := v.Verify(ctx, user)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +38,7 @@ func TestVerifier(t *testing.T) {
 	if id.Username() != "api_user" || id.IsConsumer() || id.Claims.Audience != "/api" || id.Session.ID != id.Claims.SessionID {
 		t.Fatalf("user identity %+v", id.Claims)
 	}
-	cons := issue(t, e, `{"GrantType":"client_credentials","ClientSecret":"`+key+`","username":"someone"}`)
+	cons := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `","username":"someone"}`)
 	id, err = v.Verify(ctx, cons)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +88,7 @@ func TestVerifier(t *testing.T) {
 func TestVerifierExpiry(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "your_password", true, "")
-	tok := issue(t, e, `{"username":"api_user","password":"your_password"}`)
+	tok := e.Token(`{"username":"api_user","password":"your_password"}`)
 	id, err := e.App.Verifier.Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +153,7 @@ func TestBearerChecksAnsweredFromMemory(t *testing.T) {
 	if _, err := e.App.Admin.SetRoleEntries(context.Background(), "test", "clerk", true, []string{"supplier"}); err != nil {
 		t.Fatal(err)
 	}
-	tok := issue(t, e, `{"username":"api_user","password":"your_password"}`)
+	tok := e.Token(`{"username":"api_user","password":"your_password"}`)
 	cs := &countingStore{Store: e.App.Store}
 	v := auth.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), cs, nil)
 	dir := auth.NewDirectory(cs)

@@ -2,7 +2,6 @@ package guard_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,15 +23,7 @@ func TestSameDecisionEverywhere(t *testing.T) {
 	e.AddUser("plain", "pw-one-two", false, "")
 	_, odataKey := e.AddConsumer(auth.NewConsumer{Name: "reports", Scope: "/odata:supplier"})
 	_, apiKey := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
-	tok := func(body string) string {
-		resp, b := e.Post("/api/security/token/v2", "application/json", body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%d %s", resp.StatusCode, b)
-		}
-		var r struct{ AccessToken string }
-		json.Unmarshal(b, &r)
-		return r.AccessToken
-	}
+	tok := e.Token
 	odata := tok(`{"GrantType":"client_credentials","ClientSecret":"` + odataKey + `"}`)
 	api := tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `","username":"api_user"}`)
 	apiNoUser := tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `"}`)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -172,4 +173,19 @@ func (e *Env) Post(path, contentType, body string, headers ...string) (*http.Res
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	return e.Do(req)
+}
+
+// Token sends a V2 token request with a JSON body and returns the access
+// token; anything but a 200 fails the test.
+func (e *Env) Token(body string) string {
+	e.T.Helper()
+	resp, b := e.Post("/api/security/token/v2", "application/json", body)
+	if resp.StatusCode != http.StatusOK {
+		e.T.Fatalf("token request: %d %s", resp.StatusCode, b)
+	}
+	var r struct{ AccessToken string }
+	if err := json.Unmarshal(b, &r); err != nil || r.AccessToken == "" {
+		e.T.Fatalf("token response without an access token: %s", b)
+	}
+	return r.AccessToken
 }

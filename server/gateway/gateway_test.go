@@ -47,17 +47,6 @@ func newFixture(t *testing.T, mutate ...func(*app.Config)) *fixture {
 	return &fixture{Env: apptest.New(t, m...), up: up}
 }
 
-func (f *fixture) token(t *testing.T, body string) string {
-	t.Helper()
-	resp, b := f.Post("/api/security/token/v2", "application/json", body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("token: %d %s", resp.StatusCode, b)
-	}
-	var r struct{ AccessToken string }
-	json.Unmarshal(b, &r)
-	return r.AccessToken
-}
-
 func (f *fixture) consumerToken(t *testing.T, scope, username string) string {
 	t.Helper()
 	_, key := f.AddConsumer(auth.NewConsumer{Name: fmt.Sprintf("c%d", time.Now().UnixNano()), Scope: scope})
@@ -65,7 +54,7 @@ func (f *fixture) consumerToken(t *testing.T, scope, username string) string {
 	if username != "" {
 		body += `,"username":"` + username + `"`
 	}
-	return f.token(t, body+"}")
+	return f.Token(body + "}")
 }
 
 func (f *fixture) get(t *testing.T, path, tok string, headers ...string) (int, map[string]any, http.Header) {
@@ -121,8 +110,8 @@ func TestUserPermissionsThroughGateway(t *testing.T) {
 	f.AddRole("clerk")
 	f.AddUser("no_odata", "pw-one-two", false, "clerk")
 	f.AddUser("api_user", "pw-one-two", true, "clerk")
-	plain := f.token(t, `{"username":"no_odata","password":"pw-one-two"}`)
-	tok := f.token(t, `{"username":"api_user","password":"pw-one-two"}`)
+	plain := f.Token(`{"username":"no_odata","password":"pw-one-two"}`)
+	tok := f.Token(`{"username":"api_user","password":"pw-one-two"}`)
 
 	st, body, _ := f.get(t, "/odataservice/odata/table/supplier", plain)
 	if st != 403 || body["error_description"] != "You are not authorized to access API" {

@@ -166,16 +166,6 @@ func scanRoles(rows pgx.Rows) ([]gatehouse.Role, error) {
 	return out, rows.Err()
 }
 
-// normalEntries keeps one entry per object name (case-insensitively): a
-// later entry replaces an earlier one in its place.
-func normalEntries(in []gatehouse.RoleEntry) []gatehouse.RoleEntry {
-	r := gatehouse.Role{}
-	for _, e := range in {
-		r.SetEntry(e)
-	}
-	return r.Entries
-}
-
 func writeRole(ctx context.Context, tx pgx.Tx, r *gatehouse.Role, insert bool) error {
 	args := []any{r.Name, r.AllowAll, r.AllowAllTables, r.AllowAllViews, dbTime(r.CreatedAt), dbTime(r.UpdatedAt), lower(r.Name)}
 	q := "UPDATE roles SET name = $1, allow_all = $2, allow_all_tables = $3, allow_all_views = $4, created_at = $5, updated_at = $6 WHERE name_key = $7"
@@ -190,7 +180,7 @@ func writeRole(ctx context.Context, tx pgx.Tx, r *gatehouse.Role, insert bool) e
 			return err
 		}
 	}
-	r.Entries = normalEntries(r.Entries)
+	r.Entries = gatehouse.NormalEntries(r.Entries)
 	for i, e := range r.Entries {
 		if _, err := tx.Exec(ctx, "INSERT INTO role_entries (role_key, object_key, pos, object, kind, allow) VALUES ($1, $2, $3, $4, $5, $6)",
 			lower(r.Name), lower(e.Object), i, e.Object, string(e.Kind), e.Allow); err != nil {

@@ -153,16 +153,6 @@ func scanRoles(rows rowSet) ([]gatehouse.Role, error) {
 	return out, rows.Err()
 }
 
-// normalEntries keeps one entry per object name (case-insensitively): a
-// later entry replaces an earlier one in its place.
-func normalEntries(in []gatehouse.RoleEntry) []gatehouse.RoleEntry {
-	r := gatehouse.Role{}
-	for _, e := range in {
-		r.SetEntry(e)
-	}
-	return r.Entries
-}
-
 func writeRole(tx *wtx, r *gatehouse.Role, insert bool) error {
 	args := []any{r.Name, r.AllowAll, r.AllowAllTables, r.AllowAllViews, dbTime(r.CreatedAt), dbTime(r.UpdatedAt), lower(r.Name)}
 	q := "UPDATE roles SET name = ?, allow_all = ?, allow_all_tables = ?, allow_all_views = ?, created_at = ?, updated_at = ? WHERE name_key = ?"
@@ -177,7 +167,7 @@ func writeRole(tx *wtx, r *gatehouse.Role, insert bool) error {
 			return err
 		}
 	}
-	r.Entries = normalEntries(r.Entries)
+	r.Entries = gatehouse.NormalEntries(r.Entries)
 	for i, e := range r.Entries {
 		if _, err := tx.exec("INSERT INTO role_entries (role_key, object_key, pos, object, kind, allow) VALUES (?, ?, ?, ?, ?, ?)",
 			lower(r.Name), lower(e.Object), i, e.Object, string(e.Kind), e.Allow); err != nil {

@@ -286,3 +286,33 @@ func ExampleTransport() {
 	// Output:
 	// 200 created {"customer_id":10} after 2 token requests
 }
+
+// A load test or a debugging tool can send the token request itself.
+func ExampleTokenRequester() {
+	srv, issued := exampleServer()
+	defer srv.Close()
+
+	src := client.NewP21ConsumerSource(srv.URL, "62ccc18a-25e2-440c-bf6d-749c117fa9db", "")
+	req, err := src.NewTokenRequest(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(req.Method, req.URL.Path, req.Header.Get("Content-Type"))
+	for range 3 {
+		r := req.Clone(context.Background())
+		r.Body, _ = req.GetBody() // a fresh copy of the body for each send
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(resp.Status)
+	}
+	fmt.Println("tokens issued:", issued.Load())
+	// Output:
+	// POST /api/security/token/v2 application/json
+	// 200 OK
+	// 200 OK
+	// 200 OK
+	// tokens issued: 3
+}

@@ -67,15 +67,25 @@ func (o *options) fetchToken(ctx context.Context, tr tokenRequest) (*oauth2.Toke
 	}
 }
 
-// tryToken makes one attempt; retry says whether another may succeed.
-func (o *options) tryToken(ctx context.Context, tr tokenRequest) (tok *oauth2.Token, retry bool, err error) {
+// newTokenRequest builds tr's request with the headers every attempt
+// carries.
+func (o *options) newTokenRequest(ctx context.Context, tr tokenRequest) (*http.Request, error) {
 	req, err := tr.build(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("token request to %s: %w", tr.endpoint, err)
+		return nil, fmt.Errorf("token request to %s: %w", tr.endpoint, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if o.userAgent != "" {
 		req.Header.Set("User-Agent", o.userAgent)
+	}
+	return req, nil
+}
+
+// tryToken makes one attempt; retry says whether another may succeed.
+func (o *options) tryToken(ctx context.Context, tr tokenRequest) (tok *oauth2.Token, retry bool, err error) {
+	req, err := o.newTokenRequest(ctx, tr)
+	if err != nil {
+		return nil, false, err
 	}
 	// Redirects are not followed: they would carry the credentials (body,
 	// or V1 headers, which net/http forwards even to another host).

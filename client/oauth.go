@@ -55,11 +55,23 @@ func (s *OAuth2Source) Token() (*oauth2.Token, error) { return s.TokenContext(co
 
 // TokenContext requests a new token.
 func (s *OAuth2Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	return s.o.fetchToken(ctx, s.grantRequest())
+}
+
+// NewTokenRequest returns the HTTP request that TokenContext sends, for
+// tools that send it themselves (load tests, debugging). It carries the
+// client secret (and the password grant's password): do not log it.
+func (s *OAuth2Source) NewTokenRequest(ctx context.Context) (*http.Request, error) {
+	return s.o.newTokenRequest(ctx, s.grantRequest())
+}
+
+// grantRequest is the request of the source's own grant.
+func (s *OAuth2Source) grantRequest() tokenRequest {
 	form := "grant_type=" + s.grant
 	if s.grant == "password" {
 		form += "&Username=" + url.QueryEscape(s.username) + "&Password=" + url.QueryEscape(s.password)
 	}
-	return s.o.fetchToken(ctx, s.request(form, s.password))
+	return s.request(form, s.password)
 }
 
 // Renew uses old's refresh token (grant_type=refresh_token) when it has

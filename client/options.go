@@ -18,6 +18,15 @@ type TokenSource interface {
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
+// TokenRequester is implemented by the sources that get a token with one
+// HTTP request ([P21UserSource], [P21ConsumerSource], [OAuth2Source]):
+// NewTokenRequest builds that request without sending it, for tools that
+// send it themselves, such as a load test. The request carries the
+// source's credentials.
+type TokenRequester interface {
+	NewTokenRequest(ctx context.Context) (*http.Request, error)
+}
+
 // Renewer is implemented by sources that can renew a token they issued,
 // e.g. with its refresh token, instead of starting over. [CachedSource]
 // calls Renew with its current token when that token nears expiry.

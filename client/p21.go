@@ -46,13 +46,24 @@ func (s *P21UserSource) Token() (*oauth2.Token, error) { return s.TokenContext(c
 
 // TokenContext signs in and returns a new token.
 func (s *P21UserSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	return s.o.fetchToken(ctx, s.request())
+}
+
+// NewTokenRequest returns the HTTP request that TokenContext sends, for
+// tools that send it themselves (load tests, debugging). It carries the
+// password: do not log it.
+func (s *P21UserSource) NewTokenRequest(ctx context.Context) (*http.Request, error) {
+	return s.o.newTokenRequest(ctx, s.request())
+}
+
+func (s *P21UserSource) request() tokenRequest {
 	if s.o.v1 {
-		return s.o.fetchToken(ctx, p21V1(s.baseURL, map[string]string{"username": s.username, "password": s.password}, s.password))
+		return p21V1(s.baseURL, map[string]string{"username": s.username, "password": s.password}, s.password)
 	}
-	return s.o.fetchToken(ctx, p21V2(s.baseURL, struct {
+	return p21V2(s.baseURL, struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
-	}{s.username, s.password}, s.password))
+	}{s.username, s.password}, s.password)
 }
 
 // Renew exchanges old's refresh token for a new token
@@ -117,18 +128,29 @@ func (s *P21ConsumerSource) Token() (*oauth2.Token, error) {
 
 // TokenContext requests a new token.
 func (s *P21ConsumerSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	return s.o.fetchToken(ctx, s.request())
+}
+
+// NewTokenRequest returns the HTTP request that TokenContext sends, for
+// tools that send it themselves (load tests, debugging). It carries the
+// consumer key: do not log it.
+func (s *P21ConsumerSource) NewTokenRequest(ctx context.Context) (*http.Request, error) {
+	return s.o.newTokenRequest(ctx, s.request())
+}
+
+func (s *P21ConsumerSource) request() tokenRequest {
 	if s.o.v1 {
 		h := map[string]string{"appkey": s.key}
 		if s.username != "" {
 			h["username"] = s.username
 		}
-		return s.o.fetchToken(ctx, p21V1(s.baseURL, h, s.key))
+		return p21V1(s.baseURL, h, s.key)
 	}
-	return s.o.fetchToken(ctx, p21V2(s.baseURL, struct {
+	return p21V2(s.baseURL, struct {
 		GrantType    string
 		ClientSecret string
 		Username     string `json:"username,omitempty"`
-	}{"client_credentials", s.key, s.username}, s.key))
+	}{"client_credentials", s.key, s.username}, s.key)
 }
 
 // String describes the source without its key.

@@ -11,17 +11,98 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/oauth2"
 )
 
 // maxCallBody bounds a request body read from a file or stdin.
 const maxCallBody = 64 << 20
 
+// callFlags are the flags of call and load call: an identity, and the
+// request to send with its token.
+type callFlags struct {
+	id      identityFlags
+	data    string
+	ui      bool
+	headers []string
+}
+
+func (c *callFlags) register(fs *pflag.FlagSet) {
+	c.id.register(fs)
+	fs.StringVar(&c.data, "data", "", "request body: TEXT, @FILE, or - for stdin (sent as application/json unless -H sets Content-Type)")
+	fs.BoolVar(&c.ui, "ui", false, "resolve PATH against the UI server URL from the router")
+	fs.StringArrayVarP(&c.headers, "header", "H", nil, "extra request header 'Name: value' (repeatable)")
+}
+
+// request builds the request of METHOD PATH (args) and the client whose
+// token it is to carry: the token is obtained, or taken from the cache,
+// on the way.
+func (c *callFlags) request(cmd *cobra.Command, e *env, args []string) (*client.Client, *http.Request, *oauth2.Token, error) {
+	method, path := strings.ToUpper(args[0]), args[1]
+	if !validMethod(method) {
+		return nil, nil, nil, &auth.InputError{Msg: fmt.Sprintf("%q is not an HTTP method", args[0])}
+	}
+	// Only a --data given on the command line counts: the root's --data
+	// (the store directory) may come from the environment.
+	var body []byte
+	if cmd.Flags().Changed("data") {
+		if c.data == "-" && (c.id.passwordStdin || c.id.keyStdin) {
+			return nil, nil, nil, &auth.InputError{Msg: "--data - and a secret from stdin cannot both read stdin"}
+		}
+		var err error
+		if body, err = readData(e, c.data); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	hdr := http.Header{}
+	for _, h := range c.headers {
+		k, v, ok := strings.Cut(h, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, nil, nil, &auth.InputError{Msg: fmt.Sprintf("-H %q is not 'Name: value'", h)}
+		}
+		hdr.Add(textproto.CanonicalMIMEHeaderKey(k), strings.TrimSpace(v))
+	}
+	cfg, err := c.id.config(e)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl, tok, err := managedClient(cmd.Context(), e, cfg, c.id.noCache)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var target string
+	if c.ui {
+		target, err = cl.UIURL(cmd.Context(), path)
+	} else {
+		target, err = cl.URL(path)
+	}
+	if err != nil {
+		if !c.ui && cl.BaseURL == "" {
+			return nil, nil, nil, &auth.InputError{Msg: "a relative PATH needs a base URL: set P21_BASE_URL or use --base-url"}
+		}
+		return nil, nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(cmd.Context(), method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, nil, &auth.InputError{Msg: fmt.Sprintf("cannot build the request for %q", path)}
+	}
+	if len(body) == 0 {
+		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	return cl, req, tok, nil
+}
+
 func newCallCmd(e *env) *cobra.Command {
-	var f identityFlags
-	var data string
-	var ui bool
-	var headers []string
+	var f callFlags
 	cmd := &cobra.Command{
 		Use:   "call METHOD PATH",
 		Short: "Send an API request with a managed token, like curl",
@@ -42,63 +123,9 @@ exits with status 1.`,
   gatehouse call PUT /api/entity/customers/10 --data @customer.json -H 'If-Match: *'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			method, path := strings.ToUpper(args[0]), args[1]
-			if !validMethod(method) {
-				return &auth.InputError{Msg: fmt.Sprintf("%q is not an HTTP method", args[0])}
-			}
-			// Only a --data given on the command line counts: the root's
-			// --data (the store directory) may come from the environment.
-			var body []byte
-			if cmd.Flags().Changed("data") {
-				if data == "-" && (f.passwordStdin || f.keyStdin) {
-					return &auth.InputError{Msg: "--data - and a secret from stdin cannot both read stdin"}
-				}
-				var err error
-				if body, err = readData(e, data); err != nil {
-					return err
-				}
-			}
-			hdr := http.Header{}
-			for _, h := range headers {
-				k, v, ok := strings.Cut(h, ":")
-				k = strings.TrimSpace(k)
-				if !ok || k == "" || strings.ContainsAny(k, " \t") {
-					return &auth.InputError{Msg: fmt.Sprintf("-H %q is not 'Name: value'", h)}
-				}
-				hdr.Add(textproto.CanonicalMIMEHeaderKey(k), strings.TrimSpace(v))
-			}
-			c, err := f.config(e)
+			cl, req, _, err := f.request(cmd, e, args)
 			if err != nil {
 				return err
-			}
-			cl, _, err := managedClient(cmd.Context(), e, c, f.noCache)
-			if err != nil {
-				return err
-			}
-			var target string
-			if ui {
-				target, err = cl.UIURL(cmd.Context(), path)
-			} else {
-				target, err = cl.URL(path)
-			}
-			if err != nil {
-				if !ui && cl.BaseURL == "" {
-					return &auth.InputError{Msg: "a relative PATH needs a base URL: set P21_BASE_URL or use --base-url"}
-				}
-				return err
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), method, target, bytes.NewReader(body))
-			if err != nil {
-				return &auth.InputError{Msg: fmt.Sprintf("cannot build the request for %q", path)}
-			}
-			if len(body) == 0 {
-				req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
-			} else {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			req.Header.Set("Accept", "application/json")
-			for k, vs := range hdr {
-				req.Header[k] = vs
 			}
 			resp, err := cl.Do(req)
 			if err != nil {
@@ -109,15 +136,12 @@ exits with status 1.`,
 				return fmt.Errorf("reading the response: %w", err)
 			}
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
-				return fmt.Errorf("%s %s: %s", method, displayURL(target), resp.Status)
+				return fmt.Errorf("%s %s: %s", req.Method, displayURL(req.URL.String()), resp.Status)
 			}
 			return nil
 		},
 	}
 	f.register(cmd.Flags())
-	cmd.Flags().StringVar(&data, "data", "", "request body: TEXT, @FILE, or - for stdin (sent as application/json unless -H sets Content-Type)")
-	cmd.Flags().BoolVar(&ui, "ui", false, "resolve PATH against the UI server URL from the router")
-	cmd.Flags().StringArrayVarP(&headers, "header", "H", nil, "extra request header 'Name: value' (repeatable)")
 	return cmd
 }
 

@@ -101,7 +101,7 @@ taken from the command line: they come from stdin or the environment.`,
 		newMigrateCmd(e, g),
 		newStoreCmd(e, g),
 		newVersionCmd(e),
-		newTokenCmd(e), newCallCmd(e),
+		newTokenCmd(e), newCallCmd(e), newLoadCmd(e),
 	)
 	return root
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sort"
@@ -102,25 +104,18 @@ func loadSections(file string) (sections, error) {
 	if err != nil {
 		return s, fmt.Errorf("config file: %w", err)
 	}
+	// The flag keys land in Rest; a key inside the sections that no field
+	// takes (a misspelling) is refused, with its line.
 	var raw struct {
-		Gateway  yaml.Node `yaml:"gateway"`
-		Families yaml.Node `yaml:"families"`
+		sections `yaml:",inline"`
+		Rest     map[string]any `yaml:",inline"`
 	}
-	if err := yaml.Unmarshal(b, &raw); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
 		return s, fmt.Errorf("config file %s: %v", file, err)
 	}
-	if !raw.Gateway.IsZero() {
-		if err := raw.Gateway.Decode(&s.Gateway); err != nil {
-			return s, fmt.Errorf("config file %s: gateway: %v", file, err)
-		}
-	}
-	if !raw.Families.IsZero() {
-		dec := raw.Families
-		if err := dec.Decode(&s.Families); err != nil {
-			return s, fmt.Errorf("config file %s: families: %v", file, err)
-		}
-	}
-	return s, nil
+	return raw.sections, nil
 }
 
 // mergeFamilies applies configured families to the defaults: a family with
@@ -202,7 +197,9 @@ func setFromYAML(f *pflag.Flag, v any) error {
 }
 
 // printConfig writes the effective settings of cmd as YAML, secrets masked.
-func printConfig(cmd *cobra.Command, extra map[string]string) error {
+// extra holds settings that are not flags alone (the master key's state,
+// the upstreams and families merged with the YAML sections).
+func printConfig(cmd *cobra.Command, extra map[string]any) error {
 	out := map[string]any{}
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if notConfigurable[f.Name] {
@@ -221,6 +218,19 @@ func printConfig(cmd *cobra.Command, extra map[string]string) error {
 	for k, v := range extra {
 		out[k] = v
 	}
+	if ups, ok := out["upstream"].([]string); ok {
+		masked := make([]string, len(ups))
+		for i, s := range ups {
+			fam, raw, _ := strings.Cut(s, "=")
+			if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+				raw = maskURL(u, false)
+			} else {
+				raw = "(not shown: not a URL)"
+			}
+			masked[i] = fam + "=" + raw
+		}
+		out["upstream"] = masked
+	}
 	keys := make([]string, 0, len(out))
 	for k := range out {
 		keys = append(keys, k)
@@ -238,22 +248,118 @@ func printConfig(cmd *cobra.Command, extra map[string]string) error {
 	return err
 }
 
-// maskDSN hides the password of a database URL.
+// maskDSN shows a PostgreSQL connection string with its passwords (the
+// password and sslpassword parameters, a URL's user info) replaced by
+// xxxxx. It understands both forms pgx takes: a postgres:// URL and
+// keyword=value pairs; what it cannot parse is not shown at all.
 func maskDSN(dsn string) string {
 	if dsn == "" {
 		return ""
 	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(set; not shown)"
+	lower := strings.ToLower(dsn)
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "(set; not shown)"
+		}
+		return maskURL(u, true)
 	}
+	if masked, ok := maskKeywords(dsn); ok {
+		return masked
+	}
+	return "(set; not shown)"
+}
+
+// maskURL shows u with its user info password, and with query a query
+// parameter naming a password, replaced by xxxxx.
+func maskURL(u *url.URL, query bool) string {
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
+	if query && u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "(set; not shown)"
+		}
+		masked := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q[k] = []string{"xxxxx"}
+				masked = true
+			}
+		}
+		if masked {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.String()
+}
+
+// maskKeywords masks the password values of a keyword=value connection
+// string (libpq syntax: spaces around =, values optionally in single
+// quotes with backslash escapes). ok is false when s does not parse.
+func maskKeywords(s string) (string, bool) {
+	var b strings.Builder
+	i := 0
+	skipSpace := func() {
+		for i < len(s) && isDSNSpace(s[i]) {
+			i++
+		}
+	}
+	for {
+		skipSpace()
+		if i == len(s) {
+			return strings.TrimSpace(b.String()), true
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && !isDSNSpace(s[i]) {
+			i++
+		}
+		key := s[start:i]
+		skipSpace()
+		if key == "" || i == len(s) || s[i] != '=' {
+			return "", false
+		}
+		i++ // =
+		skipSpace()
+		vstart := i
+		if i < len(s) && s[i] == '\'' {
+			i++
+			closed := false
+			for i < len(s) {
+				if s[i] == '\\' {
+					i += 2
+					continue
+				}
+				if s[i] == '\'' {
+					closed = true
+					i++
+					break
+				}
+				i++
+			}
+			if !closed || i > len(s) {
+				return "", false
+			}
+		} else {
+			for i < len(s) && !isDSNSpace(s[i]) {
+				if s[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i > len(s) {
+				return "", false
+			}
+		}
+		val := s[vstart:i]
+		if strings.Contains(strings.ToLower(key), "password") {
+			val = "xxxxx"
+		}
+		b.WriteString(key + "=" + val + " ")
+	}
+}
+
+func isDSNSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }

@@ -44,19 +44,19 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.DataDir, cfg.DB = g.dataDir, g.db
 			cfg.MasterKey = e.getenv("GATEHOUSE_MASTER_KEY")
-			if printCfg {
-				mk := "(not set: " + cfg.DataDir + "/master.key)"
-				if cfg.MasterKey != "" {
-					mk = "(set; not shown)"
-				}
-				return printConfig(cmd, map[string]string{"master-key": mk})
-			}
 			sec, err := loadSections(configFile(cmd, e.getenv))
 			if err != nil {
 				return err
 			}
 			cfg.Families = mergeFamilies(policy.DefaultFamilies(), sec.Families)
 			cfg.Upstreams = mergeUpstreams(cfg.Upstreams, sec.Gateway.Upstreams)
+			if printCfg {
+				mk := "(not set: " + cfg.DataDir + "/master.key)"
+				if cfg.MasterKey != "" {
+					mk = "(set; not shown)"
+				}
+				return printConfig(cmd, map[string]any{"master-key": mk, "upstream": cfg.Upstreams, "families": cfg.Families})
+			}
 			log, err := g.logger(e.stderr)
 			if err != nil {
 				return err

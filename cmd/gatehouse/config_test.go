@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMaskDSN(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"postgres://u:SECRET@db:5432/gh?sslmode=require", "postgres://u:xxxxx@db:5432/gh?sslmode=require"},
+		{"postgresql://u@db/gh", "postgresql://u@db/gh"},
+		{"POSTGRES://u:SECRET@db/gh", "postgres://u:xxxxx@db/gh"},
+		{"postgres://u@db/gh?password=SECRET&sslmode=disable", "postgres://u@db/gh?password=xxxxx&sslmode=disable"},
+		{"postgres://u@db/gh?sslpassword=SECRET", "postgres://u@db/gh?sslpassword=xxxxx"},
+		{"host=127.0.0.1 port=5432 user=u password=SECRET dbname=gh", "host=127.0.0.1 port=5432 user=u password=xxxxx dbname=gh"},
+		{"host=db password = SECRET", "host=db password=xxxxx"},
+		{"host=db password='SE CR\\'ET' sslpassword=SECRET2 dbname=x", "host=db password=xxxxx sslpassword=xxxxx dbname=x"},
+		{"host=db\tpassword=SECRET\n", "host=db password=xxxxx"},
+		{"password='SECRET", "(set; not shown)"},         // unterminated quote
+		{"host=db SECRET", "(set; not shown)"},           // a word without =
+		{"postgres://u:SECRET@[::1", "(set; not shown)"}, // not a URL
+	} {
+		got := maskDSN(c.in)
+		if got != c.want {
+			t.Errorf("maskDSN(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if strings.Contains(got, "SECRET") {
+			t.Errorf("maskDSN(%q) shows the password: %q", c.in, got)
+		}
+	}
+}
+
+// FuzzMaskDSN: whatever the password, in either form, it is never shown.
+func FuzzMaskDSN(f *testing.F) {
+	f.Add("s3cr3t-pw", "host=db user=u")
+	f.Add("a b'c\\d", "dbname=gh")
+	f.Add("p@ss:w/rd?&=", "")
+	f.Fuzz(func(t *testing.T, pw, rest string) {
+		if len(pw) < 4 || strings.Contains(rest, pw) || strings.Contains("postgres://u:xxxxx@db/gh host=db user=u password=sslpassword=(set; not shown)", pw) {
+			return
+		}
+		quoted := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(pw) + "'"
+		for _, dsn := range []string{
+			// x=y absorbs what rest may leave open (a trailing "key=").
+			rest + " x=y password=" + quoted,
+			"password=" + quoted + " " + rest,
+			"postgres://" + url.UserPassword("u", pw).String() + "@db/gh",
+			"postgres://u@db/gh?password=" + url.QueryEscape(pw),
+		} {
+			got := maskDSN(dsn)
+			if strings.Contains(got, pw) || strings.Contains(got, url.QueryEscape(pw)) || strings.Contains(got, url.PathEscape(pw)) {
+				t.Fatalf("maskDSN(%q) = %q shows the password", dsn, got)
+			}
+		}
+	})
+}
+
+func runCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+// TestPrintConfig: the effective configuration, YAML sections included,
+// with every secret masked.
+func TestPrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(cfg, []byte(`
+max-sessions: 7
+rate-limit: 3
+gateway:
+  upstreams:
+    odata: http://svc:YAMLSECRET@127.0.0.1:9001
+families:
+  - name: access
+    paths: [/access/]
+    granted_by: [access]
+`), 0o600)
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": "MASTERSECRETMASTERSECRET", "GATEHOUSE_RATE_LIMIT": "5"}
+	code, out, errs := runCmd(t, env, "serve", "--config", cfg, "--db", "host=db user=u password=DBSECRET dbname=gh",
+		"--upstream", "entity=http://svc:FLAGSECRET@127.0.0.1:9002", "--print-config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, secret := range []string{"YAMLSECRET", "FLAGSECRET", "DBSECRET", "MASTERSECRET"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("--print-config shows %s:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{
+		"db: host=db user=u password=xxxxx dbname=gh",
+		"- entity=http://svc:xxxxx@127.0.0.1:9002",
+		"- odata=http://svc:xxxxx@127.0.0.1:9001",
+		"- name: access",
+		"- name: odata", // the defaults are part of the effective families
+		"master-key: (set; not shown)",
+		`max-sessions: "7"`, // from the file
+		`rate-limit: "5"`,   // the environment wins over the file
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--print-config lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestConfigFileMisspeltSectionKey(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	os.WriteFile(cfg, []byte("addr: 127.0.0.1:0\nfamilies:\n  - name: access\n    prefixes: [/access/]\n"), 0o600)
+	code, _, errs := runCmd(t, nil, "serve", "--config", cfg, "--print-config")
+	if code == 0 || !strings.Contains(errs, "line 4: field prefixes not found") {
+		t.Errorf("exit %d, stderr %q; want the misspelt key and its line", code, errs)
+	}
+}

@@ -108,7 +108,22 @@ type NewSession struct {
 	// no cap.
 	MaxSessions int
 	// Audit events are written in the same transaction as the session.
+	// Each session the cap ends gets its own event too, in the same
+	// transaction: see [CapEndEvent].
 	Audit []gatehouse.AuditEvent
+}
+
+// CapEndEvent is the audit event CreateSession writes for a session id that
+// n's cap ended: session.end of session:ID with detail reason=cap, at the
+// new session's creation, by the actor and from the address of n's first
+// event (the token issuance that pushed the principal over its cap).
+func CapEndEvent(n *NewSession, id string) gatehouse.AuditEvent {
+	ev := gatehouse.AuditEvent{At: n.Session.CreatedAt, Actor: "system:cap", Action: "session.end",
+		Target: "session:" + id, Outcome: gatehouse.OutcomeSuccess, Remote: n.Session.RemoteAddr, Detail: "reason=" + gatehouse.EndCap}
+	if len(n.Audit) > 0 {
+		ev.Actor, ev.Remote = n.Audit[0].Actor, n.Audit[0].Remote
+	}
+	return ev
 }
 
 // Refresh is what RefreshSession needs.

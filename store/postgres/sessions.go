@@ -37,7 +37,8 @@ func auditArgs(e *gatehouse.AuditEvent) []any {
 // capSQL enforces the cap of a principal ($3 consumer uid, $4 lower-cased
 // username) at $1 after the new session $5 was inserted: it ends (reason $2)
 // the oldest active sessions beyond the newest $6 others, adds their feed
-// entries, and returns their ids. It reads the principal's sessions from its
+// entries and audit events ($8–$14: store.CapEndEvent, the target a
+// prefix of the id), and returns their ids. It reads the principal's sessions from its
 // lower bound on (see the principals table) and moves that bound to the
 // oldest session still open and not expired before $7, or the new one: down
 // at once, up only once it lags by 1000 (a bound too low costs a longer
@@ -53,6 +54,9 @@ ended AS (
 	UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE seq IN (SELECT seq FROM victims) RETURNING id, created_at, seq),
 feed AS (
 	INSERT INTO changes (kind, key, op) SELECT 'session', id, 'end' FROM ended),
+audited AS (
+	INSERT INTO audit (at, actor, action, target, outcome, remote, detail)
+	SELECT $8::timestamptz, $9::text, $10::text, $11::text || id, $12::text, $13::text, $14::text FROM ended ORDER BY created_at DESC NULLS LAST, seq DESC),
 bound AS (
 	INSERT INTO principals (consumer_uid, username_key, min_seq)
 	SELECT $3, $4, least((SELECT seq FROM sessions WHERE id = $5), min(seq)) FROM open
@@ -104,7 +108,9 @@ func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string
 		// every session committed by whoever held it before.
 		b.Queue("SELECT pg_advisory_xact_lock($1)", s.lockKey("principal", gatehouse.PrincipalKey(x.ConsumerUID, x.Username)))
 		now := endTime(x.CreatedAt)
-		capQ = b.Queue(capSQL, now, gatehouse.EndCap, x.ConsumerUID, lower(x.Username), x.ID, keep, now.Add(-capSkew))
+		ev := store.CapEndEvent(&n, "")
+		capQ = b.Queue(capSQL, now, gatehouse.EndCap, x.ConsumerUID, lower(x.Username), x.ID, keep, now.Add(-capSkew),
+			dbTime(ev.At), ev.Actor, ev.Action, ev.Target, ev.Outcome, ev.Remote, ev.Detail)
 	}
 	br := s.pool.SendBatch(qctx, b)
 	var err error

@@ -91,6 +91,15 @@ func createSession(tx *wtx, n *store.NewSession) ([]string, error) {
 	if err := insertAudit(tx, n.Audit); err != nil {
 		return nil, writeErr(what(" audit"), err)
 	}
+	if len(ended) > 0 {
+		evs := make([]gatehouse.AuditEvent, len(ended))
+		for i, id := range ended {
+			evs[i] = store.CapEndEvent(n, id)
+		}
+		if err := insertAudit(tx, evs); err != nil {
+			return nil, writeErr(what(" audit"), err)
+		}
+	}
 	return ended, nil
 }
 

@@ -57,6 +57,7 @@ var sessionTests = append([]test{
 		wantErr(t, "session of the failed create", err, gatehouse.ErrNotFound)
 	}},
 	{"Cap", testCap},
+	{"CapAudit", testCapAudit},
 	{"CapCountsOnlyActive", func(t *testing.T, s store.Store) {
 		// An expired session and an ended one do not count and are left alone.
 		old := session("old", 7, "bob", -2*time.Hour) // expired at t0-1h
@@ -194,6 +195,65 @@ func testCap(t *testing.T, s store.Store) {
 		if x := getSession(t, s, id); !x.EndedAt.IsZero() {
 			t.Fatalf("session %s of another principal ended: %+v", id, x)
 		}
+	}
+}
+
+// testCapAudit: every session the cap ends has its session.end event,
+// written with the create (store.CapEndEvent).
+func testCapAudit(t *testing.T, s store.Store) {
+	issue := func(id string, d time.Duration) gatehouse.AuditEvent {
+		return gatehouse.AuditEvent{At: at(d), Actor: "consumer:7", Action: "token.issue", Target: "session:" + id,
+			Outcome: gatehouse.OutcomeSuccess, Remote: "10.0.0.9", Detail: "p21.v2.consumer"}
+	}
+	create := func(id string, d time.Duration, max int, audit bool) []string {
+		n := store.NewSession{Session: session(id, 7, "", d), MaxSessions: max}
+		if audit {
+			n.Audit = []gatehouse.AuditEvent{issue(id, d)}
+		}
+		ended, err := s.CreateSession(ctx, n)
+		must(t, err)
+		return ended
+	}
+	create("a1", 0, 3, true)
+	create("a2", time.Second, 3, true)
+	create("a3", 2*time.Second, 3, true)
+	if ended := create("a4", 3*time.Second, 2, true); !sameSet(ended, []string{"a1", "a2"}) {
+		t.Fatalf("cap of 2 ended %v, want a1 a2", ended)
+	}
+	if ended := create("a5", 4*time.Second, 1, false); !sameSet(ended, []string{"a3", "a4"}) {
+		t.Fatalf("cap of 1 ended %v, want a3 a4", ended)
+	}
+	evs, err := s.ListAudit(ctx, store.AuditFilter{Action: "session.end"})
+	must(t, err)
+	type seen struct{ target, actor, remote, detail string }
+	got := map[seen]time.Time{}
+	for _, e := range evs {
+		got[seen{e.Target, e.Actor, e.Remote, e.Detail}] = e.At
+	}
+	want := map[seen]time.Time{
+		{"session:a1", "consumer:7", "10.0.0.9", "reason=cap"}:  at(3 * time.Second),
+		{"session:a2", "consumer:7", "10.0.0.9", "reason=cap"}:  at(3 * time.Second),
+		{"session:a3", "system:cap", "192.0.2.7", "reason=cap"}: at(4 * time.Second), // no event: the session's address
+		{"session:a4", "system:cap", "192.0.2.7", "reason=cap"}: at(4 * time.Second),
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("%d session.end events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for k, when := range want {
+		if g, ok := got[k]; !ok || !g.Equal(when.Truncate(time.Microsecond)) {
+			t.Errorf("no session.end event %+v at %v (have %+v)", k, when, evs)
+		}
+	}
+	for _, e := range evs {
+		if e.Outcome != gatehouse.OutcomeSuccess {
+			t.Errorf("event %+v: outcome %q", e, e.Outcome)
+		}
+	}
+	// The issuance events are there too.
+	issued, err := s.ListAudit(ctx, store.AuditFilter{Action: "token.issue"})
+	must(t, err)
+	if len(issued) != 4 {
+		t.Errorf("%d token.issue events, want 4", len(issued))
 	}
 }
 

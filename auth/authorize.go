@@ -33,8 +33,8 @@ type Authorization struct {
 	Match    policy.Match
 	// ActingUser is the user the upstream acts as ("" for none).
 	ActingUser string
-	// Path is the cleaned request path: what was classified, and what is
-	// forwarded.
+	// Path is the cleaned request path: what was classified. The gateway
+	// forwards the client's own spelling of it where that is safe.
 	Path string
 }
 

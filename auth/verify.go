@@ -86,12 +86,12 @@ func ErrInvalidToken(desc string) *gatehouse.Error {
 	return e.WithHeader("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+desc+`"`)
 }
 
-// ErrNoToken is the answer when a request carries no bearer token at all
-// (RFC 6750 §3.1: a bare challenge, no error code).
+// ErrNoToken is the answer when a request carries no bearer token at all.
+// RFC 6750 §3.1 would allow a bare "Bearer" challenge; gatehouse sends
+// error="invalid_token" for every 401 alike (SPEC §4.3), so that clients
+// need one rule.
 func ErrNoToken() *gatehouse.Error {
-	e := &gatehouse.Error{Status: http.StatusUnauthorized, Code: gatehouse.CodeInvalidToken,
-		Description: "A bearer token is required (Authorization: Bearer <token>)."}
-	return e.WithHeader("WWW-Authenticate", `Bearer`)
+	return ErrInvalidToken("A bearer token is required (Authorization: Bearer <token>).")
 }
 
 // BearerToken extracts the token of an Authorization header value; "" when

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,9 +25,7 @@ type Check struct {
 }
 
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clip(r.Method))
-		render.Error(w, c.Format.Choose(r.Header.Get("Accept")), e.WithHeader("Allow", "GET, HEAD"))
+	if !getOnly(w, r, c.Format) {
 		return
 	}
 	uri := r.Header.Get("X-Forwarded-Uri")
@@ -51,10 +48,7 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := c.Auth.Authorize(r.Context(), u.EscapedPath(), r.Header.Get("Authorization"))
 	if err != nil {
-		var ge *gatehouse.Error
-		if !errors.As(err, &ge) {
-			ge = gatehouse.ErrStoreDown(err)
-		}
+		ge := refusal(err)
 		if c.Observe != nil {
 			c.Observe("", outcomeOf(ge))
 		}

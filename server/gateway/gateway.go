@@ -56,8 +56,9 @@ func ParseUpstreams(specs []string, known func(string) bool) (map[string]*url.UR
 }
 
 // Gateway reverse-proxies allowed requests to the upstream of their family,
-// with the path unchanged (cleaned), the identity headers added and any
-// client-sent X-Gatehouse-* headers removed.
+// with the path and query as the client sent them (see forwardPath), the
+// identity headers added and any client-sent X-Gatehouse-*
+// headers removed.
 type Gateway struct {
 	auth      Authorizer
 	proxies   map[string]*httputil.ReverseProxy
@@ -102,12 +103,20 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 		ForceAttemptHTTP2:     true,
 	}
 	for fam, up := range o.Upstreams {
-		up := up
+		up, upEscaped := up, strings.TrimSuffix(up.EscapedPath(), "/")
 		g.proxies[fam] = &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				a := pr.In.Context().Value(ctxKey{}).(*auth.Authorization)
+				p, raw := forwardPath(pr.In.URL, a.Path)
 				pr.Out.URL.Scheme, pr.Out.URL.Host = up.Scheme, up.Host
-				pr.Out.URL.Path, pr.Out.URL.RawPath = up.Path+a.Path, ""
+				pr.Out.URL.Path, pr.Out.URL.RawPath = up.Path+p, ""
+				if raw != "" {
+					pr.Out.URL.RawPath = upEscaped + raw
+				}
+				// The query as sent: ReverseProxy drops parameters it cannot
+				// parse (a ";" separator, say) from Out; the decision never
+				// reads the query, so the upstream gets it whole.
+				pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 				pr.Out.Host = up.Host
 				pr.SetXForwarded()
 				a.SetHeaders(pr.Out.Header)
@@ -118,6 +127,59 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 		}
 	}
 	return g
+}
+
+// forwardPath is the path sent upstream for an allowed request u whose
+// decision was made on clean, as a decoded path and its escaped form.
+//
+// Without dot segments it is u's escaped path, byte for byte as the client
+// sent it (repeated slashes, case and percent-encoding kept: a%2Bb is not
+// a+b to the upstream). With dot segments, which an upstream might resolve
+// differently, it is the cleaned path the decision judged, each remaining
+// segment keeping the client's escaping. Either way it decodes to a path
+// that cleans to clean; when that cannot be shown it is clean, re-encoded.
+func forwardPath(u *url.URL, clean string) (path, escaped string) {
+	escaped = u.EscapedPath()
+	segs := strings.Split(escaped, "/")
+	if !hasDotSegment(segs) {
+		if p, err := url.PathUnescape(escaped); err == nil && p == u.Path {
+			return u.Path, escaped
+		}
+		return clean, ""
+	}
+	// path.Clean on escaped segments: drop empty and "." segments, let
+	// ".." remove the one before (never above the root).
+	out := make([]string, 0, len(segs))
+	for _, s := range segs[1:] {
+		switch d, _ := url.PathUnescape(s); d {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	escaped = "/" + strings.Join(out, "/")
+	if len(out) > 0 && strings.HasSuffix(u.Path, "/") {
+		escaped += "/"
+	}
+	if p, err := url.PathUnescape(escaped); err == nil && p == clean {
+		return clean, escaped
+	}
+	return clean, ""
+}
+
+// hasDotSegment reports whether an escaped path, split at "/", has a "."
+// or ".." segment, also percent-encoded (%2e).
+func hasDotSegment(segs []string) bool {
+	for _, s := range segs {
+		if d, err := url.PathUnescape(s); err == nil && (d == "." || d == "..") {
+			return true
+		}
+	}
+	return false
 }
 
 // Families lists the families with an upstream, sorted.
@@ -157,10 +219,7 @@ func (g *Gateway) count(family, outcome string) {
 }
 
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	var ge *gatehouse.Error
-	if !errors.As(err, &ge) {
-		ge = gatehouse.ErrStoreDown(err)
-	}
+	ge := refusal(err)
 	g.count("", outcomeOf(ge))
 	render.Error(w, g.format.Choose(r.Header.Get("Accept")), ge)
 }

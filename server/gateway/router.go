@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -24,17 +23,11 @@ type Router struct {
 }
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clip(r.Method))
-		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), e.WithHeader("Allow", "GET, HEAD"))
+	if !getOnly(w, r, rt.Format) {
 		return
 	}
 	if _, err := rt.Auth.Authorize(r.Context(), r.URL.EscapedPath(), r.Header.Get("Authorization")); err != nil {
-		var ge *gatehouse.Error
-		if !errors.As(err, &ge) {
-			ge = gatehouse.ErrStoreDown(err)
-		}
-		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), ge)
+		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), refusal(err))
 		return
 	}
 	q := r.URL.Query()

@@ -34,7 +34,7 @@ func NewMetrics(activeSessions func(context.Context) (int, error)) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_tokens_total", Help: "Token requests by flow and outcome (issued, refused, invalid, error).",
+			Name: "gatehouse_tokens_total", Help: "Token requests by flow (p21.v2.consumer, oauth.password, …; <endpoint>.unknown when refused before the flow was known) and outcome (issued, refused, invalid, limited, error).",
 		}, []string{"flow", "outcome"}),
 	}
 	m.access = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -179,6 +179,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		if s.o.P21 == nil {
 			break
 		}
+		if route == "p21_token_v1" && s.o.P21.V1 {
+			p21.MarkDeprecated(w.Header()) // on a 429 too
+		}
 		if route != "p21_other" && !s.allow(w, r) {
 			return
 		}
@@ -226,7 +229,14 @@ func (s *Server) allowAs(w http.ResponseWriter, r *http.Request, f render.Format
 		return true
 	}
 	if s.o.Metrics != nil {
-		s.o.Metrics.Token(routeOf(strings.ToLower(r.URL.Path)), "limited")
+		flow := oauth2.FlowUnknown
+		switch routeOf(strings.ToLower(r.URL.Path)) {
+		case "p21_token_v2":
+			flow = p21.FlowUnknownV2
+		case "p21_token_v1":
+			flow = p21.FlowUnknownV1
+		}
+		s.o.Metrics.Token(flow, "limited")
 	}
 	render.Error(w, f, &gatehouse.Error{
 		Status: http.StatusTooManyRequests, Code: gatehouse.CodeSlowDown,

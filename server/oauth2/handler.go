@@ -404,10 +404,17 @@ func (h *Handler) fail(w http.ResponseWriter, flow, outcome string, e *gatehouse
 		e = &c
 	}
 	if h.Observe != nil {
+		if flow == "oauth.token" {
+			flow = FlowUnknown // refused before its grant was known
+		}
 		h.Observe(flow, outcome)
 	}
 	render.Error(w, render.JSON, e)
 }
+
+// FlowUnknown is the metrics flow label of a token request refused before
+// its grant was known (every label is oauth.<grant>).
+const FlowUnknown = "oauth.unknown"
 
 func unix(t time.Time) int64 {
 	if t.IsZero() {

@@ -41,6 +41,20 @@ const (
 	PathPrefix = "/api/security/"
 )
 
+// Metrics flow labels of requests refused before their flow was known;
+// every label is p21.<version>.<flow>.
+const (
+	FlowUnknownV2 = "p21.v2.unknown"
+	FlowUnknownV1 = "p21.v1.unknown"
+)
+
+// MarkDeprecated sets the headers every V1 answer carries (RFC 9745): the
+// endpoint is deprecated, since before this server existed, in favour of V2.
+func MarkDeprecated(h http.Header) {
+	h.Set("Deprecation", "@1640995200")
+	h.Set("Link", `</api/security/token/v2>; rel="successor-version"`)
+}
+
 // ServeHTTP dispatches /api/security/… requests. Paths match
 // case-insensitively and with or without a trailing slash, as the P21
 // middleware does.
@@ -59,9 +73,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Description: "The V1 token endpoint is turned off on this server; use POST /api/security/token/v2 with the credentials in the body."})
 			return
 		}
-		// RFC 9745: the endpoint is deprecated (since before this server existed).
-		w.Header().Set("Deprecation", "@1640995200")
-		w.Header().Set("Link", `</api/security/token/v2>; rel="successor-version"`)
+		MarkDeprecated(w.Header())
 		if !h.method(w, r, f) {
 			return
 		}
@@ -90,17 +102,17 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gatehouse.Error)
 func (h *Handler) v2(w http.ResponseWriter, r *http.Request, f render.Format) {
 	body, e := readBody(w, r)
 	if e != nil {
-		h.fail(w, f, "v2", "invalid", e)
+		h.fail(w, f, FlowUnknownV2, "invalid", e)
 		return
 	}
 	req, e := ParseV2(r.Header.Get("Content-Type"), body)
 	if e != nil {
-		h.fail(w, f, "v2", "invalid", e)
+		h.fail(w, f, FlowUnknownV2, "invalid", e)
 		return
 	}
 	flow, e := req.Flow()
 	if e != nil {
-		h.fail(w, f, "v2", "invalid", e)
+		h.fail(w, f, FlowUnknownV2, "invalid", e)
 		return
 	}
 	h.issue(w, r, f, "p21.v2", flow, req)
@@ -109,12 +121,12 @@ func (h *Handler) v2(w http.ResponseWriter, r *http.Request, f render.Format) {
 func (h *Handler) v1(w http.ResponseWriter, r *http.Request, f render.Format) {
 	// The body is ignored, but still bounded and drained.
 	if _, e := readBody(w, r); e != nil {
-		h.fail(w, f, "v1", "invalid", e)
+		h.fail(w, f, FlowUnknownV1, "invalid", e)
 		return
 	}
 	req, flow, e := ParseV1(r.Header)
 	if e != nil {
-		h.fail(w, f, "v1", "invalid", e)
+		h.fail(w, f, FlowUnknownV1, "invalid", e)
 		return
 	}
 	h.issue(w, r, f, "p21.v1", flow, req)

@@ -744,3 +744,60 @@ func TestTokensIssuedAreAudited(t *testing.T) {
 }
 
 func storeFilter(action string) store.AuditFilter { return store.AuditFilter{Action: action} }
+
+// TestV1RateLimitedIsDeprecated: a 429 on V1 carries the deprecation
+// headers like every other V1 answer.
+func TestV1RateLimitedIsDeprecated(t *testing.T) {
+	f := newFixture(t, func(c *app.Config) {
+		c.RateLimit, c.RateBurst, c.RateExempt = 1, 1, nil
+	})
+	var limited *http.Response
+	for range 5 {
+		req, _ := http.NewRequest(http.MethodPost, f.URL+"/api/security/token", nil)
+		req.Header["username"] = []string{"api_user"}
+		req.Header["password"] = []string{"wrong"}
+		resp, _ := f.Do(req)
+		if resp.Header.Get("Deprecation") == "" || resp.Header.Get("Link") == "" {
+			t.Fatalf("V1 answer %d without Deprecation/Link: %v", resp.StatusCode, resp.Header)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited = resp
+			break
+		}
+	}
+	if limited == nil {
+		t.Fatal("never rate limited")
+	}
+}
+
+// TestTokenMetricFlows: every outcome of one endpoint shares its flow
+// label scheme, p21.<version>.<flow>.
+func TestTokenMetricFlows(t *testing.T) {
+	f := newFixture(t, func(c *app.Config) {
+		c.RateLimit, c.RateBurst, c.RateExempt = 1, 3, nil
+	})
+	f.Post("/api/security/token/v2", jsonCT, `{"username":"api_user","password":"wrong"}`) // refused
+	f.Post("/api/security/token/v2", jsonCT, `{"username":`)                               // invalid
+	for range 4 {
+		f.Post("/api/security/token/v2", jsonCT, `{"username":"api_user","password":"wrong"}`) // limited at last
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.URL+"/metrics", nil)
+	resp, body := f.Do(req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`gatehouse_tokens_total{flow="p21.v2.user",outcome="refused"}`,
+		`gatehouse_tokens_total{flow="p21.v2.unknown",outcome="invalid"} 1`,
+		`gatehouse_tokens_total{flow="p21.v2.unknown",outcome="limited"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "gatehouse_tokens_total{") && !strings.Contains(line, `flow="p21.v2.`) {
+			t.Errorf("flow label outside the p21.v2 scheme: %s", line)
+		}
+	}
+}

@@ -42,8 +42,10 @@ func Needs(m Match, s Subject) (user, role, catalog bool) {
 	if s.Consumer || m.Family.Users == CheckNone {
 		return false, false, false
 	}
-	obj := m.Family.Users == CheckODataObject && m.Object != ""
-	return true, obj, obj
+	// A path without an object (the service root, a bare /table/) still
+	// needs the role: only one that allows every object may list them.
+	objFamily := m.Family.Users == CheckODataObject
+	return true, objFamily, objFamily && m.Object != ""
 }
 
 // Decision is the outcome: Allow, or a refusal ready to render.
@@ -109,16 +111,45 @@ func Decide(m Match, s Subject, st State, installUser string) Decision {
 	if !live(st.User) || !st.User.AllowODataAPI {
 		return Decision{Refusal: errNotAuthorized("")}
 	}
-	if f.Users == CheckODataObject && m.Object != "" {
+	if f.Users == CheckODataObject {
 		kind := gatehouse.ObjectKind(m.Kind)
 		if st.Kind != "" {
 			kind = st.Kind
 		}
-		if !RoleAllows(st.Role, m.Object, kind) {
+		if m.Object == "" {
+			// No object named: the request reaches every object of its kind
+			// (or all of them at the service root).
+			if !roleAllowsEvery(st.Role, kind) {
+				return Decision{Refusal: errNotAuthorized("every object")}
+			}
+		} else if !RoleAllows(st.Role, m.Object, kind) {
 			return Decision{Refusal: errNotAuthorized(m.Object)}
 		}
 	}
 	return Decision{Allow: true, ActingUser: st.User.Name}
+}
+
+// roleAllowsEvery reports whether r allows every object of kind ("" for
+// tables and views alike) whatever its entries: Allow All, or Allow All
+// Tables / Views for that kind, with no entry denying one.
+func roleAllowsEvery(r *gatehouse.Role, kind gatehouse.ObjectKind) bool {
+	if r == nil {
+		return false
+	}
+	for _, e := range r.Entries {
+		if !e.Allow && (kind == "" || e.Kind == "" || e.Kind == kind) {
+			return false
+		}
+	}
+	switch {
+	case r.AllowAll:
+		return true
+	case kind == gatehouse.KindTable:
+		return r.AllowAllTables
+	case kind == gatehouse.KindView:
+		return r.AllowAllViews
+	}
+	return r.AllowAllTables && r.AllowAllViews
 }
 
 func live(u *gatehouse.User) bool { return u != nil && !u.Deleted }

@@ -189,6 +189,15 @@ func TestDecide(t *testing.T) {
 		{"entry for one table only", "/odataservice/odata/table/supplier", userTok("api_user"), State{User: allowed, Role: onlyPrice}, "access_denied", "", ""},
 		{"no role denies objects", "/odataservice/odata/table/supplier", userTok("api_user"), State{User: allowed}, "access_denied", "", ""},
 		{"no role still reaches non-object APIs", "/api/inventory/x", userTok("api_user"), State{User: allowed}, "", "api_user", ""},
+		// No object named: the request reaches every object of its kind.
+		{"bare table listing, one entry only", "/odataservice/odata/table/", userTok("api_user"), State{User: allowed, Role: onlyPrice}, "access_denied", "", "every object"},
+		{"bare table listing without slash", "/odataservice/odata/table", userTok("api_user"), State{User: allowed, Role: onlyPrice}, "access_denied", "", ""},
+		{"bare table listing, no role", "/odataservice/odata/table/", userTok("api_user"), State{User: allowed}, "access_denied", "", ""},
+		{"bare table listing, all tables", "/odataservice/odata/table/", userTok("api_user"), State{User: allowed, Role: allTables}, "", "api_user", ""},
+		{"bare view listing, all tables only", "/odataservice/odata/view/", userTok("api_user"), State{User: allowed, Role: allTables}, "access_denied", "", ""},
+		{"bare table listing, allow all", "/odataservice/odata/table/", userTok("api_user"), State{User: allowed, Role: allowAll}, "", "api_user", ""},
+		{"bare table listing, allow all with a denied table", "/odataservice/odata/table/", userTok("api_user"), State{User: allowed, Role: denyEvenWithAll}, "access_denied", "", ""},
+		{"bare table listing, consumer /api", "/odataservice/odata/table/", consumer("/api", ""), State{}, "", "", ""},
 		{"user token lacks /p21sdk", "/p21sdk/x", userTok("api_user"), State{User: allowed}, "insufficient_scope", "", ""},
 		{"user token interactive", "/api/ui/interactive/x", userTok("api_user"), State{User: allowed}, "", "api_user", ""},
 		{"user token transaction acts as the user", "/api/v2/transaction/x", userTok("api_user"), State{User: allowed}, "", "api_user", ""},
@@ -226,6 +235,10 @@ func TestNeeds(t *testing.T) {
 	}
 	if u, _, _ := Needs(m, Subject{Username: "x", Consumer: true}); u {
 		t.Error("consumer token on odata needs no user")
+	}
+	m, _ = tb.Classify("/odataservice/odata/table/")
+	if u, r, c := Needs(m, Subject{Username: "x"}); !u || !r || c {
+		t.Errorf("user token on a bare odata listing needs user and role, not the catalog: %t %t %t", u, r, c)
 	}
 	m, _ = tb.Classify("/api/ui/interactive/x")
 	if u, _, _ := Needs(m, Subject{Username: "x", Consumer: true}); !u {

@@ -105,7 +105,7 @@ Point it at gatehouse or a test server, not at a production P21 server.`,
 				return err
 			}
 			hc := loadClient(l.concurrency, cfg.InsecureSkipVerify && (cfg.Flow == client.FlowP21User || cfg.Flow == client.FlowP21Consumer))
-			src, err := cfg.NewSource(client.WithWarnings(e.stderr), client.WithUserAgent("gatehouse-load"), client.WithHTTPClient(hc))
+			src, err := cfg.NewSource(client.WithLogger(e.clientLogger()), client.WithWarnings(e.stderr), client.WithUserAgent("gatehouse-load"), client.WithHTTPClient(hc))
 			if err != nil {
 				return &auth.InputError{Msg: err.Error()}
 			}

@@ -31,6 +31,16 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// log follows --log-level and --log-format (set before any command runs).
+	log *slog.Logger
+}
+
+// clientLogger is the logger of the client commands.
+func (e *env) clientLogger() *slog.Logger {
+	if e.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.log
 }
 
 // globals are the settings every command shares.
@@ -79,7 +89,16 @@ taken from the command line: they come from stdin or the environment.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyConfig(cmd, e.getenv)
+			if err := applyConfig(cmd, e.getenv); err != nil {
+				return err
+			}
+			// The client commands (token, call, load) log through it.
+			log, err := g.logger(e.stderr)
+			if err != nil {
+				return &auth.InputError{Msg: err.Error()}
+			}
+			e.log = log
+			return nil
 		},
 	}
 	pf := root.PersistentFlags()

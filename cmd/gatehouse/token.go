@@ -137,6 +137,7 @@ func (f *identityFlags) config(e *env) (client.Config, error) {
 // along with the token itself.
 func managedClient(ctx context.Context, e *env, c client.Config, noCache bool) (*client.Client, *oauth2.Token, error) {
 	opts := []client.Option{
+		client.WithLogger(e.clientLogger()),
 		client.WithWarnings(e.stderr),
 		client.WithHTTPClient(&http.Client{Timeout: 2 * time.Minute}),
 		client.WithFetchTimeout(time.Minute),

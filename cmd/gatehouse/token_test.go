@@ -476,3 +476,35 @@ func TestTokenAPXAgainstGatehouse(t *testing.T) {
 		t.Fatal("client secret printed")
 	}
 }
+
+// TestTokenLogLevel: --log-level debug reaches the client package, which
+// says when it assumes the default lifetime; the token never reaches the log.
+func TestTokenLogLevel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"AccessToken":"tok-without-expiry-123","TokenType":"Bearer"}`)
+	}))
+	defer srv.Close()
+	env := map[string]string{"XDG_CACHE_HOME": t.TempDir(), "P21_BASE_URL": srv.URL, "P21_CONSUMER_KEY": "62ccc18a-25e2-440c-bf6d-749c117fa9db"}
+	runCLI := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := runCLI("token", "--log-level", "debug", "--no-cache")
+	if code != 0 || strings.TrimSpace(out) != "tok-without-expiry-123" {
+		t.Fatalf("exit %d %q %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "assuming the default") || !strings.Contains(errs, "level=DEBUG") {
+		t.Errorf("no debug line about the default lifetime:\n%s", errs)
+	}
+	if strings.Contains(errs, "tok-without-expiry-123") || strings.Contains(errs, "62ccc18a") {
+		t.Errorf("the log shows a secret:\n%s", errs)
+	}
+	if code, _, errs = runCLI("token", "--no-cache"); code != 0 || strings.Contains(errs, "DEBUG") {
+		t.Errorf("default level logs debug lines: exit %d\n%s", code, errs)
+	}
+	if code, _, errs = runCLI("token", "--log-level", "loud"); code != 2 || !strings.Contains(errs, `--log-level "loud"`) {
+		t.Errorf("bad --log-level: exit %d %q", code, errs)
+	}
+}

@@ -612,7 +612,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	_, body = f.userV2()
 	var third struct{ RefreshToken string }
 	json.Unmarshal(body, &third)
-	resp, body = f.Post("/api/security/token/v2", "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token="+third.RefreshToken)
+	resp, body = f.Post("/api/security/token/v2", "application/x-www-form-urlencoded", "granttype=refresh_token&REFRESHTOKEN="+third.RefreshToken)
 	if resp.StatusCode != 200 {
 		t.Fatalf("form refresh: %d %s", resp.StatusCode, body)
 	}

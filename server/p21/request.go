@@ -52,15 +52,9 @@ type Request struct {
 	HasUsername, HasPassword, HasGrantType, HasClientSecret, HasRefreshToken bool
 }
 
-// field names are matched case-insensitively, with _ and - ignored, so
-// "UserName", "username" and "user_name" are one field.
-func normField(k string) string {
-	k = strings.ToLower(k)
-	if strings.ContainsAny(k, "_-") {
-		k = strings.NewReplacer("_", "", "-", "").Replace(k)
-	}
-	return k
-}
+// field names are matched case-insensitively (SPEC §2.1): "UserName" and
+// "username" are one field; "user_name" is another, unknown one.
+func normField(k string) string { return strings.ToLower(k) }
 
 // display names used in error messages.
 var fieldNames = map[string]string{
@@ -216,7 +210,7 @@ func parseForm(body []byte) (Request, *gatehouse.Error) {
 func (r *Request) Flow() (Flow, *gatehouse.Error) {
 	g := strings.ToLower(strings.TrimSpace(r.GrantType))
 	switch {
-	case g == gatehouse.GrantClientCredentials || (g == "" && r.HasClientSecret):
+	case g == gatehouse.GrantClientCredentials || r.HasClientSecret:
 		if r.ClientSecret == "" {
 			return 0, gatehouse.ErrInvalidRequest("field ClientSecret is required for the client_credentials grant")
 		}

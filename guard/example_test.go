@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 
 	"github.com/gatehouse/gatehouse/guard"
 )
@@ -30,6 +31,26 @@ func ExampleNewRemote() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := guard.FromContext(r.Context())
 		fmt.Fprintf(w, "family %s, acting user %q\n", id.Family, id.User)
+	})
+	log.Fatal(http.ListenAndServe("127.0.0.1:9000", guard.Middleware(d)(api)))
+}
+
+// A resource server that can reach gatehouse, but not its store, verifies
+// signatures with the published keys and asks introspection about sessions.
+// ClientID and ClientSecret are a consumer registered for this server
+// (`gatehouse consumer add orders-api --scope /api`).
+func ExampleNewJWKS() {
+	d, err := guard.NewJWKS(context.Background(), guard.JWKSConfig{
+		BaseURL:      "http://127.0.0.1:8080",
+		ClientID:     "orders-api",
+		ClientSecret: os.Getenv("GATEHOUSE_CLIENT_SECRET"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := guard.FromContext(r.Context())
+		fmt.Fprintf(w, "session %s, consumer %q\n", id.SessionID, id.ConsumerUID)
 	})
 	log.Fatal(http.ListenAndServe("127.0.0.1:9000", guard.Middleware(d)(api)))
 }

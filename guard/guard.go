@@ -3,10 +3,13 @@
 // gateway and /auth/check, with the verified identity in the request
 // context.
 //
-// Two deciders are provided. Local opens the gatehouse store (the same
+// Three deciders are provided. Local opens the gatehouse store (the same
 // --data directory or database, and master key) and decides in-process,
 // from memory, following the store's change feed. Remote asks a gatehouse
-// server's /auth/check and caches allowed answers for a moment.
+// server's /auth/check and caches allowed answers for a moment. JWKS
+// verifies tokens with the server's published keys, asks introspection for
+// session state, decides scope-only requests itself and hands those that
+// need the store's user and role data to /auth/check.
 package guard
 
 import (

@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,10 +15,19 @@ import (
 	"github.com/gatehouse/gatehouse/guard"
 )
 
-// TestSameDecisionEverywhere checks that Local, Remote and /auth/check give
-// the same answer for a table of requests.
-func TestSameDecisionEverywhere(t *testing.T) {
-	e := apptest.New(t)
+// decisionCase is one request of the side-by-side table: its path and
+// token, the status every decider and /auth/check must give, and the
+// acting user of an allowed request.
+type decisionCase struct {
+	path, tok string
+	want      int
+	user      string
+}
+
+// decisionTable registers a role, users and consumers on e and returns the
+// side-by-side table, and a consumer token with a user context.
+func decisionTable(t *testing.T, e *apptest.Env) (cases []decisionCase, api string) {
+	t.Helper()
 	e.AddRole("clerk")
 	e.AddUser("api_user", "pw-one-two", true, "clerk")
 	e.AddUser("plain", "pw-one-two", false, "")
@@ -25,24 +35,11 @@ func TestSameDecisionEverywhere(t *testing.T) {
 	_, apiKey := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
 	tok := e.Token
 	odata := tok(`{"GrantType":"client_credentials","ClientSecret":"` + odataKey + `"}`)
-	api := tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `","username":"api_user"}`)
+	api = tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `","username":"api_user"}`)
 	apiNoUser := tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `"}`)
 	user := tok(`{"username":"api_user","password":"pw-one-two"}`)
 	plain := tok(`{"username":"plain","password":"pw-one-two"}`)
-
-	local, err := guard.OpenLocal(context.Background(), guard.LocalConfig{DataDir: e.Cfg.DataDir, MasterKey: apptest.TestMasterKey,
-		FeedInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	remote := guard.NewRemote(e.URL, guard.RemoteOptions{})
-
-	cases := []struct {
-		path, tok string
-		want      int
-		user      string
-	}{
+	return []decisionCase{
 		{"/odataservice/odata/table/supplier?$top=5", odata, 200, ""},
 		{"/odataservice/odata/table/customer", odata, 403, ""},
 		{"/api/entity/customers/", odata, 403, ""},
@@ -56,7 +53,13 @@ func TestSameDecisionEverywhere(t *testing.T) {
 		{"/api/entity/x", "", 401, ""},
 		{"/api/entity/x", "garbage", 401, ""},
 		{"/nowhere", api, 404, ""},
-	}
+	}, api
+}
+
+// sameAnswers checks that every decider answers each case as /auth/check
+// does, and as the case wants.
+func sameAnswers(t *testing.T, e *apptest.Env, deciders map[string]guard.Decider, cases []decisionCase) {
+	t.Helper()
 	for _, tc := range cases {
 		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
 		if tc.tok != "" {
@@ -68,8 +71,8 @@ func TestSameDecisionEverywhere(t *testing.T) {
 		if tc.tok != "" {
 			chk.Header.Set("Authorization", "Bearer "+tc.tok)
 		}
-		resp, _ := e.Do(chk)
-		for name, d := range map[string]guard.Decider{"local": local, "remote": remote} {
+		resp, body := e.Do(chk)
+		for name, d := range deciders {
 			id, err := d.Decide(req)
 			got := 200
 			if err != nil {
@@ -78,17 +81,42 @@ func TestSameDecisionEverywhere(t *testing.T) {
 					t.Fatalf("%s %s: %v", name, tc.path, err)
 				}
 				got = rf.Status
+				var want struct{ Error string }
+				json.Unmarshal(body, &want)
+				if rf.Code != want.Error {
+					t.Errorf("%s %s: error %q, /auth/check %q", name, tc.path, rf.Code, want.Error)
+				}
 			}
 			if got != tc.want || got != resp.StatusCode {
 				t.Errorf("%s %s: %d, /auth/check %d, want %d", name, tc.path, got, resp.StatusCode, tc.want)
 			}
-			if got == 200 && (id.User != tc.user || id.User != resp.Header.Get("X-Gatehouse-User") || id.Family == "") {
-				t.Errorf("%s %s: identity %+v, want user %q", name, tc.path, id, tc.user)
+			if got == 200 && (id.User != tc.user || id.User != resp.Header.Get("X-Gatehouse-User") || id.Family == "" ||
+				id.Family != resp.Header.Get("X-Gatehouse-Family") || id.ConsumerUID != resp.Header.Get("X-Gatehouse-Consumer-Uid") ||
+				id.SessionID != resp.Header.Get("X-Gatehouse-Session-Id") || id.Scope != resp.Header.Get("X-Gatehouse-Scope")) {
+				t.Errorf("%s %s: identity %+v, want user %q and /auth/check's headers %v", name, tc.path, id, tc.user, resp.Header)
 			}
 		}
 	}
+}
 
-	// Ending a session: Local follows the feed, Remote's cache lasts ≤ 1 s.
+// TestSameDecisionEverywhere checks that Local, Remote, JWKS and
+// /auth/check give the same answer for a table of requests.
+func TestSameDecisionEverywhere(t *testing.T) {
+	e := apptest.New(t)
+	cases, api := decisionTable(t, e)
+
+	local, err := guard.OpenLocal(context.Background(), guard.LocalConfig{DataDir: e.Cfg.DataDir, MasterKey: apptest.TestMasterKey,
+		FeedInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	remote := guard.NewRemote(e.URL, guard.RemoteOptions{})
+	jwks := newJWKS(t, e, guard.JWKSConfig{TTL: 100 * time.Millisecond})
+	sameAnswers(t, e, map[string]guard.Decider{"local": local, "remote": remote, "jwks": jwks}, cases)
+
+	// Ending a session: Local follows the feed, Remote's cache lasts ≤ 1 s,
+	// JWKS's introspection cache 100 ms.
 	h := guard.Middleware(local)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := guard.FromContext(r.Context())
 		fmt.Fprint(w, id.User)
@@ -101,12 +129,13 @@ func TestSameDecisionEverywhere(t *testing.T) {
 		t.Fatalf("middleware: %d %s", rec.Code, rec.Body)
 	}
 	remote.Decide(req) // cache it
+	jwks.Decide(req)
 	id, _ := e.App.Verifier.Verify(context.Background(), api)
 	if err := e.App.Store.EndSession(context.Background(), id.Session.ID, gatehouse.EndAdmin, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for _, d := range []guard.Decider{local, remote} {
+	for _, d := range []guard.Decider{local, remote, jwks} {
 		for {
 			_, err := d.Decide(req)
 			if rf, ok := err.(*guard.Refusal); ok && rf.Status == 401 {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -159,6 +160,15 @@ func CheckUsername(field, u string) *gatehouse.Error {
 	return nil
 }
 
+// clipName shortens a name for an audit record.
+func clipName(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}
+
 // PasswordToken authenticates a user by password and issues a user token
 // with a refresh token (P21 user flow).
 func (s *Service) PasswordToken(ctx context.Context, username, pw string, m Meta) (*Issued, error) {
@@ -180,8 +190,15 @@ func FlowLabel(flow string, m Meta) string {
 // authenticateUser checks a username and password with uniform answers and
 // timing for every failure, and lockout. It returns the user on success.
 func (s *Service) authenticateUser(ctx context.Context, username, pw string, m Meta, flow string) (gatehouse.User, error) {
-	if e := CheckUsername("username", username); e != nil {
-		return gatehouse.User{}, e
+	if !utf8.ValidString(username) {
+		return gatehouse.User{}, gatehouse.ErrInvalidRequest("username is not valid UTF-8")
+	}
+	if CheckUsername("username", username) != nil {
+		// Too long, or a control character: no user can have this name. The
+		// answer (and the time it takes) is an unknown user's; it is not
+		// counted toward a lockout of a name that cannot exist.
+		s.passwords.VerifyDummy(ctx, pw)
+		return gatehouse.User{}, s.refuseUser(ctx, "", strconv.QuoteToASCII(clipName(username)), "impossible_username", m, flow, false)
 	}
 	now := s.clock.Now()
 	key := strings.ToLower(username)
@@ -381,11 +398,11 @@ func (s *Service) sign(alg string, sess *gatehouse.Session, exp, now time.Time) 
 
 // ConsumerToken authenticates a consumer key and issues a consumer token,
 // with username as the user context when given (P21 consumer flow). The
-// username is not checked here: P21 accepts any string and validates it
-// only where the user is used.
+// username is not checked here beyond being text: P21 accepts any string
+// and validates it only where the user is used (SPEC §2.1, §4.4).
 func (s *Service) ConsumerToken(ctx context.Context, key, username string, m Meta) (*Issued, error) {
-	if e := CheckUsername("username", username); e != nil {
-		return nil, e
+	if !utf8.ValidString(username) {
+		return nil, gatehouse.ErrInvalidRequest("username is not valid UTF-8")
 	}
 	c, err := s.consumerByKey(ctx, key, m, FlowLabel(gatehouse.FlowConsumer, m))
 	if err != nil {

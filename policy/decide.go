@@ -105,6 +105,12 @@ func Decide(m Match, s Subject, st State, installUser string) Decision {
 		return Decision{Allow: true, ActingUser: st.User.Name}
 	}
 	if s.Consumer || f.Users == CheckNone {
+		// A consumer token's user context may be any string (SPEC §2.1); it
+		// is validated where it is used: one that cannot travel in a header
+		// (control characters) names no P21 user.
+		if !headerSafe(acting) {
+			return Decision{Refusal: errInvalidUser()}
+		}
 		return Decision{Allow: true, ActingUser: acting}
 	}
 	// A user-credential token.
@@ -188,4 +194,15 @@ func RoleAllows(r *gatehouse.Role, object string, kind gatehouse.ObjectKind) boo
 		return true
 	}
 	return r.AllowAll
+}
+
+// headerSafe reports whether s can be an HTTP header value as it is: no
+// control characters but tab (RFC 9110 §5.5).
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -201,6 +201,11 @@ func TestDecide(t *testing.T) {
 		{"user token lacks /p21sdk", "/p21sdk/x", userTok("api_user"), State{User: allowed}, "insufficient_scope", "", ""},
 		{"user token interactive", "/api/ui/interactive/x", userTok("api_user"), State{User: allowed}, "", "api_user", ""},
 		{"user token transaction acts as the user", "/api/v2/transaction/x", userTok("api_user"), State{User: allowed}, "", "api_user", ""},
+		// A consumer token's user context is any string; one with control
+		// characters names no user wherever a user is used.
+		{"consumer user context with a newline", "/api/entity/customers", consumer("/api", "a\nX-Evil: 1"), State{}, "invalid_user", "", ""},
+		{"consumer user context with a tab is fine", "/api/entity/customers", consumer("/api", "a\tb"), State{}, "", "a\tb", ""},
+		{"consumer long user context", "/api/entity/customers", consumer("/api", strings.Repeat("u", 5000)), State{}, "", strings.Repeat("u", 5000), ""},
 		// Consumer keys bypass user permissions even when the user lacks them.
 		{"consumer with user lacking permissions", "/odataservice/odata/table/supplier", consumer("/api", "plain_user"), State{User: noOData}, "", "plain_user", ""},
 	}

@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
@@ -115,14 +117,44 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// table writes aligned columns.
+// table writes aligned columns. Cells come from the store, where a
+// consumer-flow username may hold any string: control characters (a
+// terminal escape, a tab that would shift columns) and very long values are
+// shown quoted and clipped, never written raw to the terminal.
 func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
+	cells := make([]string, 0, 8)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells = cells[:0]
+		for _, c := range r {
+			cells = append(cells, cell(c))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// maxCell bounds a table cell, in bytes.
+const maxCell = 200
+
+// cell is s as a table shows it: as is when it is printable and short,
+// else Go-quoted (escapes visible) and clipped.
+func cell(s string) string {
+	clean := len(s) <= maxCell
+	for _, r := range s {
+		if !clean || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	if len(s) > maxCell {
+		s = strings.ToValidUTF8(s[:maxCell], "") + "…"
+	}
+	return strconv.QuoteToGraphic(s)
 }
 
 // ts formats a time for tables and JSON (UTC, RFC 3339), "" for zero.

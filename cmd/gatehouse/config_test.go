@@ -119,3 +119,25 @@ func TestConfigFileMisspeltSectionKey(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want the misspelt key and its line", code, errs)
 	}
 }
+
+func TestTableCellsAreSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"api_user":               "api_user",
+		"Jürgen":                 "Jürgen",
+		"a b":                    "a b",
+		"\x1b[31mred":            `"\x1b[31mred"`,
+		"a\tb":                   `"a\tb"`,
+		"line\nbreak":            `"line\nbreak"`,
+		strings.Repeat("u", 201): `"` + strings.Repeat("u", 200) + `…"`,
+		"\u202eevil":             `"\u202eevil"`,
+	} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var out bytes.Buffer
+	table(&out, "A\tB", [][]string{{"x\ty", "z"}})
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || strings.Count(lines[1], "\t") != 0 || !strings.Contains(lines[1], `"x\ty"`) {
+		t.Errorf("table with a tab in a cell:\n%s", out.String())
+	}
+}

@@ -492,7 +492,8 @@ func TestUniformCredentialFailures(t *testing.T) {
 	f.AddUser("locked", "pw-of-locked", true, "")
 
 	send := func(user, pw string) (int, string, http.Header) {
-		resp, body := f.Post("/api/security/token/v2", jsonCT, fmt.Sprintf(`{"username":%q,"password":%q}`, user, pw))
+		b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+		resp, body := f.Post("/api/security/token/v2", jsonCT, string(b))
 		return resp.StatusCode, string(body), resp.Header
 	}
 	// Lock "locked" out with three wrong passwords.
@@ -501,9 +502,11 @@ func TestUniformCredentialFailures(t *testing.T) {
 	}
 	wrongStatus, wrongBody, _ := send("api_user", "wrong")
 	cases := map[string][2]string{
-		"unknown user": {"nobody", "whatever"},
-		"deleted user": {"gone", "pw-of-gone"},
-		"locked user":  {"locked", "pw-of-locked"},
+		"unknown user":                 {"nobody", "whatever"},
+		"deleted user":                 {"gone", "pw-of-gone"},
+		"locked user":                  {"locked", "pw-of-locked"},
+		"username no user can have":    {strings.Repeat("u", 300), "whatever"},
+		"username with a control char": {"api\u0001user", "whatever"},
 	}
 	if wrongStatus != 401 || wrongBody != `{"error":"invalid_grant","error_description":"The user name or password is incorrect."}`+"\n" {
 		t.Fatalf("wrong password: %d %q", wrongStatus, wrongBody)
@@ -799,5 +802,24 @@ func TestTokenMetricFlows(t *testing.T) {
 		if strings.HasPrefix(line, "gatehouse_tokens_total{") && !strings.Contains(line, `flow="p21.v2.`) {
 			t.Errorf("flow label outside the p21.v2 scheme: %s", line)
 		}
+	}
+}
+
+// TestConsumerUsernameIsAnyString: the consumer flow takes any string as the
+// user context (SPEC §2.1) and echoes it; the user is validated where used.
+func TestConsumerUsernameIsAnyString(t *testing.T) {
+	f := newFixture(t)
+	for _, name := range []string{"a\u0001b", strings.Repeat("u", 300), "tab\there", "Jürgen <x&y>"} {
+		body, _ := json.Marshal(map[string]string{"GrantType": "client_credentials", "ClientSecret": f.key, "username": name})
+		resp, out := f.Post("/api/security/token/v2", jsonCT, string(body))
+		var got struct{ UserName string }
+		if resp.StatusCode != 200 || json.Unmarshal(out, &got) != nil || got.UserName != name {
+			t.Errorf("username %q: %d %s", name, resp.StatusCode, out)
+		}
+	}
+	// Not text at all is a malformed request.
+	resp, out := f.Post("/api/security/token/v2", "application/x-www-form-urlencoded", "GrantType=client_credentials&ClientSecret="+f.key+"&username=%FF")
+	if resp.StatusCode != 400 || !strings.Contains(string(out), "UTF-8") {
+		t.Errorf("invalid UTF-8 username: %d %s", resp.StatusCode, out)
 	}
 }

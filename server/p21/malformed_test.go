@@ -95,8 +95,8 @@ func malformedRequests(key string) []malformed {
 	add(malformed{name: "65 KiB JSON", ct: "application/json", body: []byte(`{"x":"` + strings.Repeat("a", 65<<10) + `"}`)})
 	add(malformed{name: "deep nesting", ct: "application/json", body: []byte(`{"x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`)})
 	add(malformed{name: "long field", ct: "application/json", body: []byte(`{"username":"` + strings.Repeat("u", 5000) + `","password":"p"}`)})
-	add(malformed{name: "control char username", ct: "application/json", body: []byte(`{"ClientSecret":"` + key + `","GrantType":"client_credentials","username":"a\u0001b"}`)})
-	add(malformed{name: "long consumer username", ct: "application/json", body: []byte(`{"ClientSecret":"` + key + `","GrantType":"client_credentials","username":"` + strings.Repeat("u", 300) + `"}`)})
+	add(malformed{name: "invalid UTF-8 consumer username", ct: "application/x-www-form-urlencoded", body: []byte("GrantType=client_credentials&ClientSecret=" + key + "&username=a%C3%28b")})
+	add(malformed{name: "control char user-flow username", ct: "application/json", body: []byte(`{"username":"a\u0001b","password":"p"}`)})
 
 	// Wrong methods on both endpoints.
 	for _, p := range []string{v2, v1} {

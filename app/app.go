@@ -290,7 +290,8 @@ func (a *App) Run(ctx context.Context) {
 }
 
 // GC removes sessions that ended or expired more than SessionRetention ago,
-// old change-feed entries and retired keys past their horizon.
+// old change-feed entries and retired keys past their horizon, and audits
+// the end of lockouts that are over.
 func (a *App) GC(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -308,6 +309,11 @@ func (a *App) GC(ctx context.Context) {
 		a.Log.Warn("retired key cleanup failed", "err", err)
 	} else if n > 0 {
 		a.Log.Info("deleted retired signing keys", "count", n)
+	}
+	if n, err := a.Service.CloseLockouts(ctx); err != nil {
+		a.Log.Warn("closing ended lockouts failed", "err", err)
+	} else if n > 0 {
+		a.Log.Info("lockouts ended", "count", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -179,5 +180,66 @@ func TestGarbageCollection(t *testing.T) {
 	}
 	if n, _ := a.Store.CountActiveSessions(ctx, clk.Now()); n != 1 {
 		t.Fatalf("active sessions %d", n)
+	}
+}
+
+// TestLockoutEndAudited: a lockout's start and end are audited once each,
+// the end at the time it ended, also by a process that did not see it start
+// (another replica, or the same server after a restart).
+func TestLockoutEndAudited(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	cfg := apptest.Config(t)
+	cfg.Auth.LockoutThreshold, cfg.Auth.LockoutWindow = 3, time.Minute
+	a, err := app.New(ctx, cfg, nil, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "ylock", Password: "right-password-1"}); err != nil {
+		t.Fatal(err)
+	}
+	start := clk.Now()
+	for i := range 4 {
+		clk.add(time.Second)
+		if _, err := a.Service.PasswordToken(ctx, "ylock", "wrong", auth.Meta{Remote: "192.0.2.9"}); err == nil {
+			t.Fatalf("wrong password %d accepted", i)
+		}
+	}
+	a.Close()
+
+	// "Restart": a new App on the same data, after the window.
+	clk.add(2 * time.Minute)
+	b, err := app.New(ctx, cfg, nil, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.GC(ctx)
+	b.GC(ctx) // a second sweep finds nothing more
+	evs, err := b.Store.ListAudit(ctx, store.AuditFilter{Action: "lockout."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Action != "lockout.start" || evs[1].Action != "lockout.end" || evs[1].Target != "user:ylock" {
+		t.Fatalf("lockout events: %+v", evs)
+	}
+	// Failures at start+1s..+4s; the threshold-th most recent (+2s) left the
+	// one-minute window at start+62s.
+	if want := start.Add(62 * time.Second).Truncate(time.Microsecond); !evs[1].At.Equal(want) {
+		t.Errorf("lockout.end at %v, want %v", evs[1].At, want)
+	}
+	if want := start.Add(3 * time.Second).Truncate(time.Microsecond); !evs[0].At.Equal(want) {
+		t.Errorf("lockout.start at %v, want %v", evs[0].At, want)
+	}
+	// The right password works again, and unlocking an unlocked user says so.
+	if _, err := b.Service.PasswordToken(ctx, "ylock", "right-password-1", auth.Meta{}); err != nil {
+		t.Fatalf("after the lockout: %v", err)
+	}
+	if err := b.Admin.UnlockUser(ctx, "test", "ylock"); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ = b.Store.ListAudit(ctx, store.AuditFilter{Action: "user.unlock"})
+	if len(evs) != 1 {
+		t.Errorf("unlock of an unlocked user: %+v", evs)
 	}
 }

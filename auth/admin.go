@@ -222,10 +222,19 @@ func (a *Admin) SetPassword(ctx context.Context, actor, name, pw string) error {
 
 // UnlockUser forgets a user's failed sign-ins, ending a lockout.
 func (a *Admin) UnlockUser(ctx context.Context, actor, name string) error {
-	if err := a.store.ClearAuthFailures(ctx, strings.ToLower(name)); err != nil {
+	key := strings.ToLower(name)
+	if err := a.store.ClearAuthFailures(ctx, key); err != nil {
 		return err
 	}
-	a.audit(ctx, actor, "lockout.end", "user:"+name, "unlocked by an administrator")
+	closed, err := a.store.CloseLockout(ctx, key)
+	if err != nil {
+		return err
+	}
+	if closed {
+		a.audit(ctx, actor, "lockout.end", "user:"+name, "unlocked by an administrator")
+	} else {
+		a.audit(ctx, actor, "user.unlock", "user:"+name, "no lockout was open; failed sign-ins forgotten")
+	}
 	return nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -104,8 +103,6 @@ type Service struct {
 
 	consumers *consumerCache
 
-	lockMu sync.Mutex
-	locked map[string]bool // usernames seen locked, to audit the end of a lockout
 }
 
 // Deps are the parts a Service is built from.
@@ -130,7 +127,6 @@ func NewService(cfg Config, d Deps) *Service {
 		cfg: cfg.Defaults(), store: d.Store, keys: d.Keys, passwords: d.Passwords,
 		ckeys: d.ConsumerKeys, clock: d.Clock, log: d.Log,
 		consumers: newConsumerCache(),
-		locked:    map[string]bool{},
 	}
 }
 
@@ -209,7 +205,6 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 			return gatehouse.User{}, s.storeErr(err)
 		}
 		locked = n >= s.cfg.LockoutThreshold
-		s.noteLockState(ctx, key, locked, m)
 	}
 	u, err := s.store.GetUser(ctx, username)
 	switch {
@@ -272,11 +267,19 @@ func (s *Service) refuseUser(ctx context.Context, key, name, reason string, m Me
 		if err != nil {
 			return s.storeErr(err)
 		}
-		if n == s.cfg.LockoutThreshold {
-			s.audit(ctx, gatehouse.AuditEvent{Actor: "system", Action: "lockout.start", Target: "user:" + name,
-				Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote,
-				Detail: fmt.Sprintf("%d failed sign-ins within %s", n, s.cfg.LockoutWindow)})
-			s.noteLockState(ctx, key, true, m)
+		if n >= s.cfg.LockoutThreshold {
+			// Of the processes that see the threshold reached, the one that
+			// opens the lockout audits its start; its end is audited when
+			// CloseLockouts finds it over.
+			opened, err := s.store.OpenLockout(ctx, key, now)
+			switch {
+			case err != nil:
+				s.log.Warn("lockout not recorded; its start and end will not be audited", "user", name, "err", err)
+			case opened:
+				s.audit(ctx, gatehouse.AuditEvent{At: now, Actor: "system", Action: "lockout.start", Target: "user:" + name,
+					Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote,
+					Detail: fmt.Sprintf("%d failed sign-ins within %s", n, s.cfg.LockoutWindow)})
+			}
 		}
 	}
 	s.audit(ctx, gatehouse.AuditEvent{Actor: "user:" + name, Action: "token.refuse", Target: "user:" + name,
@@ -284,21 +287,24 @@ func (s *Service) refuseUser(ctx context.Context, key, name, reason string, m Me
 	return gatehouse.ErrBadCredentials()
 }
 
-// noteLockState audits the end of a lockout the first time this process sees
-// a previously locked username unlocked.
-func (s *Service) noteLockState(ctx context.Context, key string, locked bool, m Meta) {
-	s.lockMu.Lock()
-	was := s.locked[key]
-	if locked {
-		s.locked[key] = true
-	} else {
-		delete(s.locked, key)
+// CloseLockouts audits the end of every lockout that is over (its failures
+// left the window), at the time it ended, and returns how many. The store
+// hands each lockout to one caller, so that of several replicas sweeping at
+// once one audits it.
+func (s *Service) CloseLockouts(ctx context.Context) (int, error) {
+	if s.cfg.LockoutThreshold <= 0 {
+		return 0, nil
 	}
-	s.lockMu.Unlock()
-	if was && !locked {
-		s.audit(ctx, gatehouse.AuditEvent{Actor: "system", Action: "lockout.end", Target: "user:" + key,
-			Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: "failures aged out of the lockout window"})
+	ls, err := s.store.CloseLockouts(ctx, s.clock.Now(), s.cfg.LockoutWindow, s.cfg.LockoutThreshold)
+	if err != nil {
+		return 0, err
 	}
+	for _, l := range ls {
+		s.audit(ctx, gatehouse.AuditEvent{At: l.Until, Actor: "system", Action: "lockout.end", Target: "user:" + l.Key,
+			Outcome: gatehouse.OutcomeSuccess,
+			Detail:  "failures aged out of the lockout window; locked since " + l.Since.UTC().Format(time.RFC3339)})
+	}
+	return len(ls), nil
 }
 
 // startUserSession creates a session for a user (and optionally the consumer

@@ -227,6 +227,44 @@ type AuthFailures interface {
 	CountAuthFailures(ctx context.Context, key string, t time.Time, window time.Duration) (int, error)
 	// ClearAuthFailures forgets the failures of key.
 	ClearAuthFailures(ctx context.Context, key string) error
+	// OpenLockout records that key is locked out from t, unless a lockout
+	// of key is open already; opened reports whether this call opened it,
+	// so that of several replicas seeing one lock, one audits its start.
+	OpenLockout(ctx context.Context, key string, t time.Time) (opened bool, err error)
+	// CloseLockouts closes the open lockouts that are over at t (their key
+	// has fewer than threshold failures in (t-window, t]) and returns them,
+	// each to one caller only, in key order. See [Lockout] for Until.
+	CloseLockouts(ctx context.Context, t time.Time, window time.Duration, threshold int) ([]Lockout, error)
+	// CloseLockout closes key's open lockout (an administrator's unlock)
+	// and reports whether there was one.
+	CloseLockout(ctx context.Context, key string) (bool, error)
+}
+
+// Lockout is a closed lockout of a key (a lower-cased username).
+type Lockout struct {
+	Key string
+	// Since is when the lockout was opened.
+	Since time.Time
+	// Until is when it ended: when the threshold-th most recent failure
+	// (at or before the close) left the window; the close's time when that
+	// failure is no longer kept. Never before Since nor after the close.
+	Until time.Time
+}
+
+// LockoutUntil computes Lockout.Until from the threshold-th most recent
+// failure (zero when it is no longer kept), for the backends.
+func LockoutUntil(since, nth, closed time.Time, window time.Duration) time.Time {
+	if nth.IsZero() {
+		return closed
+	}
+	u := nth.Add(window)
+	if u.After(closed) {
+		u = closed
+	}
+	if u.Before(since) {
+		u = since
+	}
+	return u
 }
 
 // Feed is the change feed: every change to sessions, users, roles,

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,4 +118,60 @@ func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
 	defer cancel()
 	_, err := s.pool.Exec(qctx, "DELETE FROM auth_failures WHERE key = $1", key)
 	return s.err(ctx, "clear auth failures", err)
+}
+
+// OpenLockout records key's lockout from t unless one is open.
+func (s *Store) OpenLockout(ctx context.Context, key string, t time.Time) (bool, error) {
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(qctx, "INSERT INTO lockouts (key, since) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", key, t)
+	if err != nil {
+		return false, s.err(ctx, "open lockout", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CloseLockouts closes and returns the open lockouts that are over at t. The
+// DELETE locks each row it takes: of two replicas closing at once, one gets
+// each lockout.
+func (s *Store) CloseLockouts(ctx context.Context, t time.Time, window time.Duration, threshold int) ([]store.Lockout, error) {
+	threshold = max(threshold, 1)
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(qctx, `DELETE FROM lockouts l
+		WHERE (SELECT count(*) FROM auth_failures f WHERE f.key = l.key AND f.at > $1 AND f.at <= $2) < $3
+		RETURNING l.key, l.since,
+			(SELECT f.at FROM auth_failures f WHERE f.key = l.key AND f.at <= $2 ORDER BY f.at DESC LIMIT 1 OFFSET $3 - 1)`,
+		t.Add(-window), t, threshold)
+	if err != nil {
+		return nil, s.err(ctx, "close lockouts", err)
+	}
+	var out []store.Lockout
+	for rows.Next() {
+		var l store.Lockout
+		var nth pgtype.Timestamptz
+		if err := rows.Scan(&l.Key, &l.Since, &nth); err != nil {
+			rows.Close()
+			return nil, s.err(ctx, "close lockouts", err)
+		}
+		l.Since = l.Since.UTC()
+		l.Until = store.LockoutUntil(l.Since, goTime(nth), t, window)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.err(ctx, "close lockouts", err)
+	}
+	slices.SortFunc(out, func(a, b store.Lockout) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// CloseLockout closes key's open lockout, if any.
+func (s *Store) CloseLockout(ctx context.Context, key string) (bool, error) {
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(qctx, "DELETE FROM lockouts WHERE key = $1", key)
+	if err != nil {
+		return false, s.err(ctx, "close lockout", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }

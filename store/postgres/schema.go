@@ -200,6 +200,13 @@ BEGIN
 END
 $fn$;
 `,
+	// 2: open lockouts, so that their end is audited once, by one replica.
+	`
+CREATE TABLE lockouts (
+	key   text COLLATE "C" PRIMARY KEY,
+	since timestamptz NOT NULL
+);
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

@@ -108,3 +108,77 @@ func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
 		return writeErr("clear auth failures", err)
 	})
 }
+
+// OpenLockout records key's lockout from t unless one is open.
+func (s *Store) OpenLockout(ctx context.Context, key string, t time.Time) (bool, error) {
+	var opened bool
+	err := s.write(ctx, func(tx *wtx) error {
+		res, err := tx.exec("INSERT INTO lockouts (key, since) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", key, t.UnixMicro())
+		if err != nil {
+			return writeErr("open lockout", err)
+		}
+		n, err := res.RowsAffected()
+		opened = n == 1
+		return writeErr("open lockout", err)
+	})
+	return opened, err
+}
+
+// CloseLockouts closes and returns the open lockouts that are over at t.
+func (s *Store) CloseLockouts(ctx context.Context, t time.Time, window time.Duration, threshold int) ([]store.Lockout, error) {
+	threshold = max(threshold, 1)
+	now, from := t.UnixMicro(), t.Add(-window).UnixMicro()
+	var out []store.Lockout
+	err := s.write(ctx, func(tx *wtx) error {
+		out = out[:0]
+		rows, err := tx.query(`SELECT l.key, l.since,
+			(SELECT count(*) FROM auth_failures f WHERE f.key = l.key AND f.at > ? AND f.at <= ?),
+			(SELECT f.at FROM auth_failures f WHERE f.key = l.key AND f.at <= ? ORDER BY f.at DESC LIMIT 1 OFFSET ?)
+			FROM lockouts l ORDER BY l.key`, from, now, now, threshold-1)
+		if err != nil {
+			return writeErr("close lockouts", err)
+		}
+		for rows.Next() {
+			var key string
+			var since int64
+			var n int
+			var nth sql.NullInt64
+			if err := rows.Scan(&key, &since, &n, &nth); err != nil {
+				rows.Close()
+				return writeErr("close lockouts", err)
+			}
+			if n < threshold {
+				out = append(out, store.Lockout{Key: key, Since: time.UnixMicro(since).UTC(),
+					Until: store.LockoutUntil(time.UnixMicro(since).UTC(), goTime(nth), t, window)})
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return writeErr("close lockouts", err)
+		}
+		for _, l := range out {
+			if _, err := tx.exec("DELETE FROM lockouts WHERE key = ?", l.Key); err != nil {
+				return writeErr("close lockouts", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CloseLockout closes key's open lockout, if any.
+func (s *Store) CloseLockout(ctx context.Context, key string) (bool, error) {
+	var closed bool
+	err := s.write(ctx, func(tx *wtx) error {
+		res, err := tx.exec("DELETE FROM lockouts WHERE key = ?", key)
+		if err != nil {
+			return writeErr("close lockout", err)
+		}
+		n, err := res.RowsAffected()
+		closed = n == 1
+		return writeErr("close lockout", err)
+	})
+	return closed, err
+}

@@ -149,6 +149,13 @@ CREATE TABLE changes (
 	at   INTEGER NOT NULL
 );
 `,
+	// 2: open lockouts, so that their end is audited once, by one process.
+	`
+CREATE TABLE lockouts (
+	key   TEXT PRIMARY KEY,
+	since INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

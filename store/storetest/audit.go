@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -119,5 +120,90 @@ var authFailureTests = []test{
 		count("bob", 20*time.Minute, 0)
 		count("alice", 2*time.Minute, 1)
 		must(t, s.ClearAuthFailures(ctx, "nobody"))
+	}},
+}
+
+var lockoutTests = []test{
+	{"OpenClose", func(t *testing.T, s store.Store) {
+		const w = 10 * time.Second
+		open := func(key string, d time.Duration, want bool) {
+			t.Helper()
+			opened, err := s.OpenLockout(ctx, key, at(d))
+			must(t, err)
+			if opened != want {
+				t.Fatalf("OpenLockout(%s, t0+%v) = %t, want %t", key, d, opened, want)
+			}
+		}
+		closeAt := func(d time.Duration, threshold int) []store.Lockout {
+			t.Helper()
+			ls, err := s.CloseLockouts(ctx, at(d), w, threshold)
+			must(t, err)
+			return ls
+		}
+		for _, d := range []time.Duration{-3 * time.Second, -2 * time.Second, -time.Second} {
+			_, err := s.RecordAuthFailure(ctx, "bob", at(d), w)
+			must(t, err)
+		}
+		open("bob", 0, true)
+		open("bob", time.Second, false) // already open
+		open("dave", 0, true)           // no failures kept at all
+		if ls := closeAt(5*time.Second, 3); len(ls) != 1 || ls[0].Key != "dave" {
+			// bob still has 3 failures in (t0-5s, t0+5s]; dave has none.
+			t.Fatalf("close at t0+5s: %+v, want dave only", ls)
+		}
+		if ls := closeAt(6*time.Second, 3); len(ls) != 0 {
+			t.Fatalf("close at t0+6s: %+v, want none (bob's 3 failures are in the window)", ls)
+		}
+		ls := closeAt(8*time.Second, 3)
+		if len(ls) != 1 || ls[0].Key != "bob" {
+			t.Fatalf("close at t0+8s: %+v, want bob", ls)
+		}
+		// The third most recent failure (t0-3s) left the window at t0+7s.
+		if !ls[0].Since.Equal(at(0).Truncate(time.Microsecond)) || !ls[0].Until.Equal(at(7*time.Second).Truncate(time.Microsecond)) {
+			t.Errorf("bob's lockout: since %v until %v, want %v and %v", ls[0].Since, ls[0].Until, at(0), at(7*time.Second))
+		}
+		if ls := closeAt(9*time.Second, 3); len(ls) != 0 {
+			t.Fatalf("a closed lockout closed again: %+v", ls)
+		}
+		open("bob", 10*time.Second, true) // a new one may open
+		closed, err := s.CloseLockout(ctx, "bob")
+		must(t, err)
+		if !closed {
+			t.Fatal("CloseLockout of an open lockout = false")
+		}
+		if closed, err = s.CloseLockout(ctx, "bob"); err != nil || closed {
+			t.Fatalf("CloseLockout of a closed lockout = %t, %v", closed, err)
+		}
+	}},
+	{"CloseOnce", func(t *testing.T, s store.Store) {
+		const n = 30
+		for i := range n {
+			_, err := s.OpenLockout(ctx, "user"+strconv.Itoa(i), at(0))
+			must(t, err)
+		}
+		results := make(chan []store.Lockout, 4)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				ls, err := s.CloseLockouts(ctx, at(time.Minute), time.Second, 1)
+				results <- ls
+				errs <- err
+			}()
+		}
+		seen := map[string]int{}
+		for range 4 {
+			must(t, <-errs)
+			for _, l := range <-results {
+				seen[l.Key]++
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("%d lockouts closed, want %d", len(seen), n)
+		}
+		for k, c := range seen {
+			if c != 1 {
+				t.Errorf("lockout %s closed %d times", k, c)
+			}
+		}
 	}},
 }

@@ -49,6 +49,7 @@ func RunTests(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Keys", keyTests},
 		{"Audit", auditTests},
 		{"AuthFailures", authFailureTests},
+		{"Lockouts", lockoutTests},
 		{"Feed", feedTests},
 		{"Concurrency", concurrencyTests},
 		{"Misc", miscTests},

@@ -102,7 +102,6 @@ type Service struct {
 	log       *slog.Logger
 
 	consumers *consumerCache
-
 }
 
 // Deps are the parts a Service is built from.

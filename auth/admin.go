@@ -77,6 +77,19 @@ type NewUser struct {
 	AllowOData bool
 	Admin      bool
 	Password   string // "" for a user who cannot sign in with a password
+	// PasswordHash imports an existing hash instead of Password: bcrypt
+	// ($2a$, $2b$, $2y$) or an argon2id PHC string. A bcrypt hash is
+	// replaced by argon2id at the user's first successful sign-in.
+	PasswordHash string
+}
+
+// checkImportedHash refuses what is not a hash gatehouse can verify,
+// without repeating the value.
+func checkImportedHash(h string) error {
+	if !password.IsHash(h) {
+		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$) or argon2id PHC ($argon2id$v=19$…) hash")
+	}
+	return nil
 }
 
 // AddUser creates a user.
@@ -97,7 +110,15 @@ func (a *Admin) AddUser(ctx context.Context, actor string, in NewUser) (gatehous
 	now := a.clock.Now()
 	u := gatehouse.User{Name: in.Name, Identity: in.Identity, Role: role, AllowODataAPI: in.AllowOData,
 		Admin: in.Admin, CreatedAt: now, UpdatedAt: now}
-	if in.Password != "" {
+	switch {
+	case in.Password != "" && in.PasswordHash != "":
+		return gatehouse.User{}, inputErr("give a password or a password hash, not both")
+	case in.PasswordHash != "":
+		if err := checkImportedHash(in.PasswordHash); err != nil {
+			return gatehouse.User{}, err
+		}
+		u.PasswordHash = in.PasswordHash
+	case in.Password != "":
 		if u.PasswordHash, err = a.passwords.Hash(ctx, in.Password); err != nil {
 			return gatehouse.User{}, inputErr("password: %v", err)
 		}
@@ -109,8 +130,18 @@ func (a *Admin) AddUser(ctx context.Context, actor string, in NewUser) (gatehous
 		return gatehouse.User{}, err
 	}
 	a.audit(ctx, actor, "user.add", "user:"+u.Name,
-		fmt.Sprintf("identity=%s role=%q allow_odata=%t admin=%t password=%t", u.Identity, u.Role, u.AllowODataAPI, u.Admin, in.Password != ""))
+		fmt.Sprintf("identity=%s role=%q allow_odata=%t admin=%t password=%s", u.Identity, u.Role, u.AllowODataAPI, u.Admin, passwordSource(in)))
 	return u, nil
+}
+
+func passwordSource(in NewUser) string {
+	switch {
+	case in.PasswordHash != "":
+		return "imported-hash"
+	case in.Password != "":
+		return "true"
+	}
+	return "false"
 }
 
 func (a *Admin) checkRole(ctx context.Context, name string) (string, error) {
@@ -205,6 +236,19 @@ func (a *Admin) SetPassword(ctx context.Context, actor, name, pw string) error {
 	if err != nil {
 		return inputErr("password: %v", err)
 	}
+	return a.setHash(ctx, actor, name, h, "")
+}
+
+// SetPasswordHash replaces a user's password with an imported hash (see
+// NewUser.PasswordHash).
+func (a *Admin) SetPasswordHash(ctx context.Context, actor, name, hash string) error {
+	if err := checkImportedHash(hash); err != nil {
+		return err
+	}
+	return a.setHash(ctx, actor, name, hash, "imported-hash")
+}
+
+func (a *Admin) setHash(ctx context.Context, actor, name, h, detail string) error {
 	u, err := a.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
 		if u.Deleted {
 			return inputErr("user %q is deleted", u.Name)
@@ -216,7 +260,7 @@ func (a *Admin) SetPassword(ctx context.Context, actor, name, pw string) error {
 	if err != nil {
 		return notFound(err, "user", name)
 	}
-	a.audit(ctx, actor, "user.set-password", "user:"+u.Name, "")
+	a.audit(ctx, actor, "user.set-password", "user:"+u.Name, detail)
 	return nil
 }
 

@@ -164,10 +164,21 @@ func isBcrypt(h string) bool {
 	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$"))
 }
 
-// IsHash reports whether s looks like a hash this package can verify (for
-// importing users with existing hashes).
+// IsHash reports whether s is a hash this package can verify (for
+// importing users with existing hashes): a bcrypt hash whose cost bcrypt
+// accepts (4–31) and whose salt and digest are bcrypt's base64, or an
+// argon2id PHC string within this package's limits.
 func IsHash(s string) bool {
 	if isBcrypt(s) {
+		cost, err := bcrypt.Cost([]byte(s))
+		if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost || s[6] != '$' {
+			return false
+		}
+		for _, c := range s[7:] {
+			if !(c == '.' || c == '/' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+				return false
+			}
+		}
 		return true
 	}
 	_, _, _, err := Decode(s)

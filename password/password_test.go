@@ -127,3 +127,34 @@ func BenchmarkVerifyDefault(b *testing.B) {
 		h.Verify(context.Background(), hash, "correct horse")
 	}
 }
+
+func TestIsHash(t *testing.T) {
+	good, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasher(fast())
+	argon, err := h.Hash(context.Background(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := string(good)
+	for s, want := range map[string]bool{
+		g:                    true,
+		"$2y$" + g[4:]:       true,
+		argon:                true,
+		"":                   false,
+		"plain-password":     false,
+		"$2b$99$" + g[7:]:    false, // cost out of range
+		"$2b$03$" + g[7:]:    false,
+		"$2b$10x" + g[7:]:    false,
+		g[:59] + "!":         false, // not bcrypt's base64
+		"$2c$" + g[4:]:       false,
+		"$argon2i$v=19$x":    false,
+		"$argon2id$v=19$m=1": false,
+	} {
+		if got := IsHash(s); got != want {
+			t.Errorf("IsHash(%q) = %t, want %t", s, got, want)
+		}
+	}
+}

@@ -18,7 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/store"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // cli runs one gatehouse command line in-process and returns its exit code
@@ -429,4 +433,51 @@ rate-limit: 0
 	}
 	cancel()
 	<-done
+}
+
+// TestUserImportHash: a user imported with an existing bcrypt hash signs in
+// with the old password, and the hash becomes argon2id on the way.
+func TestUserImportHash(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	h, err := bcrypt.GenerateFromPassword([]byte("legacy-pw-1"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := cli(t, string(h)+"\n", env, "--data", dir, "user", "add", "legacy", "--password-hash-stdin"); code != 0 {
+		t.Fatalf("user add with a hash: %d %s %s", code, out, errs)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"not-a-hash-SECRETISH\n", []string{"user", "add", "x", "--password-hash-stdin"}, "not a bcrypt"},
+		{"pw\n", []string{"user", "add", "y", "--password-stdin", "--password-hash-env", "H"}, "not both"},
+		{"$2b$99$xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "not a bcrypt"},
+		{"", []string{"user", "set-password", "legacy"}, "--password-hash-stdin"},
+	} {
+		code, _, errs := cli(t, tc.stdin, env, append([]string{"--data", dir}, tc.args...)...)
+		if code != 2 || !strings.Contains(errs, tc.want) || strings.Contains(errs, "SECRETISH") {
+			t.Errorf("%v: exit %d %q; want 2 mentioning %q", tc.args, code, errs, tc.want)
+		}
+	}
+	cfg := apptest.Config(t)
+	cfg.DataDir = dir
+	a, err := app.New(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Service.PasswordToken(context.Background(), "legacy", "legacy-pw-1", auth.Meta{}); err != nil {
+		t.Fatalf("sign-in with the imported bcrypt password: %v", err)
+	}
+	u, err := a.Store.GetUser(context.Background(), "legacy")
+	if err != nil || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+		t.Fatalf("hash after sign-in: %q %v", u.PasswordHash, err)
+	}
+	evs, _ := a.Store.ListAudit(context.Background(), store.AuditFilter{Action: "user.add"})
+	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "password=imported-hash") || strings.Contains(evs[0].Detail, "$2") {
+		t.Errorf("user.add audit: %+v", evs)
+	}
 }

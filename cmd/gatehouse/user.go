@@ -32,20 +32,32 @@ func newUserCmd(e *env, g *globals) *cobra.Command {
 
 	var in auth.NewUser
 	var identity string
-	var pwStdin bool
-	var pwEnv string
+	var pwStdin, hashStdin bool
+	var pwEnv, hashEnv string
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Create a user (password from stdin or an environment variable)",
 		Long: `Create a user. The password is read from stdin (--password-stdin) or from the
 environment variable named by --password-env; never from the command line.
 A user without a password cannot sign in, but can still be named as the user
-context of consumer-key tokens.`,
-		Example: `  echo 'S3cret!' | gatehouse user add api_user --allow-odata --role clerk --password-stdin`,
-		Args:    cobra.ExactArgs(1),
+context of consumer-key tokens.
+
+To import a user from another system without knowing the password, give its
+existing hash instead (--password-hash-stdin or --password-hash-env): bcrypt
+($2a$, $2b$, $2y$) or argon2id in PHC form. A bcrypt hash is replaced by an
+argon2id hash at the user's first successful sign-in.`,
+		Example: `  echo 'S3cret!' | gatehouse user add api_user --allow-odata --role clerk --password-stdin
+  echo '$2b$10$…' | gatehouse user add legacy_user --password-hash-stdin`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (pwStdin || pwEnv != "") && (hashStdin || hashEnv != "") {
+				return &auth.InputError{Msg: "give a password or a password hash, not both"}
+			}
 			pw, err := readSecret(e, "password", pwStdin, pwEnv)
 			if err != nil {
+				return err
+			}
+			if in.PasswordHash, err = readSecret(e, "password hash", hashStdin, hashEnv); err != nil {
 				return err
 			}
 			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
@@ -72,6 +84,8 @@ context of consumer-key tokens.`,
 	add.Flags().BoolVar(&in.Admin, "admin", false, "make the user an administrator")
 	add.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
 	add.Flags().StringVar(&pwEnv, "password-env", "", "read the password from this environment variable")
+	add.Flags().BoolVar(&hashStdin, "password-hash-stdin", false, "read an existing bcrypt or argon2id hash from stdin, instead of a password")
+	add.Flags().StringVar(&hashEnv, "password-hash-env", "", "read an existing bcrypt or argon2id hash from this environment variable")
 	add.Flags().BoolVar(&asJSON, "json", false, "print the user as JSON")
 
 	var updAllow, updAdmin bool
@@ -199,18 +213,26 @@ context of consumer-key tokens.`,
 		},
 	}
 
-	var spStdin bool
-	var spEnv string
+	var spStdin, shStdin bool
+	var spEnv, shEnv string
 	setPw := &cobra.Command{
-		Use:     "set-password NAME",
-		Short:   "Replace a user's password (from stdin or an environment variable)",
-		Example: `  echo 'N3w-secret' | gatehouse user set-password api_user --password-stdin`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "set-password NAME",
+		Short: "Replace a user's password (from stdin or an environment variable)",
+		Example: `  echo 'N3w-secret' | gatehouse user set-password api_user --password-stdin
+  echo '$2b$10$…' | gatehouse user set-password api_user --password-hash-stdin`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !spStdin && spEnv == "" {
-				return &auth.InputError{Msg: "give --password-stdin or --password-env VAR"}
+			pwGiven, hashGiven := spStdin || spEnv != "", shStdin || shEnv != ""
+			switch {
+			case pwGiven && hashGiven:
+				return &auth.InputError{Msg: "give a password or a password hash, not both"}
+			case !pwGiven && !hashGiven:
+				return &auth.InputError{Msg: "give --password-stdin or --password-env VAR (or a hash: --password-hash-stdin, --password-hash-env VAR)"}
 			}
-			pw, err := readSecret(e, "password", spStdin, spEnv)
+			secret, err := readSecret(e, "password", spStdin, spEnv)
+			if hashGiven {
+				secret, err = readSecret(e, "password hash", shStdin, shEnv)
+			}
 			if err != nil {
 				return err
 			}
@@ -219,7 +241,11 @@ context of consumer-key tokens.`,
 				return err
 			}
 			defer a.Close()
-			if err := a.admin.SetPassword(cmd.Context(), a.actor, args[0], pw); err != nil {
+			set := a.admin.SetPassword
+			if hashGiven {
+				set = a.admin.SetPasswordHash
+			}
+			if err := set(cmd.Context(), a.actor, args[0], secret); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "password of %s replaced\n", args[0])
@@ -228,6 +254,8 @@ context of consumer-key tokens.`,
 	}
 	setPw.Flags().BoolVar(&spStdin, "password-stdin", false, "read the password from stdin")
 	setPw.Flags().StringVar(&spEnv, "password-env", "", "read the password from this environment variable")
+	setPw.Flags().BoolVar(&shStdin, "password-hash-stdin", false, "read an existing bcrypt or argon2id hash from stdin, instead of a password")
+	setPw.Flags().StringVar(&shEnv, "password-hash-env", "", "read an existing bcrypt or argon2id hash from this environment variable")
 
 	unlock := &cobra.Command{
 		Use:   "unlock NAME",

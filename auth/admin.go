@@ -532,7 +532,8 @@ func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (
 }
 
 // ConsumerScope validates a scope for a consumer registration and returns
-// its normal form.
+// it as it will be stored and echoed: as the administrator wrote it, without
+// surrounding white space (matching is case-insensitive all the same).
 func ConsumerScope(s string) (string, error) {
 	sc, err := scope.Parse(s)
 	if err != nil {
@@ -541,7 +542,7 @@ func ConsumerScope(s string) (string, error) {
 	if err := scope.ValidateForConsumer(sc); err != nil {
 		return "", inputErr("scope: %v", err)
 	}
-	return sc.String(), nil
+	return strings.TrimSpace(s), nil
 }
 
 func checkGrants(gs []string) ([]string, error) {

@@ -86,21 +86,21 @@ func (c *consumerCache) byHash(ctx context.Context, st store.Consumers, h []byte
 	return cons, nil
 }
 
-// EffectiveScope is a consumer's scope as tokens carry it: the configured
-// scope, plus /p21sdk when the consumer has SDK access.
+// EffectiveScope is a consumer's scope as tokens and responses carry it:
+// the scope string as the administrator configured it (SPEC §5.1: "the
+// consumer's scope string"), plus ";/p21sdk" when the consumer has SDK
+// access and the scope does not name /p21sdk already.
 func EffectiveScope(cons *gatehouse.Consumer) string {
-	sc, err := scope.Parse(cons.Scope)
-	if err != nil {
-		// Stored scopes were validated on the way in; keep what is there.
-		if cons.SDKAccess {
-			return cons.Scope + ";/p21sdk"
-		}
+	if !cons.SDKAccess {
 		return cons.Scope
 	}
-	if cons.SDKAccess {
-		sc = scope.WithSDK(sc)
+	if sc, err := scope.Parse(cons.Scope); err == nil && len(scope.WithSDK(sc)) == len(sc) {
+		return cons.Scope
 	}
-	return sc.String()
+	if cons.Scope == "" {
+		return scope.SDK
+	}
+	return cons.Scope + ";" + scope.SDK
 }
 
 // Changes drops cached consumers that changed.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -821,5 +822,28 @@ func TestConsumerUsernameIsAnyString(t *testing.T) {
 	resp, out := f.Post("/api/security/token/v2", "application/x-www-form-urlencoded", "GrantType=client_credentials&ClientSecret="+f.key+"&username=%FF")
 	if resp.StatusCode != 400 || !strings.Contains(string(out), "UTF-8") {
 		t.Errorf("invalid UTF-8 username: %d %s", resp.StatusCode, out)
+	}
+}
+
+// TestScopeEchoedAsConfigured: Scope is the consumer's scope string as the
+// administrator wrote it (plus /p21sdk for SDK access), and still matches
+// case-insensitively.
+func TestScopeEchoedAsConfigured(t *testing.T) {
+	f := newFixture(t)
+	for i, c := range []struct {
+		scope string
+		sdk   bool
+		want  string
+	}{
+		{" /odata:Price_Page, supplier ,Product_Group ", false, "/odata:Price_Page, supplier ,Product_Group"},
+		{"/API", true, "/API;/p21sdk"},
+		{"/api;/P21SDK", true, "/api;/P21SDK"},
+	} {
+		_, key := f.AddConsumer(auth.NewConsumer{Name: "c" + strconv.Itoa(i), Scope: c.scope, SDK: c.sdk})
+		resp, body := f.Post("/api/security/token/v2", jsonCT, `{"GrantType":"client_credentials","ClientSecret":"`+key+`"}`)
+		var got struct{ Scope, AccessToken string }
+		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Scope != c.want {
+			t.Errorf("scope %q: %d %s; want Scope %q", c.scope, resp.StatusCode, body, c.want)
+		}
 	}
 }

@@ -221,9 +221,12 @@ func (o *OAuth) Introspect(ctx context.Context, cl *Client, tok, hint string, m 
 }
 
 // Revoke ends the session behind an access or refresh token when the token
-// was issued to the client (RFC 7009); anything else is a silent no-op, as
-// the RFC asks. The session ends at once for this process's verifier and
-// within a feed poll for every other process.
+// was issued to the client (RFC 7009). A valid token of another client is
+// refused with unauthorized_client (RFC 7009 §2.1: "the request is refused
+// and the client is informed of the error"), and changes nothing; an
+// invalid, unknown or expired token is a silent no-op (§2.2). The session
+// ends at once for this process's verifier and within a feed poll for every
+// other process.
 func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta) error {
 	_ = hint // the token's shape tells the two kinds apart exactly
 	var sid string
@@ -241,7 +244,7 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 			return nil
 		}
 		if c.ConsumerUID != cl.c.UIDString() {
-			return nil
+			return o.notYours(ctx, cl, m)
 		}
 		sid = c.SessionID
 	} else {
@@ -257,7 +260,7 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 			return o.s.storeErr(err)
 		}
 		if sess.ConsumerUID != cl.c.UID {
-			return nil
+			return o.notYours(ctx, cl, m)
 		}
 		sid = sess.ID
 	}
@@ -274,6 +277,15 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 	o.s.audit(ctx, gatehouse.AuditEvent{At: now, Actor: actor, Action: "session.end", Target: "session:" + sid,
 		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: FlowLabel("revoke", m) + ": " + gatehouse.EndRevoked})
 	return nil
+}
+
+// notYours refuses the revocation of another client's token, audited.
+func (o *OAuth) notYours(ctx context.Context, cl *Client, m Meta) error {
+	actor := "consumer:" + cl.c.UIDString()
+	o.s.audit(ctx, gatehouse.AuditEvent{At: o.s.clock.Now(), Actor: actor, Action: "token.revoke", Target: actor,
+		Outcome: gatehouse.OutcomeFailure, Remote: m.Remote, Detail: FlowLabel("revoke", m) + ": token of another client"})
+	return &gatehouse.Error{Status: http.StatusBadRequest, Code: gatehouse.CodeUnauthorizedClient,
+		Description: "The token was not issued to this client."}
 }
 
 // looksLikeJWT tells an access token (three dot-separated parts) from a

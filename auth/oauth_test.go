@@ -140,8 +140,9 @@ func TestOAuthGrants(t *testing.T) {
 		t.Fatalf("a spent refresh token is active: %+v, %v", in, err)
 	}
 	// Revocation by another client changes nothing; by the owner it ends the session.
-	if err := o.Revoke(ctx, plain, next.AccessToken, "", m); err != nil {
-		t.Fatal(err)
+	var ge *gatehouse.Error
+	if err := o.Revoke(ctx, plain, next.AccessToken, "", m); !errors.As(err, &ge) || ge.Code != gatehouse.CodeUnauthorizedClient || ge.Status != 400 {
+		t.Fatalf("revocation of another client's token: %v", err)
 	}
 	if in, _ := o.Introspect(ctx, plain, next.AccessToken, "", m); !in.Active {
 		t.Fatal("a foreign revocation took effect")

@@ -514,9 +514,11 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	wantInactive(t, f.introspect("svc", f.svcKey, at[:len(at)-4]+"AAAA"))
 	wantInactive(t, f.introspect("svc", f.svcKey, "a.b.c", "&token_type_hint=nonsense"))
 
-	// Revocation by another client is a no-op that still answers 200.
-	f.revoke("svc", f.svcKey, at)
-	f.revoke("svc", f.svcKey, rt)
+	// Revocation by another client is refused (RFC 7009 §2.1) and changes nothing.
+	for _, tok := range []string{at, rt} {
+		resp, b := f.form("/oauth/revoke", "token="+url.QueryEscape(tok), "Authorization", basic("svc", f.svcKey))
+		wantError(t, resp, b, 400, "unauthorized_client")
+	}
 	if f.introspect("svc", f.svcKey, at)["active"] != true {
 		t.Fatal("a foreign client's revocation took effect")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,17 +24,25 @@ const maxCallBody = 64 << 20
 // callFlags are the flags of call and load call: an identity, and the
 // request to send with its token.
 type callFlags struct {
-	id      identityFlags
-	data    string
-	ui      bool
-	headers []string
+	id        identityFlags
+	data      string
+	ui        bool
+	headers   []string
+	bearerEnv string
 }
+
+// staticSource serves one token as it is (--bearer-env).
+type staticSource struct{ t *oauth2.Token }
+
+func (s staticSource) Token() (*oauth2.Token, error)                       { return s.t, nil }
+func (s staticSource) TokenContext(context.Context) (*oauth2.Token, error) { return s.t, nil }
 
 func (c *callFlags) register(fs *pflag.FlagSet) {
 	c.id.register(fs)
 	fs.StringVar(&c.data, "data", "", "request body: TEXT, @FILE, or - for stdin (sent as application/json unless -H sets Content-Type)")
 	fs.BoolVar(&c.ui, "ui", false, "resolve PATH against the UI server URL from the router")
 	fs.StringArrayVarP(&c.headers, "header", "H", nil, "extra request header 'Name: value' (repeatable)")
+	fs.StringVar(&c.bearerEnv, "bearer-env", "", "send the access token held in this environment variable instead of obtaining one (no credentials needed)")
 }
 
 // request builds the request of METHOD PATH (args) and the client whose
@@ -65,14 +74,29 @@ func (c *callFlags) request(cmd *cobra.Command, e *env, args []string) (*client.
 		}
 		hdr.Add(textproto.CanonicalMIMEHeaderKey(k), strings.TrimSpace(v))
 	}
-	cfg, err := c.id.config(e)
-	if err != nil {
-		return nil, nil, nil, err
+	var cl *client.Client
+	var tok *oauth2.Token
+	if c.bearerEnv != "" {
+		v := strings.TrimSpace(e.getenv(c.bearerEnv))
+		if v == "" {
+			return nil, nil, nil, &auth.InputError{Msg: "--bearer-env: environment variable " + c.bearerEnv + " is empty or not set"}
+		}
+		base := c.id.baseURL
+		if base == "" {
+			base = e.getenv(client.EnvP21BaseURL)
+		}
+		tok = &oauth2.Token{AccessToken: v, TokenType: "Bearer"}
+		cl = client.NewClient(base, staticSource{tok})
+	} else {
+		cfg, err := c.id.config(e)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if cl, tok, err = managedClient(cmd.Context(), e, cfg, c.id.noCache); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	cl, tok, err := managedClient(cmd.Context(), e, cfg, c.id.noCache)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	var err error
 	var target string
 	if c.ui {
 		target, err = cl.UIURL(cmd.Context(), path)

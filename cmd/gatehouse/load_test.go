@@ -189,3 +189,26 @@ func TestLoadFlagsRefused(t *testing.T) {
 		t.Errorf("refused command lines sent %d token requests", n)
 	}
 }
+
+// TestLoadCallBearerEnv: a token from the environment, no credentials and
+// no token request.
+func TestLoadCallBearerEnv(t *testing.T) {
+	var withToken atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer tok-from-env" {
+			withToken.Add(1)
+		}
+	}))
+	defer upstream.Close()
+	te := &tokenEnv{env: map[string]string{"XDG_CACHE_HOME": t.TempDir(), "P21_BASE_URL": upstream.URL, "MY_TOKEN": "tok-from-env"}}
+	out := te.must(t, "", "load", "call", "GET", "/x", "--bearer-env", "MY_TOKEN", "-n", "25", "--json")
+	if r := decodeReport(t, out); !r.OK || r.Requests != 25 || withToken.Load() != 25 {
+		t.Fatalf("report %+v, %d with the token", r, withToken.Load())
+	}
+	if code, _, errs := te.run(t, "", "load", "call", "GET", "/x", "--bearer-env", "UNSET", "-n", "1"); code != 2 || !strings.Contains(errs, "UNSET is empty or not set") {
+		t.Errorf("unset variable: exit %d %q", code, errs)
+	}
+	if strings.Contains(out, "tok-from-env") {
+		t.Error("the report shows the token")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/scope"
+	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -303,34 +304,9 @@ func header(raw string) (joseHeader, bool) {
 	return joseHeader{Alg: alg, Kid: kid}, true
 }
 
-// wireClaims is the payload of a gatehouse access token (see package token).
-type wireClaims struct {
-	Iss         string `json:"iss"`
-	Sub         string `json:"sub"`
-	Aud         string `json:"aud"`
-	Exp         int64  `json:"exp"`
-	Iat         int64  `json:"iat"`
-	Nbf         int64  `json:"nbf"`
-	Jti         string `json:"jti"`
-	SessionID   string `json:"P21.SessionId"`
-	ConsumerUID string `json:"P21.ConsumerUid"`
-}
-
-func (w *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(w.Exp, 0)), nil
-}
-func (w *wireClaims) GetIssuedAt() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(w.Iat, 0)), nil
-}
-func (w *wireClaims) GetNotBefore() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(w.Nbf, 0)), nil
-}
-func (w *wireClaims) GetIssuer() (string, error)             { return w.Iss, nil }
-func (w *wireClaims) GetSubject() (string, error)            { return w.Sub, nil }
-func (w *wireClaims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings{w.Aud}, nil }
-
 // verifyLocal verifies an asymmetric token with the JWKS key its kid
-// names, accepting only that key's algorithm.
+// names, accepting only that key's algorithm (token.VerifyWith); issuer and
+// times are checked by checkClaims, on this decider's clock.
 func (j *JWKS) verifyLocal(ctx context.Context, raw, kid string) (claims, error) {
 	k, err := j.keys.get(ctx, kid)
 	switch {
@@ -339,21 +315,19 @@ func (j *JWKS) verifyLocal(ctx context.Context, raw, kid string) (claims, error)
 	case err != nil:
 		return claims{}, err // the set could not be read: cannot tell
 	}
-	var wc wireClaims
-	p := jwt.NewParser(jwt.WithValidMethods([]string{k.alg}), jwt.WithoutClaimsValidation())
-	if _, err := p.ParseWithClaims(raw, &wc, func(*jwt.Token) (any, error) { return k.key, nil }); err != nil {
-		if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			return claims{}, auth.ErrInvalidToken("The access token signature is invalid.")
-		}
+	tc, err := token.VerifyWith(raw, token.VerifyOptions{SkipTimes: true}, func(got string) (token.PublicKey, bool) {
+		return token.PublicKey{KID: kid, Algorithm: k.alg, Key: k.key}, got == kid
+	})
+	switch {
+	case errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrAlgorithm), errors.Is(err, token.ErrUnknownKey):
+		return claims{}, auth.ErrInvalidToken("The access token signature is invalid.")
+	case err != nil:
 		return claims{}, auth.ErrInvalidToken("The access token is malformed.")
 	}
-	if wc.Exp == 0 || wc.Jti == "" || wc.SessionID == "" {
-		return claims{}, auth.ErrInvalidToken("The access token is malformed.")
-	}
-	c := claims{Issuer: wc.Iss, Subject: wc.Sub, Scope: wc.Aud, SessionID: wc.SessionID, ConsumerUID: wc.ConsumerUID,
-		ID: wc.Jti, ExpiresAt: time.Unix(wc.Exp, 0)}
-	if wc.Nbf != 0 {
-		c.NotBefore = time.Unix(wc.Nbf, 0)
+	c := claims{Issuer: tc.Issuer, Subject: tc.Subject, Scope: tc.Audience, SessionID: tc.SessionID,
+		ConsumerUID: tc.ConsumerUID, ID: tc.ID, ExpiresAt: tc.ExpiresAt}
+	if !tc.NotBefore.Equal(time.Unix(0, 0)) {
+		c.NotBefore = tc.NotBefore
 	}
 	return c, j.checkClaims(c)
 }

@@ -205,8 +205,30 @@ type VerifyOptions struct {
 // only that key's algorithm, then its issuer and times. It returns the
 // claims with KeyID and Algorithm set.
 func (kr *Keyring) Verify(tok string, o VerifyOptions) (*Claims, error) {
+	return VerifyWith(tok, o, func(kid string) (PublicKey, bool) {
+		k := kr.byKID[kid]
+		if k == nil {
+			return PublicKey{}, false
+		}
+		return PublicKey{KID: k.KID, Algorithm: k.Algorithm, Key: k.verify}, true
+	})
+}
+
+// PublicKey is a key that verifies tokens: its kid, its one algorithm, and
+// the key itself (*rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey, or
+// the HMAC secret as []byte).
+type PublicKey struct {
+	KID, Algorithm string
+	Key            any
+}
+
+// VerifyWith checks a token as Keyring.Verify does, with the key that
+// lookup gives for the token's kid: for a verifier that holds only the
+// server's published keys (a JWKS). The algorithm is the key's, never the
+// token header's.
+func VerifyWith(tok string, o VerifyOptions, lookup func(kid string) (PublicKey, bool)) (*Claims, error) {
 	var wc wireClaims
-	var used *key
+	var used *PublicKey
 	p := jwt.NewParser(
 		jwt.WithValidMethods(Algorithms),
 		jwt.WithoutClaimsValidation(),
@@ -214,15 +236,15 @@ func (kr *Keyring) Verify(tok string, o VerifyOptions) (*Claims, error) {
 	)
 	_, err := p.ParseWithClaims(tok, &wc, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		k := kr.byKID[kid]
-		if k == nil {
+		k, ok := lookup(kid)
+		if !ok {
 			return nil, ErrUnknownKey
 		}
 		if t.Method.Alg() != k.Algorithm {
 			return nil, ErrAlgorithm
 		}
-		used = k
-		return k.verify, nil
+		used = &k
+		return k.Key, nil
 	})
 	if err != nil {
 		switch {

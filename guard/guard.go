@@ -16,8 +16,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // Identity is who a request acts for, once allowed.
@@ -101,4 +104,17 @@ func WriteRefusal(w http.ResponseWriter, err error) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{rf.Code, rf.Description})
+}
+
+// familyTable is the table of fams, or of the default families when fams
+// is nil.
+func familyTable(fams []policy.Family) (*policy.Table, error) {
+	if fams == nil {
+		fams = policy.DefaultFamilies()
+	}
+	t, err := policy.NewTable(fams)
+	if err != nil {
+		return nil, fmt.Errorf("API families: %w", err)
+	}
+	return t, nil
 }

@@ -154,13 +154,9 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	fams := c.Families
-	if fams == nil {
-		fams = policy.DefaultFamilies()
-	}
-	table, err := policy.NewTable(fams)
+	table, err := familyTable(c.Families)
 	if err != nil {
-		return nil, fmt.Errorf("API families: %w", err)
+		return nil, err
 	}
 	j := &JWKS{
 		keys: &keySet{url: c.JWKSURL, client: c.Client, clock: c.Clock, maxAge: c.KeysMaxAge,

@@ -61,13 +61,9 @@ func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	if c.FeedInterval > 0 {
 		cfg.FeedInterval = c.FeedInterval
 	}
-	fams := c.Families
-	if fams == nil {
-		fams = policy.DefaultFamilies()
-	}
-	table, err := policy.NewTable(fams)
+	table, err := familyTable(c.Families)
 	if err != nil {
-		return nil, fmt.Errorf("API families: %w", err)
+		return nil, err
 	}
 	st, err := app.OpenStore(ctx, cfg, false)
 	if err != nil {

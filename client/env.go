@@ -86,13 +86,7 @@ func LoadEnv(getenv func(string) string, opts ...Option) (Config, error) {
 	o := buildOptions(opts)
 	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
 	c := Config{BaseURL: get(EnvP21BaseURL)}
-	switch v := strings.ToLower(get(EnvP21VerifySSL)); v {
-	case "", "true", "1", "yes", "on":
-	case "false", "0", "no", "off":
-		c.InsecureSkipVerify = true
-	default:
-		return Config{}, &ConfigError{Var: EnvP21VerifySSL, Problem: "is not true or false", Flow: FlowP21User}
-	}
+	verify := strings.ToLower(get(EnvP21VerifySSL))
 	switch {
 	case o.apx:
 		c.Flow = FlowAPX
@@ -112,6 +106,13 @@ func LoadEnv(getenv func(string) string, opts ...Option) (Config, error) {
 	default:
 		c.Flow = FlowP21User
 		c.Username, c.Password = get(EnvP21Username), getenv(EnvP21Password)
+	}
+	switch verify {
+	case "", "true", "1", "yes", "on":
+	case "false", "0", "no", "off":
+		c.InsecureSkipVerify = true
+	default:
+		return Config{}, &ConfigError{Var: EnvP21VerifySSL, Problem: "is not true or false", Flow: c.Flow}
 	}
 	return c, nil
 }

@@ -124,3 +124,13 @@ func TestVerifySSL(t *testing.T) {
 		t.Errorf("the warning was written more than once")
 	}
 }
+
+// TestVerifySSLErrorNamesTheFlow: a bad P21_VERIFY_SSL names the flow the
+// environment selects.
+func TestVerifySSLErrorNamesTheFlow(t *testing.T) {
+	_, err := client.LoadEnv(envOf(map[string]string{"P21_BASE_URL": "https://p21", "P21_CONSUMER_KEY": "k", "P21_VERIFY_SSL": "maybe"}))
+	var ce *client.ConfigError
+	if !errors.As(err, &ce) || ce.Var != "P21_VERIFY_SSL" || ce.Flow != client.FlowP21Consumer {
+		t.Fatalf("err = %v, want P21_VERIFY_SSL for the consumer flow", err)
+	}
+}

@@ -13,8 +13,8 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/scope"
-	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/server/oauth2"
+	"github.com/gatehouse/gatehouse/token"
 	"github.com/golang-jwt/jwt/v5"
 )
 

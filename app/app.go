@@ -273,6 +273,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 // Run runs the background loops until ctx ends.
 func (a *App) Run(ctx context.Context) {
 	go a.Follower.Run(ctx)
+	if n, err := a.Service.AdoptLockouts(ctx); err != nil {
+		a.Log.Warn("adopting lockouts begun before they were recorded failed", "err", err)
+	} else if n > 0 {
+		a.Log.Info("adopted lockouts begun before they were recorded", "count", n)
+	}
 	interval := a.Cfg.GCInterval
 	if interval <= 0 {
 		interval = time.Minute

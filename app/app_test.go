@@ -243,3 +243,47 @@ func TestLockoutEndAudited(t *testing.T) {
 		t.Errorf("unlock of an unlocked user: %+v", evs)
 	}
 }
+
+// TestLockoutBegunBeforeRecording: a lockout whose start is audited but
+// was never recorded (a server of the previous schema) is adopted at
+// start: its start is not audited twice and its end is audited.
+func TestLockoutBegunBeforeRecording(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	cfg := apptest.Config(t)
+	cfg.Auth.LockoutThreshold, cfg.Auth.LockoutWindow = 3, time.Minute
+	a, err := app.New(ctx, cfg, nil, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// What the previous version left: three failures and a lockout.start.
+	start := clk.Now()
+	for i := range 3 {
+		if _, err := a.Store.RecordAuthFailure(ctx, "old", start.Add(time.Duration(i)*time.Second), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Store.AppendAudit(ctx, gatehouse.AuditEvent{At: start.Add(2 * time.Second), Actor: "system", Action: "lockout.start",
+		Target: "user:Old", Outcome: gatehouse.OutcomeSuccess, Detail: "3 failed sign-ins within 1m0s"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(3 * time.Second)
+	if n, err := a.Service.AdoptLockouts(ctx); err != nil || n != 1 {
+		t.Fatalf("AdoptLockouts = %d, %v; want 1", n, err)
+	}
+	if n, _ := a.Service.AdoptLockouts(ctx); n != 0 {
+		t.Fatalf("adopted twice: %d", n)
+	}
+	// Another failure while locked: no second start.
+	a.Service.PasswordToken(ctx, "old", "x", auth.Meta{})
+	clk.add(2 * time.Minute)
+	a.GC(ctx)
+	evs, err := a.Store.ListAudit(ctx, store.AuditFilter{Action: "lockout."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Action != "lockout.start" || evs[1].Action != "lockout.end" || evs[1].Target != "user:old" {
+		t.Fatalf("lockout events: %+v", evs)
+	}
+}

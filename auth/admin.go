@@ -87,7 +87,7 @@ type NewUser struct {
 // without repeating the value.
 func checkImportedHash(h string) error {
 	if !password.IsHash(h) {
-		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$) or argon2id PHC ($argon2id$v=19$…) hash")
+		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$; cost 4 to %d) or argon2id PHC ($argon2id$v=19$…) hash", password.MaxBcryptCost)
 	}
 	return nil
 }
@@ -541,6 +541,10 @@ func ConsumerScope(s string) (string, error) {
 	}
 	if err := scope.ValidateForConsumer(sc); err != nil {
 		return "", inputErr("scope: %v", err)
+	}
+	// It travels in headers (X-Gatehouse-Scope) as written: no line breaks.
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != ' ' || r == 0x7f }) {
+		return "", inputErr("scope: contains a control character (write entries on one line, separated by ;)")
 	}
 	return strings.TrimSpace(s), nil
 }

@@ -224,7 +224,8 @@ func (o *OAuth) Introspect(ctx context.Context, cl *Client, tok, hint string, m 
 // was issued to the client (RFC 7009). A valid token of another client is
 // refused with unauthorized_client (RFC 7009 §2.1: "the request is refused
 // and the client is informed of the error"), and changes nothing; an
-// invalid, unknown or expired token is a silent no-op (§2.2). The session
+// invalid, unknown or expired token, or one whose session has ended, is a
+// silent no-op (§2.2) whoever asks. The session
 // ends at once for this process's verifier and within a feed poll for every
 // other process.
 func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta) error {
@@ -243,6 +244,13 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 			}
 			return nil
 		}
+		if !o.s.clock.Now().Before(c.ExpiresAt) {
+			return nil // expired: nothing to revoke, whoever asks
+		}
+		live, err := o.liveSession(ctx, c.SessionID)
+		if err != nil || !live {
+			return err
+		}
 		if c.ConsumerUID != cl.c.UIDString() {
 			return o.notYours(ctx, cl, m)
 		}
@@ -258,6 +266,9 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 			return nil
 		case err != nil:
 			return o.s.storeErr(err)
+		}
+		if !sess.Active(o.s.clock.Now()) {
+			return nil // ended or expired: nothing to revoke, whoever asks
 		}
 		if sess.ConsumerUID != cl.c.UID {
 			return o.notYours(ctx, cl, m)
@@ -277,6 +288,18 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 	o.s.audit(ctx, gatehouse.AuditEvent{At: now, Actor: actor, Action: "session.end", Target: "session:" + sid,
 		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: FlowLabel("revoke", m) + ": " + gatehouse.EndRevoked})
 	return nil
+}
+
+// liveSession reports whether session id exists and is active.
+func (o *OAuth) liveSession(ctx context.Context, id string) (bool, error) {
+	sess, err := o.s.store.GetSession(ctx, id)
+	switch {
+	case errors.Is(err, gatehouse.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, o.s.storeErr(err)
+	}
+	return sess.Active(o.s.clock.Now()), nil
 }
 
 // notYours refuses the revocation of another client's token, audited.

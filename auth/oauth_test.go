@@ -153,6 +153,12 @@ func TestOAuthGrants(t *testing.T) {
 	if in, _ := o.Introspect(ctx, plain, next.AccessToken, "", m); in.Active {
 		t.Fatal("revocation did not take effect at once")
 	}
+	// A token whose session has ended is nothing to revoke, whoever asks.
+	for _, tok := range []string{next.AccessToken, next.RefreshToken} {
+		if err := o.Revoke(ctx, plain, tok, "", m); err != nil {
+			t.Fatalf("another client revoking an ended session's token: %v", err)
+		}
+	}
 	s, err := e.App.Store.GetSession(ctx, iss.Session.ID)
 	if err != nil || s.EndReason != gatehouse.EndRevoked {
 		t.Fatalf("session %+v, %v", s, err)

@@ -155,6 +155,25 @@ func CheckUsername(field, u string) *gatehouse.Error {
 	return nil
 }
 
+// MaxContextUsername bounds a consumer token's user context, in bytes: far
+// above any real user name, and within what every store can index.
+const MaxContextUsername = 1024
+
+// CheckContextUsername validates a consumer token's user context: any text
+// (SPEC §2.1), but not over MaxContextUsername bytes and without NUL, which
+// no store keeps.
+func CheckContextUsername(u string) *gatehouse.Error {
+	switch {
+	case !utf8.ValidString(u):
+		return gatehouse.ErrInvalidRequest("username is not valid UTF-8")
+	case len(u) > MaxContextUsername:
+		return gatehouse.ErrInvalidRequest("username is longer than %d bytes", MaxContextUsername)
+	case strings.IndexByte(u, 0) >= 0:
+		return gatehouse.ErrInvalidRequest("username contains a NUL character")
+	}
+	return nil
+}
+
 // clipName shortens a name for an audit record.
 func clipName(s string) string {
 	const max = 64
@@ -286,6 +305,46 @@ func (s *Service) refuseUser(ctx context.Context, key, name, reason string, m Me
 	return gatehouse.ErrBadCredentials()
 }
 
+// AdoptLockouts records as open the lockouts whose start is in the audit
+// trail of the last day with no end after it and no open record: those
+// begun by a server that did not record lockouts yet. Their end is then
+// audited by CloseLockouts like any other; their start is not audited
+// again. It returns how many it adopted.
+func (s *Service) AdoptLockouts(ctx context.Context) (int, error) {
+	if s.cfg.LockoutThreshold <= 0 {
+		return 0, nil
+	}
+	evs, err := s.store.ListAudit(ctx, store.AuditFilter{Action: "lockout.", Since: s.clock.Now().Add(-24 * time.Hour)})
+	if err != nil {
+		return 0, err
+	}
+	open := map[string]time.Time{}
+	for _, e := range evs { // in id order
+		key, ok := strings.CutPrefix(e.Target, "user:")
+		if !ok {
+			continue
+		}
+		key = strings.ToLower(key)
+		switch e.Action {
+		case "lockout.start":
+			open[key] = e.At
+		case "lockout.end":
+			delete(open, key)
+		}
+	}
+	n := 0
+	for key, at := range open {
+		opened, err := s.store.OpenLockout(ctx, key, at)
+		if err != nil {
+			return n, err
+		}
+		if opened {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // CloseLockouts audits the end of every lockout that is over (its failures
 // left the window), at the time it ended, and returns how many. The store
 // hands each lockout to one caller, so that of several replicas sweeping at
@@ -406,8 +465,8 @@ func (s *Service) sign(alg string, sess *gatehouse.Session, exp, now time.Time) 
 // username is not checked here beyond being text: P21 accepts any string
 // and validates it only where the user is used (SPEC §2.1, §4.4).
 func (s *Service) ConsumerToken(ctx context.Context, key, username string, m Meta) (*Issued, error) {
-	if !utf8.ValidString(username) {
-		return nil, gatehouse.ErrInvalidRequest("username is not valid UTF-8")
+	if e := CheckContextUsername(username); e != nil {
+		return nil, e
 	}
 	c, err := s.consumerByKey(ctx, key, m, FlowLabel(gatehouse.FlowConsumer, m))
 	if err != nil {

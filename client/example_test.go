@@ -316,3 +316,27 @@ func ExampleTokenRequester() {
 	// 200 OK
 	// tokens issued: 3
 }
+
+// The plain OAuth2 password grant (RFC 6749 §4.3), for servers that spell
+// the fields username and password; NewAPXSource sends APX's Username and
+// Password.
+func ExampleNewPasswordSource() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.PostForm.Get("username") != "svc_user" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"eyJ-example","token_type":"bearer","expires_in":3600}`)
+	}))
+	defer srv.Close()
+
+	src := client.NewPasswordSource(srv.URL+"/oauth/token", "my-app", "client-secret", "svc_user", "pw")
+	tok, err := src.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.AccessToken, tok.Type())
+	// Output: eyJ-example Bearer
+}

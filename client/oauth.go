@@ -27,7 +27,10 @@ type OAuth2Source struct {
 	tokenURL, clientID, clientSecret string
 	username, password               string
 	grant                            string
-	o                                options
+	// rfcNames: the password grant's fields as RFC 6749 §4.3.2 spells
+	// them (username, password) rather than as APX does.
+	rfcNames bool
+	o        options
 }
 
 // NewAPXSource returns a source for the APX password grant:
@@ -39,6 +42,16 @@ type OAuth2Source struct {
 func NewAPXSource(tokenURL, clientID, clientSecret, username, password string, opts ...Option) *OAuth2Source {
 	return &OAuth2Source{tokenURL: tokenURL, clientID: clientID, clientSecret: clientSecret,
 		username: username, password: password, grant: "password", o: buildOptions(opts)}
+}
+
+// NewPasswordSource returns a source for the plain OAuth2 (RFC 6749 §4.3)
+// resource owner password grant: like [NewAPXSource], with the form fields
+// spelled username and password, as RFC 6749 has them.
+// It honours the same options as [NewAPXSource].
+func NewPasswordSource(tokenURL, clientID, clientSecret, username, password string, opts ...Option) *OAuth2Source {
+	s := NewAPXSource(tokenURL, clientID, clientSecret, username, password, opts...)
+	s.rfcNames = true
+	return s
 }
 
 // NewClientCredentialsSource returns a source for the OAuth2 client
@@ -69,7 +82,11 @@ func (s *OAuth2Source) NewTokenRequest(ctx context.Context) (*http.Request, erro
 func (s *OAuth2Source) grantRequest() tokenRequest {
 	form := "grant_type=" + s.grant
 	if s.grant == "password" {
-		form += "&Username=" + url.QueryEscape(s.username) + "&Password=" + url.QueryEscape(s.password)
+		u, p := "&Username=", "&Password="
+		if s.rfcNames {
+			u, p = "&username=", "&password="
+		}
+		form += u + url.QueryEscape(s.username) + p + url.QueryEscape(s.password)
 	}
 	return s.request(form, s.password)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -153,5 +154,26 @@ func TestOAuth2RefreshGrant(t *testing.T) {
 	defer mu.Unlock()
 	if got := strings.Join(grants, ","); got != "password,refresh_token,refresh_token,password" {
 		t.Fatalf("grants = %s", got)
+	}
+}
+
+// TestPasswordSourceRFCNames: the plain OAuth2 password grant spells its
+// fields as RFC 6749 does.
+func TestPasswordSourceRFCNames(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		id, secret, _ := r.BasicAuth()
+		f := r.PostForm
+		if id != "app" || secret != "s3cret" || f.Get("grant_type") != "password" || f.Get("username") != "jo" || f.Get("password") != "p&w" ||
+			f.Has("Username") || f.Has("Password") {
+			writeJSON(w, 400, `{"error":"invalid_request","error_description":"unexpected form"}`)
+			return
+		}
+		writeJSON(w, 200, `{"access_token":"rfc-token","token_type":"bearer","expires_in":60}`)
+	}))
+	defer srv.Close()
+	tok, err := client.NewPasswordSource(srv.URL, "app", "s3cret", "jo", "p&w").Token()
+	if err != nil || tok.AccessToken != "rfc-token" {
+		t.Fatalf("token %+v, %v", tok, err)
 	}
 }

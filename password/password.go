@@ -129,6 +129,10 @@ func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, 
 		ok := subtle.ConstantTimeCompare(got, key) == 1
 		return ok, ok && (p.Memory != h.p.Memory || p.Time != h.p.Time || p.Threads != h.p.Threads || uint32(len(key)) != h.p.KeyLen), nil
 	case isBcrypt(hash):
+		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > MaxBcryptCost {
+			// Refused without hashing: a cost-31 hash would hold a slot for a day.
+			return false, false, fmt.Errorf("bcrypt hash cost is over %d", MaxBcryptCost)
+		}
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
 		switch {
 		case err == nil:
@@ -166,14 +170,18 @@ func isBcrypt(h string) bool {
 	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$"))
 }
 
+// MaxBcryptCost bounds the cost of a bcrypt hash this package verifies:
+// each step doubles the work, and cost 14 already takes about a second.
+const MaxBcryptCost = 14
+
 // IsHash reports whether s is a hash this package can verify (for
-// importing users with existing hashes): a bcrypt hash whose cost bcrypt
-// accepts (4–31) and whose salt and digest are bcrypt's base64, or an
-// argon2id PHC string within this package's limits.
+// importing users with existing hashes): a bcrypt hash of cost 4 to
+// MaxBcryptCost whose salt and digest are bcrypt's base64, or an argon2id
+// PHC string within this package's limits.
 func IsHash(s string) bool {
 	if isBcrypt(s) {
 		cost, err := bcrypt.Cost([]byte(s))
-		if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost || s[6] != '$' {
+		if err != nil || cost < bcrypt.MinCost || cost > MaxBcryptCost || s[6] != '$' {
 			return false
 		}
 		for _, c := range s[7:] {

@@ -147,6 +147,8 @@ func TestIsHash(t *testing.T) {
 		"plain-password":     false,
 		"$2b$99$" + g[7:]:    false, // cost out of range
 		"$2b$03$" + g[7:]:    false,
+		"$2b$15$" + g[7:]:    false, // over MaxBcryptCost
+		"$2b$14$" + g[7:]:    true,
 		"$2b$10x" + g[7:]:    false,
 		g[:59] + "!":         false, // not bcrypt's base64
 		"$2c$" + g[4:]:       false,

@@ -197,8 +197,12 @@ func RoleAllows(r *gatehouse.Role, object string, kind gatehouse.ObjectKind) boo
 }
 
 // headerSafe reports whether s can be an HTTP header value as it is: no
-// control characters but tab (RFC 9110 §5.5).
+// control characters but tab, and no leading or trailing space or tab,
+// which HTTP would strip, naming another user upstream (RFC 9110 §5.5).
 func headerSafe(s string) bool {
+	if s != strings.Trim(s, " \t") {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
 			return false

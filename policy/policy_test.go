@@ -205,6 +205,8 @@ func TestDecide(t *testing.T) {
 		// characters names no user wherever a user is used.
 		{"consumer user context with a newline", "/api/entity/customers", consumer("/api", "a\nX-Evil: 1"), State{}, "invalid_user", "", ""},
 		{"consumer user context with a tab is fine", "/api/entity/customers", consumer("/api", "a\tb"), State{}, "", "a\tb", ""},
+		{"consumer user context with a leading space", "/api/entity/customers", consumer("/api", " lead"), State{}, "invalid_user", "", ""},
+		{"consumer user context with a trailing tab", "/api/entity/customers", consumer("/api", "trail\t"), State{}, "invalid_user", "", ""},
 		{"consumer long user context", "/api/entity/customers", consumer("/api", strings.Repeat("u", 5000)), State{}, "", strings.Repeat("u", 5000), ""},
 		// Consumer keys bypass user permissions even when the user lacks them.
 		{"consumer with user lacking permissions", "/odataservice/odata/table/supplier", consumer("/api", "plain_user"), State{User: noOData}, "", "plain_user", ""},

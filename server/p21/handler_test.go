@@ -818,6 +818,14 @@ func TestConsumerUsernameIsAnyString(t *testing.T) {
 			t.Errorf("username %q: %d %s", name, resp.StatusCode, out)
 		}
 	}
+	// What no store can keep is a malformed request.
+	for name, u := range map[string]string{"NUL": "a\u0000b", "too long": strings.Repeat("u", 1025)} {
+		body, _ := json.Marshal(map[string]string{"GrantType": "client_credentials", "ClientSecret": f.key, "username": u})
+		resp, out := f.Post("/api/security/token/v2", jsonCT, string(body))
+		if resp.StatusCode != 400 || !strings.Contains(string(out), "invalid_request") {
+			t.Errorf("%s username: %d %s", name, resp.StatusCode, out)
+		}
+	}
 	// Not text at all is a malformed request.
 	resp, out := f.Post("/api/security/token/v2", "application/x-www-form-urlencoded", "GrantType=client_credentials&ClientSecret="+f.key+"&username=%FF")
 	if resp.StatusCode != 400 || !strings.Contains(string(out), "UTF-8") {

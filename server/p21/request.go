@@ -202,15 +202,15 @@ func parseForm(body []byte) (Request, *gatehouse.Error) {
 	return r, nil
 }
 
-// Flow decides what the request asks for (SPEC §2.1):
-// GrantType client_credentials, or a ClientSecret without a GrantType →
-// consumer; GrantType refresh_token → refresh; GrantType absent or password
-// → user. A GrantType of password with a ClientSecret is a user request:
-// the explicit grant wins.
+// Flow decides what the request asks for (SPEC §2.1): GrantType
+// client_credentials, or a ClientSecret (not empty) whatever the GrantType
+// → consumer; GrantType refresh_token → refresh; GrantType absent or
+// password → user. An empty ClientSecret counts as absent, except with
+// client_credentials, whose request it then leaves incomplete.
 func (r *Request) Flow() (Flow, *gatehouse.Error) {
 	g := strings.ToLower(strings.TrimSpace(r.GrantType))
 	switch {
-	case g == gatehouse.GrantClientCredentials || r.HasClientSecret:
+	case g == gatehouse.GrantClientCredentials || r.ClientSecret != "":
 		if r.ClientSecret == "" {
 			return 0, gatehouse.ErrInvalidRequest("field ClientSecret is required for the client_credentials grant")
 		}

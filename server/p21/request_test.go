@@ -42,6 +42,8 @@ func TestParseV2(t *testing.T) {
 			Request{GrantType: "refresh_token", RefreshToken: "r", HasGrantType: true, HasRefreshToken: true}, FlowRefresh},
 		{"a ClientSecret wins over GrantType password", "application/json", `{"GrantType":"password","username":"a","password":"b","ClientSecret":"k"}`,
 			Request{GrantType: "password", Username: "a", Password: "b", ClientSecret: "k", HasGrantType: true, HasUsername: true, HasPassword: true, HasClientSecret: true}, FlowConsumer},
+		{"an empty ClientSecret counts as absent", "application/json", `{"GrantType":"password","username":"a","password":"b","ClientSecret":""}`,
+			Request{GrantType: "password", Username: "a", Password: "b", HasGrantType: true, HasUsername: true, HasPassword: true, HasClientSecret: true}, FlowUser},
 		{"a ClientSecret wins over GrantType refresh_token", "application/json", `{"GrantType":"refresh_token","RefreshToken":"r","ClientSecret":"k"}`,
 			Request{GrantType: "refresh_token", RefreshToken: "r", ClientSecret: "k", HasGrantType: true, HasRefreshToken: true, HasClientSecret: true}, FlowConsumer},
 		{"unicode", "application/json", `{"username":"J\u00fcrgen","password":"p\u00e4ss"}`,

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +60,7 @@ var sessionTests = append([]test{
 	}},
 	{"Cap", testCap},
 	{"CapAudit", testCapAudit},
+	{"AnyContextUsername", testAnyContextUsername},
 	{"CapCountsOnlyActive", func(t *testing.T, s store.Store) {
 		// An expired session and an ended one do not count and are left alone.
 		old := session("old", 7, "bob", -2*time.Hour) // expired at t0-1h
@@ -194,6 +197,29 @@ func testCap(t *testing.T, s store.Store) {
 	for _, id := range []string{"user-bob", "c8-bob", "c7-alice"} {
 		if x := getSession(t, s, id); !x.EndedAt.IsZero() {
 			t.Fatalf("session %s of another principal ended: %+v", id, x)
+		}
+	}
+}
+
+// testAnyContextUsername: a consumer token's user context may be any text
+// up to 1,024 bytes but NUL (auth.CheckContextUsername), control
+// characters and multi-byte letters included, capped or not.
+func testAnyContextUsername(t *testing.T, s store.Store) {
+	names := []string{
+		strings.Repeat("é", 512), // 1,024 bytes
+		strings.Repeat("x", 1024),
+		"tab\there\nnew line\x1b[31m",
+	}
+	for i, name := range names {
+		id := "any-" + strconv.Itoa(i)
+		createSession(t, s, session(id, 9, name, time.Duration(i)*time.Second), "", 2)
+		if x := getSession(t, s, id); x.Username != name {
+			t.Fatalf("session %s username %q, want %q", id, x.Username, name)
+		}
+		got, err := s.ListSessions(ctx, store.SessionFilter{Username: strings.ToUpper(name)})
+		must(t, err)
+		if len(got) != 1 || got[0].ID != id {
+			t.Fatalf("sessions of %q: %v", name, ids(got))
 		}
 	}
 }

@@ -210,6 +210,7 @@ func TestAdminErrors(t *testing.T) {
 		{[]string{"user", "show", "nobody"}, "", 2, `user "nobody" does not exist`},
 		{[]string{"consumer", "add", "x", "--scope", "/odata"}, "", 2, "OData scope must list tables"},
 		{[]string{"consumer", "add", "x", "--scope", "/api;/a b"}, "", 2, `"/a b"`},
+		{[]string{"consumer", "add", "x", "--scope", "/api ;\n/p21sdk"}, "", 2, "control character"},
 		{[]string{"consumer", "add", "x", "--scope", "/api", "--expires", "soon"}, "", 2, "soon"},
 		{[]string{"consumer", "add", "x", "--scope", "/api", "--grant", "implicit"}, "", 2, "implicit"},
 		{[]string{"user", "add", "u", "--password-stdin"}, "", 2, "empty"},

@@ -34,8 +34,8 @@ type introspector struct {
 	max          int
 	log          *slog.Logger
 	flight       singleflight.Group // by the token's SHA-256
-	mu           sync.Mutex
-	cache        map[[32]byte]introEntry
+	cache        *ttlCache[introspection]
+	mu           sync.Mutex // guards lastWarn
 	requests     atomic.Int64
 	lastWarn     time.Time
 }
@@ -44,11 +44,6 @@ type introspector struct {
 type introspection struct {
 	active bool
 	claims claims // as reported; set when active
-}
-
-type introEntry struct {
-	in  introspection
-	exp time.Time
 }
 
 // errIntrospection means the server could not say (503, network error,
@@ -63,11 +58,8 @@ func (in *introspector) lookup(ctx context.Context, raw string) (introspection, 
 	key := sha256.Sum256([]byte(raw))
 	now := in.clock.Now()
 	if in.ttl > 0 {
-		in.mu.Lock()
-		e, ok := in.cache[key]
-		in.mu.Unlock()
-		if ok && now.Before(e.exp) {
-			return e.in, nil
+		if res, ok := in.cache.get(key, now); ok {
+			return res, nil
 		}
 	}
 	// Concurrent lookups of one token share one request, which runs on its
@@ -80,7 +72,8 @@ func (in *introspector) lookup(ctx context.Context, raw string) (introspection, 
 			in.warn(err)
 		}
 		if err == nil && in.ttl > 0 {
-			in.store(key, res, in.clock.Now().Add(in.ttl))
+			now := in.clock.Now()
+			in.cache.put(key, res, now.Add(in.ttl), now)
 		}
 		return res, err
 	})
@@ -93,23 +86,6 @@ func (in *introspector) lookup(ctx context.Context, raw string) (introspection, 
 	case <-ctx.Done():
 		return introspection{}, ctx.Err()
 	}
-}
-
-func (in *introspector) store(key [32]byte, res introspection, exp time.Time) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if len(in.cache) >= in.max {
-		now := in.clock.Now()
-		for k, e := range in.cache {
-			if !now.Before(e.exp) {
-				delete(in.cache, k)
-			}
-		}
-		if len(in.cache) >= in.max {
-			in.cache = map[[32]byte]introEntry{}
-		}
-	}
-	in.cache[key] = introEntry{in: res, exp: exp}
 }
 
 // ask sends one introspection request.

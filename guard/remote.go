@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -19,14 +18,7 @@ type Remote struct {
 	client   *http.Client
 	ttl      time.Duration
 	now      func() time.Time
-
-	mu    sync.Mutex
-	cache map[[32]byte]remoteEntry
-}
-
-type remoteEntry struct {
-	id  *Identity
-	exp time.Time
+	cache    *ttlCache[*Identity]
 }
 
 // RemoteOptions tune a Remote decider.
@@ -51,7 +43,7 @@ func NewRemote(baseURL string, o RemoteOptions) *Remote {
 		o.TTL = 0
 	}
 	return &Remote{checkURL: strings.TrimSuffix(baseURL, "/") + "/auth/check", client: o.Client, ttl: o.TTL,
-		now: time.Now, cache: map[[32]byte]remoteEntry{}}
+		now: time.Now, cache: newTTLCache[*Identity](maxRemoteCache)}
 }
 
 const maxRemoteCache = 50_000
@@ -63,11 +55,8 @@ func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
 	key := sha256.Sum256([]byte(authz + "\x00" + uri))
 	now := rm.now()
 	if rm.ttl > 0 {
-		rm.mu.Lock()
-		e, ok := rm.cache[key]
-		rm.mu.Unlock()
-		if ok && now.Before(e.exp) {
-			return e.id, nil
+		if id, ok := rm.cache.get(key, now); ok {
+			return id, nil
 		}
 	}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, rm.checkURL, nil)
@@ -109,19 +98,7 @@ func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
 		Family: resp.Header.Get("X-Gatehouse-Family"),
 	}
 	if rm.ttl > 0 {
-		rm.mu.Lock()
-		if len(rm.cache) >= maxRemoteCache {
-			for k, e := range rm.cache {
-				if !now.Before(e.exp) {
-					delete(rm.cache, k)
-				}
-			}
-			if len(rm.cache) >= maxRemoteCache {
-				rm.cache = map[[32]byte]remoteEntry{}
-			}
-		}
-		rm.cache[key] = remoteEntry{id: id, exp: now.Add(rm.ttl)}
-		rm.mu.Unlock()
+		rm.cache.put(key, id, now.Add(rm.ttl), now)
 	}
 	return id, nil
 }

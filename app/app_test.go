@@ -287,3 +287,35 @@ func TestLockoutBegunBeforeRecording(t *testing.T) {
 		t.Fatalf("lockout events: %+v", evs)
 	}
 }
+
+// TestSeedDemoOnlyIntoAnEmptyStore: --dev creates the demo user and
+// consumer once, and never into a store that has users.
+func TestSeedDemoOnlyIntoAnEmptyStore(t *testing.T) {
+	ctx := context.Background()
+	a, err := app.New(ctx, apptest.Config(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	d, err := a.SeedDemo(ctx)
+	if err != nil || d == nil || d.Password == "" || d.ConsumerKey == "" {
+		t.Fatalf("first SeedDemo: %+v, %v", d, err)
+	}
+	if _, err := a.Service.ConsumerToken(ctx, d.ConsumerKey, "", auth.Meta{}); err != nil {
+		t.Fatalf("demo consumer key: %v", err)
+	}
+	if d2, err := a.SeedDemo(ctx); err != nil || d2 != nil {
+		t.Fatalf("second SeedDemo: %+v, %v; want nothing created", d2, err)
+	}
+	b, err := app.New(ctx, apptest.Config(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Admin.AddUser(ctx, "test", auth.NewUser{Name: "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	if d3, err := b.SeedDemo(ctx); err != nil || d3 != nil {
+		t.Fatalf("SeedDemo into a store with users: %+v, %v", d3, err)
+	}
+}

@@ -76,6 +76,9 @@ type Config struct {
 	Upstreams []string
 	// UpstreamTimeout bounds the wait for an upstream's response headers.
 	UpstreamTimeout time.Duration
+	// UpstreamMaxBody caps request bodies the gateway sends upstream (413
+	// above it); 0 for no cap.
+	UpstreamMaxBody int64
 	// InstallUser is the acting user of Transaction API calls without a user context.
 	InstallUser string
 	// UIServerURL and UIServerInternalURL are the UI router's answers;
@@ -231,7 +234,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		return st.CountActiveSessions(ctx, clock.Now())
 	})
 	a.Metrics.ObserveStore(st)
-	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Timeout: cfg.UpstreamTimeout, Log: log,
+	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Timeout: cfg.UpstreamTimeout, MaxBody: cfg.UpstreamMaxBody, Log: log,
 		Observe: a.Metrics.Gateway, Format: format})
 	base := strings.TrimSuffix(cfg.PublicURL, "/")
 	if base == "" {

@@ -161,7 +161,7 @@ func TestBearerChecksAnsweredFromMemory(t *testing.T) {
 	a := &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: "admin"}
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
-		if _, err := a.Authorize(ctx, "/odataservice/odata/table/supplier", "Bearer "+tok); err != nil {
+		if _, err := a.Authorize(ctx, auth.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,7 +170,7 @@ func TestBearerChecksAnsweredFromMemory(t *testing.T) {
 	}
 	// A change to the user drops it from memory: the next check reads it again.
 	dir.Listener().Changes([]gatehouse.Change{{Kind: gatehouse.ChangeUser, Key: "api_user", Op: gatehouse.OpUpdate}})
-	if _, err := a.Authorize(ctx, "/odataservice/odata/table/supplier", "Bearer "+tok); err != nil {
+	if _, err := a.Authorize(ctx, auth.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {
 		t.Fatal(err)
 	}
 	if cs.users.Load() != 2 || cs.sessions.Load() != 1 {

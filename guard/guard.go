@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
 )
 
@@ -68,7 +70,10 @@ func FromContext(ctx context.Context) (*Identity, bool) {
 }
 
 // Middleware refuses requests the decider refuses (with gatehouse's JSON
-// error body) and passes the others on with the identity in their context.
+// error body) and passes the others on with the identity in their context,
+// after removing every header that could pass for one of gatehouse's
+// identity headers (X-Gatehouse-*, in any case, with "_" for "-"): the
+// handler learns the identity from FromContext only.
 func Middleware(d Decider) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,9 +82,27 @@ func Middleware(d Decider) func(http.Handler) http.Handler {
 				WriteRefusal(w, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+			for k := range r.Header {
+				if auth.IsIdentityHeader(k) {
+					r.Header = r.Header.Clone()
+					auth.StripHeaders(r.Header)
+					break
+				}
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// requestOf is what the decision is asked about r: its path and query as
+// the client sent them, and every Authorization header.
+func requestOf(r *http.Request) auth.Request {
+	path, query := r.URL.EscapedPath(), r.URL.RawQuery
+	if t := r.RequestURI; strings.HasPrefix(t, "/") {
+		path, query, _ = strings.Cut(t, "?")
+	}
+	return auth.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
 }
 
 // WriteRefusal writes err as gatehouse does: its status, headers and a JSON

@@ -53,11 +53,29 @@ func decisionTable(t *testing.T, e *apptest.Env) (cases []decisionCase, api stri
 		{"/api/entity/x", "", 401, ""},
 		{"/api/entity/x", "garbage", 401, ""},
 		{"/nowhere", api, 404, ""},
+		// Not canonical, or reaching other objects: judged the same everywhere.
+		{"/odataservice/odata/table/supplier/..;/customer", odata, 400, ""},
+		{"/odataservice/odata/table/customer;x", odata, 400, ""},
+		{"/odataservice/odata/table/%2e%2e/table/customer", odata, 400, ""},
+		{"/odataservice/odata/table/$batch", odata, 403, ""},
+		{"/odataservice/odata/table/supplier?$expand=customer", odata, 403, ""},
+		{"/api/a/../b", "", 401, ""},
 	}, api
 }
 
-// sameAnswers checks that every decider answers each case as /auth/check
-// does, and as the case wants.
+// forwardStatus is what forward-auth answers for a decision: only 200, 401
+// and 403 (and 503), since proxies pass nothing else on.
+func forwardStatus(st int) int {
+	if st == 400 || st == 404 {
+		return 403
+	}
+	return st
+}
+
+// sameAnswers checks that every decider answers each case as the case
+// wants and as /auth/check does: the same error, and the same status but
+// where forward-auth answers 403 for a 400 or 404 (Remote, which asks
+// /auth/check, does too).
 func sameAnswers(t *testing.T, e *apptest.Env, deciders map[string]guard.Decider, cases []decisionCase) {
 	t.Helper()
 	for _, tc := range cases {
@@ -87,8 +105,12 @@ func sameAnswers(t *testing.T, e *apptest.Env, deciders map[string]guard.Decider
 					t.Errorf("%s %s: error %q, /auth/check %q", name, tc.path, rf.Code, want.Error)
 				}
 			}
-			if got != tc.want || got != resp.StatusCode {
-				t.Errorf("%s %s: %d, /auth/check %d, want %d", name, tc.path, got, resp.StatusCode, tc.want)
+			want := tc.want
+			if name == "remote" {
+				want = forwardStatus(want)
+			}
+			if got != want || forwardStatus(got) != resp.StatusCode {
+				t.Errorf("%s %s: %d, /auth/check %d, want %d", name, tc.path, got, resp.StatusCode, want)
 			}
 			if got == 200 && (id.User != tc.user || id.User != resp.Header.Get("X-Gatehouse-User") || id.Family == "" ||
 				id.Family != resp.Header.Get("X-Gatehouse-Family") || id.ConsumerUID != resp.Header.Get("X-Gatehouse-Consumer-Uid") ||
@@ -151,5 +173,50 @@ func TestSameDecisionEverywhere(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") == "" {
 		t.Fatalf("middleware after end: %d %v", rec.Code, rec.Header())
+	}
+}
+
+// TestMiddlewareHeaders: the handler never sees a client-sent header that
+// could pass for an identity header, and a request with two Authorization
+// headers is refused by every decider.
+func TestMiddlewareHeaders(t *testing.T) {
+	e := apptest.New(t)
+	local, err := guard.OpenLocal(context.Background(), guard.LocalConfig{DataDir: e.Cfg.DataDir, MasterKey: apptest.TestMasterKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	_, key := e.AddConsumer(auth.NewConsumer{Name: "mw", Scope: "/api"})
+	tok := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
+	var seen http.Header
+	h := guard.Middleware(local)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header }))
+	req := httptest.NewRequest(http.MethodGet, "/api/entity/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	for _, k := range []string{"X-Gatehouse-User", "X_Gatehouse_User", "x-gatehouse_scope", "X-GATEHOUSE-FAMILY"} {
+		req.Header[k] = []string{"admin"}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	for k := range seen {
+		if auth.IsIdentityHeader(k) {
+			t.Errorf("the handler saw %s", k)
+		}
+	}
+	if len(req.Header) != 5 {
+		t.Errorf("the caller's request was changed: %v", req.Header)
+	}
+	remote := guard.NewRemote(e.URL, guard.RemoteOptions{})
+	jwks := newJWKS(t, e, guard.JWKSConfig{})
+	two := httptest.NewRequest(http.MethodGet, "/api/entity/x", nil)
+	two.Header.Add("Authorization", "Bearer "+tok)
+	two.Header.Add("Authorization", "Bearer other")
+	for name, d := range map[string]guard.Decider{"local": local, "remote": remote, "jwks": jwks} {
+		_, err := d.Decide(two)
+		if rf, ok := err.(*guard.Refusal); !ok || rf.Status != 400 || rf.Code != "invalid_request" {
+			t.Errorf("%s: two Authorization headers: %v", name, err)
+		}
 	}
 }

@@ -189,23 +189,27 @@ type claims struct {
 	ExpiresAt, NotBefore                               time.Time
 }
 
-// Decide applies the decision to r's path and Authorization header: the
-// path first (400, 404), then the token (401), then scope and permissions
-// (403), in gatehouse's order, so that the answers are gatehouse's.
+// Decide applies the decision to r, in gatehouse's order, so that the
+// answers are gatehouse's: more than one Authorization header (400), then
+// the token (401), then the path and query (400 when they cannot be
+// judged, 404 for no family), then scope and permissions (403).
 func (j *JWKS) Decide(r *http.Request) (*Identity, error) {
-	clean, err := policy.CleanPath(r.URL.EscapedPath())
-	if err != nil {
-		return nil, refusal(gatehouse.ErrInvalidRequest("The request path cannot be served: %v.", errors.Unwrap(err)))
-	}
-	m, ok := j.table.Classify(clean)
-	if !ok {
-		return nil, refusal(auth.ErrNoFamily(clean))
+	req := requestOf(r)
+	if len(req.Authorization) > 1 {
+		return nil, refusal(auth.ErrManyAuthorizations())
 	}
 	ctx := r.Context()
 	raw := auth.BearerToken(r.Header.Get("Authorization"))
 	c, checked, err := j.verify(ctx, raw)
 	if err != nil {
 		return nil, j.refuse(err)
+	}
+	m, err := j.table.Resolve(req.Path, req.Query)
+	switch {
+	case errors.Is(err, policy.ErrNoFamily):
+		return nil, refusal(auth.ErrNoFamily(req.Path))
+	case err != nil:
+		return nil, refusal(auth.ErrCannotJudge(err))
 	}
 	sc, err := scope.Parse(c.Scope)
 	if err != nil {

@@ -105,7 +105,7 @@ func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 
 // Decide applies the decision to r's path and Authorization header.
 func (l *Local) Decide(r *http.Request) (*Identity, error) {
-	a, err := l.authz.Authorize(r.Context(), r.URL.EscapedPath(), r.Header.Get("Authorization"))
+	a, err := l.authz.Authorize(r.Context(), requestOf(r))
 	if err != nil {
 		return nil, refusal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 // Remote decides by asking a gatehouse server's forward-auth endpoint
@@ -48,10 +50,19 @@ func NewRemote(baseURL string, o RemoteOptions) *Remote {
 
 const maxRemoteCache = 50_000
 
-// Decide asks gatehouse about r (its method, URI and Authorization header).
+// Decide asks gatehouse about r (its method, URI as the client sent it,
+// and Authorization header). A request with more than one Authorization
+// header is refused here.
 func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
+	orig := requestOf(r)
+	if len(orig.Authorization) > 1 {
+		return nil, refusal(auth.ErrManyAuthorizations())
+	}
 	authz := r.Header.Get("Authorization")
-	uri := r.URL.RequestURI()
+	uri := orig.Path
+	if orig.Query != "" || strings.HasSuffix(r.RequestURI, "?") {
+		uri += "?" + orig.Query
+	}
 	key := sha256.Sum256([]byte(authz + "\x00" + uri))
 	now := rm.now()
 	if rm.ttl > 0 {

@@ -26,9 +26,10 @@ type State struct {
 	User *gatehouse.User
 	// Role is the user's role, nil when the user has none (or it is gone).
 	Role *gatehouse.Role
-	// Kind is the catalog's kind of the object ("table" or "view"), "" when
-	// the catalog does not know it: the path's kind applies then.
-	Kind gatehouse.ObjectKind
+	// Kinds holds the catalog's kind ("table" or "view") of the objects the
+	// request names; for an object the catalog does not know, the path's
+	// kind applies.
+	Kinds map[string]gatehouse.ObjectKind
 }
 
 // Needs tells the caller which state to look up for a request.
@@ -45,7 +46,7 @@ func Needs(m Match, s Subject) (user, role, catalog bool) {
 	// A path without an object (the service root, a bare /table/) still
 	// needs the role: only one that allows every object may list them.
 	objFamily := m.Family.Users == CheckODataObject
-	return true, objFamily, objFamily && m.Object != ""
+	return true, objFamily, objFamily && len(m.Objects) > 0
 }
 
 // Decision is the outcome: Allow, or a refusal ready to render.
@@ -118,18 +119,20 @@ func Decide(m Match, s Subject, st State, installUser string) Decision {
 		return Decision{Refusal: errNotAuthorized("")}
 	}
 	if f.Users == CheckODataObject {
-		kind := gatehouse.ObjectKind(m.Kind)
-		if st.Kind != "" {
-			kind = st.Kind
+		// A request that reaches every object of its kind (the service
+		// root, a system resource such as $batch, $expand=*) needs a role
+		// that allows them all.
+		if m.All != "" && !roleAllowsEvery(st.Role, gatehouse.ObjectKind(m.Kind)) {
+			return Decision{Refusal: errNotAuthorized("every object (" + m.All + ")")}
 		}
-		if m.Object == "" {
-			// No object named: the request reaches every object of its kind
-			// (or all of them at the service root).
-			if !roleAllowsEvery(st.Role, kind) {
-				return Decision{Refusal: errNotAuthorized("every object")}
+		for _, o := range m.Objects {
+			kind := gatehouse.ObjectKind(m.Kind)
+			if k := st.Kinds[o]; k != "" {
+				kind = k
 			}
-		} else if !RoleAllows(st.Role, m.Object, kind) {
-			return Decision{Refusal: errNotAuthorized(m.Object)}
+			if !RoleAllows(st.Role, o, kind) {
+				return Decision{Refusal: errNotAuthorized(o)}
+			}
 		}
 	}
 	return Decision{Allow: true, ActingUser: st.User.Name}
@@ -161,16 +164,25 @@ func roleAllowsEvery(r *gatehouse.Role, kind gatehouse.ObjectKind) bool {
 func live(u *gatehouse.User) bool { return u != nil && !u.Deleted }
 
 // grants reports whether the scope holds an entry granting the family; for
-// object families an object list must name the object.
+// object families, an entry with an object list must name every object the
+// request names, and cannot grant a request that reaches every object.
 func grants(f *Family, m Match, sc scope.Scope) bool {
-	for _, g := range f.GrantedBy {
-		if f.Objects {
-			if sc.Grants(g, m.Object) {
-				return true
-			}
-			continue
+	if !f.Objects || m.All != "" || len(m.Objects) == 0 {
+		return grantsObject(f, sc, "")
+	}
+	for _, o := range m.Objects {
+		if !grantsObject(f, sc, o) {
+			return false
 		}
-		if sc.Grants(g, "") {
+	}
+	return true
+}
+
+// grantsObject reports whether one of the family's grants in sc covers
+// object ("" for none or all: only an entry without an object list).
+func grantsObject(f *Family, sc scope.Scope, object string) bool {
+	for _, g := range f.GrantedBy {
+		if sc.Grants(g, object) {
 			return true
 		}
 	}

@@ -6,10 +6,7 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
-	"path"
 	"sort"
 	"strings"
 
@@ -54,7 +51,15 @@ type Family struct {
 	// InstallUser: requests without a user context act as the install user
 	// (the Transaction API).
 	InstallUser bool `yaml:"install_user"`
+	// OData applies the OData rules to an object family's paths and
+	// queries (system resources, navigation, $expand/$select/$filter…);
+	// on by default. Set false for an object API that is not OData, whose
+	// object is just the segment after the prefix and whose query is
+	// not read.
+	OData *bool `yaml:"odata,omitempty"`
 }
+
+func (f *Family) odata() bool { return f.OData == nil || *f.OData }
 
 // DefaultFamilies is the table of SPEC §4.2, mirroring P21.
 func DefaultFamilies() []Family {
@@ -67,7 +72,9 @@ func DefaultFamilies() []Family {
 			GrantedBy: []string{"/api", "/uiserver0", "/ui"}, Users: CheckODataAPI},
 		{Name: "interactive", Paths: []string{"/uiserver0/api/ui/interactive", "/api/ui/interactive"},
 			GrantedBy: []string{"/api", "/uiserver0", "/ui"}, Users: CheckRealUser},
-		{Name: "transaction", Paths: []string{"/uiserver0/api/v2/transaction", "/api/v2/transaction"},
+		{Name: "transaction", Paths: []string{
+			"/uiserver0/api/v2/transaction", "/uiserver0/api/v2/services", "/uiserver0/api/v2/definition", "/uiserver0/api/v2/defaults",
+			"/api/v2/transaction", "/api/v2/services", "/api/v2/definition", "/api/v2/defaults"},
 			GrantedBy: []string{"/api", "/uiserver0"}, Users: CheckODataAPI, InstallUser: true},
 		{Name: "inventory", Paths: []string{"/api/inventory"},
 			GrantedBy: []string{"/api"}, Users: CheckODataAPI},
@@ -115,6 +122,9 @@ func NewTable(fams []Family) (*Table, error) {
 		if f.Users == CheckODataObject && !f.Objects {
 			return nil, fmt.Errorf("API family %q: users odata_object needs objects: true", f.Name)
 		}
+		if f.OData != nil && !f.Objects {
+			return nil, fmt.Errorf("API family %q: odata applies only to families with objects: true", f.Name)
+		}
 		if len(f.Paths) == 0 {
 			return nil, fmt.Errorf("API family %q has no paths", f.Name)
 		}
@@ -133,7 +143,7 @@ func NewTable(fams []Family) (*Table, error) {
 		fam := &f
 		t.families[f.Name] = fam
 		for _, p := range f.Paths {
-			clean, err := CleanPath(p)
+			clean, err := Canonical(p)
 			if err != nil {
 				return nil, fmt.Errorf("API family %q: path %q: %v", f.Name, p, err)
 			}
@@ -172,35 +182,107 @@ func (t *Table) Families() []string {
 	return out
 }
 
-// Match is a classified request path.
+// Match is a classified request: its family and, for object families,
+// every object it reaches.
 type Match struct {
 	Family *Family
-	// Object is the lower-cased table or view name for object families ("" when
-	// the path names none); Kind is "table" or "view" as the path says.
-	Object string
-	Kind   string
+	// Path is the decoded canonical path (see Canonical).
+	Path string
+	// Kind is "table" or "view" as the path's prefix says (object families).
+	Kind string
+	// Object is the first object the request names, lower-cased ("" when it
+	// names none); Objects lists every object it names, Object first:
+	// navigation segments of the path and the objects its OData query
+	// options name.
+	Object  string
+	Objects []string
+	// All is set when the request reaches every object of Kind, saying how
+	// ("the service root", "$batch", "$expand=*"): a system resource, a
+	// path naming no object, or a query that expands everything.
+	All string
 }
 
-// Classify finds the family of a cleaned path (see CleanPath). ok is false
-// when no family claims it.
-func (t *Table) Classify(clean string) (m Match, ok bool) {
-	lower := strings.ToLower(clean)
+func (m *Match) addObject(o string) {
+	for _, x := range m.Objects {
+		if x == o {
+			return
+		}
+	}
+	if m.Object == "" {
+		m.Object = o
+	}
+	m.Objects = append(m.Objects, o)
+}
+
+// Resolve judges a request as sent: its escaped path (as on the request
+// line, without the query) and its raw query. The path must be canonical
+// (see Canonical); for object families with OData rules, the objects it
+// reaches are read from the path and the query. Errors wrap ErrBadPath (the
+// request cannot be judged) or are ErrNoFamily.
+func (t *Table) Resolve(escapedPath, rawQuery string) (Match, error) {
+	p, err := Canonical(escapedPath)
+	if err != nil {
+		return Match{}, err
+	}
+	m, ok := t.classify(p)
+	if !ok {
+		return Match{}, ErrNoFamily
+	}
+	switch {
+	case m.Family.Objects && m.Family.odata():
+		if err := resolveObjects(&m.Match, m.rest, rawQuery); err != nil {
+			return Match{}, err
+		}
+	case m.Family.Objects:
+		m.firstSegmentObject()
+	}
+	return m.Match, nil
+}
+
+// Classify finds the family of a decoded canonical path without reading
+// an OData query: the object is the segment after an object family's
+// prefix, up to a key in parentheses. ok is false when no family claims it.
+func (t *Table) Classify(p string) (m Match, ok bool) {
+	c, ok := t.classify(p)
+	if !ok {
+		return Match{}, false
+	}
+	if c.Family.Objects {
+		c.firstSegmentObject()
+	}
+	return c.Match, true
+}
+
+// firstSegmentObject takes the segment after the prefix, up to a key in
+// parentheses, as the object.
+func (c *classified) firstSegmentObject() {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(strings.ToLower(c.rest), "/"), "/")
+	seg, _, _ = strings.Cut(seg, "(")
+	if seg != "" {
+		c.addObject(seg)
+	} else {
+		c.All = "the service root"
+	}
+}
+
+type classified struct {
+	Match
+	rest string // the decoded path after the family prefix
+}
+
+func (t *Table) classify(p string) (classified, bool) {
+	lower := strings.ToLower(p)
 	for _, pr := range t.prefixes {
 		if !hasPrefixSegment(lower, pr.p) {
 			continue
 		}
-		m.Family = pr.fam
+		c := classified{Match: Match{Family: pr.fam, Path: p}, rest: p[len(pr.p):]}
 		if pr.object {
-			m.Kind = pr.kind
-			rest := strings.TrimPrefix(lower[len(pr.p):], "/")
-			seg, _, _ := strings.Cut(rest, "/")
-			// OData addresses an entity as name(key) and functions as name/...
-			seg, _, _ = strings.Cut(seg, "(")
-			m.Object = seg
+			c.Kind = pr.kind
 		}
-		return m, true
+		return c, true
 	}
-	return m, false
+	return classified{}, false
 }
 
 // hasPrefixSegment reports whether p equals prefix or continues it with "/".
@@ -209,39 +291,4 @@ func hasPrefixSegment(p, prefix string) bool {
 		return false
 	}
 	return len(p) == len(prefix) || p[len(prefix)] == '/'
-}
-
-// ErrBadPath is returned by CleanPath for paths that cannot be served.
-var ErrBadPath = errors.New("bad request path")
-
-// CleanPath turns an escaped request path (URL.EscapedPath) into the path
-// that is both classified and forwarded: percent-decoded once, with "." and
-// ".." segments resolved and repeated slashes collapsed. Case and a trailing
-// slash are kept (classification ignores both). Encoded slashes and
-// backslashes, NUL and control characters, and paths that are not absolute
-// are refused, so that no spelling can make the classified path differ from
-// what an upstream server would see.
-func CleanPath(escaped string) (string, error) {
-	lower := strings.ToLower(escaped)
-	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
-		return "", fmt.Errorf("%w: encoded slash or backslash", ErrBadPath)
-	}
-	p, err := url.PathUnescape(escaped)
-	if err != nil {
-		return "", fmt.Errorf("%w: invalid percent-encoding", ErrBadPath)
-	}
-	if !strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("%w: not absolute", ErrBadPath)
-	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || r == '\\' {
-			return "", fmt.Errorf("%w: control character or backslash", ErrBadPath)
-		}
-	}
-	trailing := strings.HasSuffix(p, "/") && len(p) > 1
-	c := path.Clean(p)
-	if trailing && c != "/" {
-		c += "/"
-	}
-	return c, nil
 }

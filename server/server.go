@@ -45,8 +45,9 @@ type Options struct {
 	AccessLog bool
 	// HSTS sets Strict-Transport-Security (when serving TLS).
 	HSTS bool
-	// Check is the forward-auth endpoint (/auth/check); Router the UI
-	// server router (/api/ui/router/v1); Gateway takes every other path.
+	// Check serves the forward-auth endpoints (/auth/check, /auth/nginx,
+	// /auth/traefik, /auth/caddy, /auth/envoy/…); Router the UI server
+	// router (/api/ui/router/v1); Gateway takes every other path.
 	Check, Router, Gateway http.Handler
 }
 
@@ -112,7 +113,7 @@ func routeOf(lower string) string {
 		return "oauth_other"
 	case strings.HasPrefix(lower, oauth2.WellKnown):
 		return "well_known"
-	case strings.TrimSuffix(lower, "/") == gateway.PathCheck:
+	case isForwardAuth(lower):
 		return "auth_check"
 	case gateway.IsRouterPath(lower):
 		return "ui_router"
@@ -157,8 +158,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.route(sw, r, lower, route)
 }
 
+// isForwardAuth reports whether a lower-cased path is a forward-auth
+// endpoint (/auth/check, /auth/nginx, …).
+func isForwardAuth(lower string) bool {
+	_, ok := gateway.ModeOf(lower)
+	return ok
+}
+
 func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route string) {
-	if encodedSeparator(r) {
+	// The gateway and forward-auth judge the path themselves (after the
+	// token, and answering as their proxies need); gatehouse's own routes
+	// need no encoded separator.
+	if route != "gateway" && route != "auth_check" && encodedSeparator(r) {
 		// An encoded / or \ would let the decoded path differ from what a
 		// proxy in front of us matched on; no route of ours needs one.
 		render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), gatehouse.ErrInvalidRequest(

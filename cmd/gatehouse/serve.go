@@ -98,6 +98,7 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.BoolVar(&cfg.AccessLog, "access-log", false, "log every request at info level (else at debug level)")
 	f.StringArrayVar(&cfg.Upstreams, "upstream", nil, "gateway upstream of an API family, FAMILY=URL (repeatable; YAML gateway.upstreams)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long the gateway waits for an upstream's response headers (then 504)")
+	f.Int64Var(&cfg.UpstreamMaxBody, "upstream-max-body", 0, "largest request body, in bytes, the gateway sends upstream (then 413; 0: no cap)")
 	f.StringVar(&cfg.InstallUser, "install-user", cfg.InstallUser, "user that Transaction API calls without a user context act as")
 	f.StringVar(&cfg.UIServerURL, "ui-server-url", "", "UI server URL the router answers for urlType=external (default <public URL>/uiserver0)")
 	f.StringVar(&cfg.UIServerInternalURL, "ui-server-internal-url", "", "UI server URL the router answers for urlType=internal (default <public URL>/uiserver0)")

@@ -1,13 +1,14 @@
 // Package gateway enforces gatehouse's authorization decision in front of
-// real APIs: as a reverse proxy (Gateway), as a forward-auth check for
-// nginx and Traefik (Check), and it serves the P21 UI server router
-// (Router), whose answer is itself bearer-protected.
+// real APIs: as a reverse proxy (Gateway), as forward-auth checks for
+// nginx, Traefik, Caddy and Envoy (Check), and it serves the P21 UI server
+// router (Router), whose answer is itself bearer-protected.
 package gateway
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -24,7 +26,20 @@ import (
 
 // Authorizer is the decision the enforcement points apply.
 type Authorizer interface {
-	Authorize(ctx context.Context, escapedPath, authorization string) (*auth.Authorization, error)
+	Authorize(ctx context.Context, req auth.Request) (*auth.Authorization, error)
+}
+
+// RequestOf is what the decision is asked about an incoming request: its
+// path and query exactly as the client sent them on the request line, and
+// every Authorization header.
+func RequestOf(r *http.Request) auth.Request {
+	path, query := r.URL.EscapedPath(), r.URL.RawQuery
+	if t := r.RequestURI; strings.HasPrefix(t, "/") {
+		// The origin form, as sent (absolute forms and "*" keep the
+		// URL's own reading).
+		path, query, _ = strings.Cut(t, "?")
+	}
+	return auth.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
 }
 
 // ParseUpstreams reads FAMILY=URL settings (--upstream). Families must
@@ -56,9 +71,10 @@ func ParseUpstreams(specs []string, known func(string) bool) (map[string]*url.UR
 }
 
 // Gateway reverse-proxies allowed requests to the upstream of their family,
-// with the path and query as the client sent them (see forwardPath), the
-// identity headers added and any client-sent X-Gatehouse-*
-// headers removed.
+// with the path and query exactly as the client sent them (the path is
+// canonical, or the request was refused), the identity headers added, and
+// every client header that could pass for one, or that some servers route
+// by, removed.
 type Gateway struct {
 	auth      Authorizer
 	proxies   map[string]*httputil.ReverseProxy
@@ -66,6 +82,7 @@ type Gateway struct {
 	observe   func(family, outcome string)
 	upstreams map[string]*url.URL
 	format    render.Format
+	maxBody   int64
 }
 
 // Options configure a Gateway.
@@ -74,6 +91,8 @@ type Options struct {
 	Upstreams map[string]*url.URL
 	// Timeout bounds the wait for an upstream's response headers (504 after).
 	Timeout time.Duration
+	// MaxBody caps request bodies sent upstream (413 above it); 0 for no cap.
+	MaxBody int64
 	Log     *slog.Logger
 	// Observe counts decisions by family and outcome; may be nil.
 	Observe func(family, outcome string)
@@ -83,6 +102,12 @@ type Options struct {
 
 type ctxKey struct{}
 
+// proxied is what the proxy's hooks need of an allowed request.
+type proxied struct {
+	a    *auth.Authorization
+	body *bodyReader // nil without a body
+}
+
 // NewGateway builds the proxy.
 func NewGateway(a Authorizer, o Options) *Gateway {
 	if o.Log == nil {
@@ -91,7 +116,8 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	g := &Gateway{auth: a, proxies: map[string]*httputil.ReverseProxy{}, log: o.Log, observe: o.Observe, upstreams: o.Upstreams, format: o.Format}
+	g := &Gateway{auth: a, proxies: map[string]*httputil.ReverseProxy{}, log: o.Log, observe: o.Observe,
+		upstreams: o.Upstreams, format: o.Format, maxBody: o.MaxBody}
 	tr := &http.Transport{
 		Proxy:                 nil, // never through an environment proxy
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -106,19 +132,17 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 		up, upEscaped := up, strings.TrimSuffix(up.EscapedPath(), "/")
 		g.proxies[fam] = &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
-				a := pr.In.Context().Value(ctxKey{}).(*auth.Authorization)
-				p, raw := forwardPath(pr.In.URL, a.Path)
+				a := pr.In.Context().Value(ctxKey{}).(*proxied).a
 				pr.Out.URL.Scheme, pr.Out.URL.Host = up.Scheme, up.Host
-				pr.Out.URL.Path, pr.Out.URL.RawPath = up.Path+p, ""
-				if raw != "" {
-					pr.Out.URL.RawPath = upEscaped + raw
-				}
+				// The path judged, spelled as the client spelled it.
+				pr.Out.URL.Path, pr.Out.URL.RawPath = up.Path+a.Path, upEscaped+a.EscapedPath
 				// The query as sent: ReverseProxy drops parameters it cannot
-				// parse (a ";" separator, say) from Out; the decision never
-				// reads the query, so the upstream gets it whole.
+				// parse (a ";" separator, say) from Out; the upstream gets it
+				// whole, as the decision read it.
 				pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 				pr.Out.Host = up.Host
 				pr.SetXForwarded()
+				stripRouting(pr.Out.Header)
 				a.SetHeaders(pr.Out.Header)
 			},
 			Transport:    tr,
@@ -129,57 +153,22 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 	return g
 }
 
-// forwardPath is the path sent upstream for an allowed request u whose
-// decision was made on clean, as a decoded path and its escaped form.
-//
-// Without dot segments it is u's escaped path, byte for byte as the client
-// sent it (repeated slashes, case and percent-encoding kept: a%2Bb is not
-// a+b to the upstream). With dot segments, which an upstream might resolve
-// differently, it is the cleaned path the decision judged, each remaining
-// segment keeping the client's escaping. Either way it decodes to a path
-// that cleans to clean; when that cannot be shown it is clean, re-encoded.
-func forwardPath(u *url.URL, clean string) (path, escaped string) {
-	escaped = u.EscapedPath()
-	segs := strings.Split(escaped, "/")
-	if !hasDotSegment(segs) {
-		if p, err := url.PathUnescape(escaped); err == nil && p == u.Path {
-			return u.Path, escaped
-		}
-		return clean, ""
-	}
-	// path.Clean on escaped segments: drop empty and "." segments, let
-	// ".." remove the one before (never above the root).
-	out := make([]string, 0, len(segs))
-	for _, s := range segs[1:] {
-		switch d, _ := url.PathUnescape(s); d {
-		case "", ".":
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-		default:
-			out = append(out, s)
-		}
-	}
-	escaped = "/" + strings.Join(out, "/")
-	if len(out) > 0 && strings.HasSuffix(u.Path, "/") {
-		escaped += "/"
-	}
-	if p, err := url.PathUnescape(escaped); err == nil && p == clean {
-		return clean, escaped
-	}
-	return clean, ""
+// routingHeaders are client headers that some servers read as the
+// request's path instead of the request line (IIS URL Rewrite, Symfony,
+// Zend: X-Original-URL, X-Rewrite-URL), or that forward-auth proxies use to
+// report it; the gateway never forwards them. Names compare with "_"
+// folded to "-", case ignored.
+var routingHeaders = map[string]bool{
+	"x-original-url": true, "x-rewrite-url": true, "x-original-uri": true,
+	"x-forwarded-uri": true, "x-forwarded-path": true, "x-original-method": true, "x-forwarded-method": true,
 }
 
-// hasDotSegment reports whether an escaped path, split at "/", has a "."
-// or ".." segment, also percent-encoded (%2e).
-func hasDotSegment(segs []string) bool {
-	for _, s := range segs {
-		if d, err := url.PathUnescape(s); err == nil && (d == "." || d == "..") {
-			return true
+func stripRouting(h http.Header) {
+	for k := range h {
+		if routingHeaders[foldName(k)] {
+			delete(h, k)
 		}
 	}
-	return false
 }
 
 // Families lists the families with an upstream, sorted.
@@ -193,7 +182,7 @@ func (g *Gateway) Families() []string {
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a, err := g.auth.Authorize(r.Context(), r.URL.EscapedPath(), r.Header.Get("Authorization"))
+	a, err := g.auth.Authorize(r.Context(), RequestOf(r))
 	if err != nil {
 		g.refuse(w, r, err)
 		return
@@ -205,11 +194,62 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Description: fmt.Sprintf("The %s API family has no upstream on this server.", a.Match.Family.Name)})
 		return
 	}
+	if g.maxBody > 0 && r.ContentLength > g.maxBody {
+		g.count(a.Match.Family.Name, "body_too_large")
+		render.Error(w, g.format.Choose(r.Header.Get("Accept")), errBodyTooLarge(g.maxBody))
+		return
+	}
+	px := &proxied{a: a}
+	if r.Body != nil && r.Body != http.NoBody {
+		body := r.Body
+		if g.maxBody > 0 {
+			body = http.MaxBytesReader(w, body, g.maxBody)
+		}
+		px.body = &bodyReader{rc: body}
+		r.Body = px.body
+	}
 	g.count(a.Match.Family.Name, "allowed")
 	// Let request and response bodies stream at the same time (HTTP/1.1
 	// servers otherwise drain the request before the response starts).
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	p.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, a)))
+	p.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, px)))
+}
+
+func errBodyTooLarge(n int64) *gatehouse.Error {
+	return &gatehouse.Error{Status: http.StatusRequestEntityTooLarge, Code: gatehouse.CodeInvalidRequest,
+		Description: fmt.Sprintf("The request body is larger than %d bytes.", n)}
+}
+
+// bodyReader remembers the first error reading the client's body, so that
+// a failed proxy round trip can be told apart: the client's fault (bad
+// framing, a body over the cap, a disconnect) or the upstream's.
+type bodyReader struct {
+	rc  io.ReadCloser
+	mu  sync.Mutex
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.rc.Close() }
+
+func (b *bodyReader) failed() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (g *Gateway) count(family, outcome string) {
@@ -236,29 +276,55 @@ func outcomeOf(e *gatehouse.Error) string {
 	return "bad_request"
 }
 
-// upstreamError answers 504 when the upstream did not answer in time and
-// 502 when it could not be reached or broke the connection.
+// upstreamError answers a failed round trip. The client's faults come
+// first: a body over the cap is 413, a body that cannot be read (bad
+// chunked framing, say) 400, a client that went away gets no answer; they
+// are logged at debug level as the client's. Then 504 when the upstream did
+// not answer in time, and 502 when it could not be reached or broke the
+// connection.
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	fam := ""
-	if a, ok := r.Context().Value(ctxKey{}).(*auth.Authorization); ok {
-		fam = a.Match.Family.Name
+	px, _ := r.Context().Value(ctxKey{}).(*proxied)
+	if px != nil {
+		fam = px.a.Match.Family.Name
 	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		// The client went away; nobody is listening for an answer.
-		g.count(fam, "client_gone")
-		w.WriteHeader(499)
+	f := g.format.Choose(r.Header.Get("Accept"))
+	if berr := px.failedBody(); berr != nil || r.Context().Err() != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(berr, &mbe):
+			g.count(fam, "body_too_large")
+			g.log.Debug("client body over the cap", "family", fam, "limit", mbe.Limit)
+			render.Error(w, f, errBodyTooLarge(mbe.Limit))
+		case r.Context().Err() != nil:
+			// The client went away; nobody is listening for an answer.
+			g.count(fam, "client_gone")
+			g.log.Debug("client went away during the upstream call", "family", fam)
+			w.WriteHeader(499)
+		default:
+			g.count(fam, "bad_client_body")
+			g.log.Debug("client body could not be read", "family", fam, "err", berr)
+			render.Error(w, f, gatehouse.ErrInvalidRequest("The request body could not be read: %s.", clip(berr.Error())))
+		}
 		return
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		g.count(fam, "upstream_timeout")
 		g.log.Warn("upstream timed out", "family", fam, "err", err)
-		render.Error(w, g.format.Choose(r.Header.Get("Accept")), &gatehouse.Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
+		render.Error(w, f, &gatehouse.Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
 			Description: fmt.Sprintf("The %s upstream did not answer in time.", fam)})
 		return
 	}
 	g.count(fam, "upstream_error")
 	g.log.Warn("upstream unreachable", "family", fam, "err", err)
-	render.Error(w, g.format.Choose(r.Header.Get("Accept")), &gatehouse.Error{Status: http.StatusBadGateway, Code: "upstream_unavailable",
+	render.Error(w, f, &gatehouse.Error{Status: http.StatusBadGateway, Code: "upstream_unavailable",
 		Description: fmt.Sprintf("The %s upstream cannot be reached.", fam)})
+}
+
+func (px *proxied) failedBody() error {
+	if px == nil {
+		return nil
+	}
+	return px.body.failed()
 }

@@ -26,7 +26,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !getOnly(w, r, rt.Format) {
 		return
 	}
-	if _, err := rt.Auth.Authorize(r.Context(), r.URL.EscapedPath(), r.Header.Get("Authorization")); err != nil {
+	if _, err := rt.Auth.Authorize(r.Context(), RequestOf(r)); err != nil {
 		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), refusal(err))
 		return
 	}

@@ -31,20 +31,16 @@ import (
 	"github.com/gatehouse/gatehouse/token"
 )
 
-// allowAll classifies the path like gatehouse but allows every request
-// without looking at the token.
+// allowAll judges the request like gatehouse (canonical path, family,
+// OData objects) but allows every one without looking at the token.
 type allowAll struct{ table *policy.Table }
 
-func (a allowAll) Authorize(_ context.Context, escapedPath, _ string) (*auth.Authorization, error) {
-	clean, err := policy.CleanPath(escapedPath)
+func (a allowAll) Authorize(_ context.Context, req auth.Request) (*auth.Authorization, error) {
+	m, err := a.table.Resolve(req.Path, req.Query)
 	if err != nil {
-		return nil, err
+		return nil, auth.ErrCannotJudge(err)
 	}
-	m, ok := a.table.Classify(clean)
-	if !ok {
-		return nil, auth.ErrNoFamily(clean)
-	}
-	return &auth.Authorization{Identity: &auth.Identity{Claims: anonymous}, Match: m, Path: clean}, nil
+	return &auth.Authorization{Identity: &auth.Identity{Claims: anonymous}, Match: m, Path: m.Path, EscapedPath: req.Path}, nil
 }
 
 var anonymous = &token.Claims{}

@@ -273,6 +273,10 @@ func runAttacks(t *testing.T, e *apptest.Env, up *recordingUpstream, proxy, tok 
 		if len(got) == 0 && st == 200 {
 			t.Errorf("%s: 200 without reaching the upstream", a.name)
 		}
+		if st >= 500 || st == 0 {
+			// nginx answers 500 for any check status but 2xx, 401 and 403.
+			t.Errorf("%s: the proxy answered %d", a.name, st)
+		}
 	}
 }
 

@@ -31,18 +31,20 @@ import (
 // and never a client-sent identity header.
 
 // snippet returns the first fenced block of the given language in
-// docs/gateway.md.
-func snippet(t *testing.T, lang string) string {
+// docs/gateway.md whose text starts with start ("" for any).
+func snippet(t *testing.T, lang, start string) string {
 	t.Helper()
 	doc, err := os.ReadFile("../docs/gateway.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```").FindSubmatch(doc)
-	if m == nil {
-		t.Fatalf("docs/gateway.md has no %s snippet", lang)
+	for _, m := range regexp.MustCompile("(?s)```"+lang+"\n(.*?)```").FindAllSubmatch(doc, -1) {
+		if strings.HasPrefix(string(m[1]), start) {
+			return string(m[1])
+		}
 	}
-	return string(m[1])
+	t.Fatalf("docs/gateway.md has no %s snippet starting %q", lang, start)
+	return ""
 }
 
 // binary finds a proxy's executable; in CI a missing one fails the test.
@@ -336,7 +338,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	up := newRecordingUpstream(t)
 	port := freePort(t)
 	dir := t.TempDir()
-	s := strings.ReplaceAll(snippet(t, "nginx"), "http://127.0.0.1:8080", e.URL)
+	s := strings.ReplaceAll(snippet(t, "nginx", ""), "http://127.0.0.1:8080", e.URL)
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 pid %[1]s/nginx.pid;
@@ -367,7 +369,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	up := newRecordingUpstream(t)
 	port := freePort(t)
 	dir := t.TempDir()
-	s := snippet(t, "caddy")
+	s := snippet(t, "caddy", "")
 	s = strings.ReplaceAll(s, "127.0.0.1:8080", strings.TrimPrefix(e.URL, "http://"))
 	s = strings.ReplaceAll(s, "p21_backend:8081", strings.TrimPrefix(up.URL, "http://"))
 	conf := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\n\nhttp://:%d {\n\tbind 127.0.0.1\n%s}\n", port, s)

@@ -215,7 +215,7 @@ func attacks(tok string) []attack {
 		"/odataservice/odata/table/$entity?$id=customer(1)", "/odataservice/odata/table/$root", "/odataservice/odata/table/%24batch",
 		sup + "(1)/customer", sup + "?$expand=customer", sup + "?$expand=*", sup + "?%24expand=customer", sup + "?expand=customer",
 		sup + "?$select=customer/name", sup + "?$filter=customer/name%20eq%20'x'", sup + "?$expand=customer($select=name)",
-		sup + "?$apply=expand(customer)", sup + "?$expand=customer(", "/odataservice/odata/view/customer",
+		sup + "?$apply=expand(customer)", sup + "?$expand=customer(", sup + "?$top=1;$expand=customer", "/odataservice/odata/view/customer",
 		"/api/entity/customers", "/api/.configuration/x", "/uiserver0/api/v2/transaction", "/api/ui/interactive/sessions",
 		"/p21sdk/x", "/odataservice/odata/table", "/odataservice/odata/table/", "/nowhere", "/odataservice/odata/customer",
 		"/odataservice/odata/table/supplier%EF%BC%8E%EF%BC%8E/customer", "/odataservice/odata/table/%C0%AE%C0%AE/customer",

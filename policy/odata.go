@@ -135,39 +135,64 @@ func optionOf(name string) queryOption {
 const maxQueryDepth = 16
 
 // resolveQuery reads the query options that name objects. Parameters are
-// separated by "&" only (as ASP.NET, servlet containers and Python read
-// them); names and values are percent-decoded once, "+" as a space.
+// separated by "&" (as ASP.NET, servlet containers and Python read them);
+// since some servers also split at ";", every ";"-separated part outside
+// parentheses and quotes is read as a parameter too — reading more can
+// only refuse more. Names and values are percent-decoded once, "+" as a
+// space.
 func resolveQuery(m *Match, rawQuery string) error {
 	for _, p := range strings.Split(rawQuery, "&") {
 		if p == "" {
 			continue
 		}
-		rawName, rawValue, _ := strings.Cut(p, "=")
-		name, err := url.QueryUnescape(rawName)
-		if err != nil {
-			return &BadRequestError{Reason: fmt.Sprintf("the query parameter %q has an invalid percent-escape", clip(rawName))}
+		if err := resolveParam(m, p); err != nil {
+			return err
 		}
-		opt := optionOf(name)
-		if opt == optNone {
+		if !strings.Contains(p, ";") {
 			continue
 		}
-		value, err := url.QueryUnescape(rawValue)
+		parts, err := splitTop(p, ';')
 		if err != nil {
-			return &BadRequestError{Reason: fmt.Sprintf("the query option %s has an invalid percent-escape", clip(name))}
+			// The parameter itself was read; a ";" reading of it that does
+			// not split cleanly names nothing more than its first part.
+			continue
 		}
-		switch opt {
-		case optExpand:
-			err = readExpand(m, value, 0)
-		case optSelect:
-			err = readSelect(m, value, 0)
-		case optExpr:
-			err = readExpr(m, value)
-		case optID:
-			err = fmt.Errorf("%s names a resource by URL", clip(name))
+		for _, q := range parts[1:] {
+			if err := resolveParam(m, q); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return &BadRequestError{Reason: fmt.Sprintf("the query option %s cannot be judged: %v", clip(name), err)}
-		}
+	}
+	return nil
+}
+
+// resolveParam reads one name=value parameter.
+func resolveParam(m *Match, p string) error {
+	rawName, rawValue, _ := strings.Cut(p, "=")
+	name, err := url.QueryUnescape(rawName)
+	if err != nil {
+		return &BadRequestError{Reason: fmt.Sprintf("the query parameter %q has an invalid percent-escape", clip(rawName))}
+	}
+	opt := optionOf(name)
+	if opt == optNone {
+		return nil
+	}
+	value, err := url.QueryUnescape(rawValue)
+	if err != nil {
+		return &BadRequestError{Reason: fmt.Sprintf("the query option %s has an invalid percent-escape", clip(name))}
+	}
+	switch opt {
+	case optExpand:
+		err = readExpand(m, value, 0)
+	case optSelect:
+		err = readSelect(m, value, 0)
+	case optExpr:
+		err = readExpr(m, value)
+	case optID:
+		err = fmt.Errorf("%s names a resource by URL", clip(name))
+	}
+	if err != nil {
+		return &BadRequestError{Reason: fmt.Sprintf("the query option %s cannot be judged: %v", clip(name), err)}
 	}
 	return nil
 }

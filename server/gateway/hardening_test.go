@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -152,12 +153,21 @@ func TestClientBodyFaults(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
 		}
 	}
+	// A client that goes away in the middle of its body.
+	c, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "POST /api/entity/x HTTP/1.1\r\nHost: g\r\nContent-Length: 900\r\n\r\nonly part of it")
+	c.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, c) // whatever comes back, until the server closes
+	c.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	if outcomes["upstream_error"] != 0 || strings.Contains(logs.String(), "upstream unreachable") || strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("client faults were blamed on the upstream: %v\n%s", outcomes, logs)
 	}
-	if outcomes["bad_client_body"] < 2 || outcomes["body_too_large"] < 2 {
+	if outcomes["bad_client_body"]+outcomes["client_gone"] < 3 || outcomes["body_too_large"] < 2 {
 		t.Errorf("outcomes %v", outcomes)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -86,7 +87,7 @@ func BenchmarkBearerCheck(b *testing.B) {
 		{"user-odata-role", userTok, "/odataservice/odata/table/supplier"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			req := auth.Request{Path: c.path, Authorization: []string{"Bearer " + c.tok}}
+			req := policy.Request{Path: c.path, Authorization: []string{"Bearer " + c.tok}}
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

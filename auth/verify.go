@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
 )
@@ -79,39 +78,14 @@ func NewVerifier(cfg Config, keys *token.Ring, st store.Sessions, clock gatehous
 // not be known, and a wrong "yes" is worse than "try again".
 func (v *Verifier) FollowHealth(healthy func() bool) { v.healthy = healthy }
 
-// ErrInvalidToken is the answer for a missing, malformed, unverifiable or
-// expired token, or one whose session has ended: 401 with a Bearer challenge.
-func ErrInvalidToken(desc string) *gatehouse.Error {
-	e := &gatehouse.Error{Status: http.StatusUnauthorized, Code: gatehouse.CodeInvalidToken, Description: desc}
-	return e.WithHeader("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+desc+`"`)
-}
-
-// ErrNoToken is the answer when a request carries no bearer token at all.
-// RFC 6750 §3.1 would allow a bare "Bearer" challenge; gatehouse sends
-// error="invalid_token" for every 401 alike (SPEC §4.3), so that clients
-// need one rule.
-func ErrNoToken() *gatehouse.Error {
-	return ErrInvalidToken("A bearer token is required (Authorization: Bearer <token>).")
-}
-
-// BearerToken extracts the token of an Authorization header value; "" when
-// there is none or the scheme is not Bearer.
-func BearerToken(h string) string {
-	const p = "bearer "
-	if len(h) < len(p) || !strings.EqualFold(h[:len(p)], p) {
-		return ""
-	}
-	return strings.TrimSpace(h[len(p):])
-}
-
 // Verify checks a raw bearer token. Errors are *gatehouse.Error values:
 // 401 invalid_token, or 503 when the store cannot be read.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if raw == "" {
-		return nil, ErrNoToken()
+		return nil, policy.ErrNoToken()
 	}
 	if len(raw) > 8192 {
-		return nil, ErrInvalidToken("The access token is malformed.")
+		return nil, policy.ErrInvalidToken("The access token is malformed.")
 	}
 	c, err := v.claims(raw)
 	if err != nil {
@@ -119,10 +93,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	}
 	now := v.clock.Now()
 	if !now.Before(c.ExpiresAt.Add(v.leeway)) {
-		return nil, ErrInvalidToken("The access token has expired.")
+		return nil, policy.ErrInvalidToken("The access token has expired.")
 	}
 	if now.Add(v.leeway).Before(c.NotBefore) {
-		return nil, ErrInvalidToken("The access token is not valid yet.")
+		return nil, policy.ErrInvalidToken("The access token is not valid yet.")
 	}
 	if v.healthy != nil && !v.healthy() {
 		return nil, gatehouse.ErrStoreDown(errors.New("change feed unreadable"))
@@ -132,11 +106,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 		return nil, gatehouse.ErrStoreDown(err)
 	}
 	if !found || !s.Active(now) {
-		return nil, ErrInvalidToken("The session of this access token has ended.")
+		return nil, policy.ErrInvalidToken("The session of this access token has ended.")
 	}
 	// The token must belong to the session it names: same consumer and user.
 	if strconv.FormatInt(s.ConsumerUID, 10) != orZero(c.ConsumerUID) || s.Username != c.Subject {
-		return nil, ErrInvalidToken("The access token does not match its session.")
+		return nil, policy.ErrInvalidToken("The access token does not match its session.")
 	}
 	return &Identity{Claims: c, Session: s}, nil
 }
@@ -166,7 +140,7 @@ func (v *Verifier) claims(raw string) (*token.Claims, error) {
 	}
 	c, err := kr.Verify(raw, token.VerifyOptions{Issuer: v.issuer, SkipTimes: true})
 	if err != nil {
-		return nil, ErrInvalidToken(describe(err))
+		return nil, policy.ErrInvalidToken(describe(err))
 	}
 	v.mu.Lock()
 	if v.ring != kr {

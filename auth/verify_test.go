@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 func wantStatus(t *testing.T, err error, status int, desc string) {
@@ -111,7 +112,7 @@ func TestBearerToken(t *testing.T) {
 	for h, want := range map[string]string{
 		"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc ": "abc", "Basic abc": "", "": "", "Bearer": "",
 	} {
-		if got := auth.BearerToken(h); got != want {
+		if got := wire.BearerToken(h); got != want {
 			t.Errorf("BearerToken(%q) = %q, want %q", h, got, want)
 		}
 	}
@@ -161,7 +162,7 @@ func TestBearerChecksAnsweredFromMemory(t *testing.T) {
 	a := &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: "admin"}
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
-		if _, err := a.Authorize(ctx, auth.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {
+		if _, err := a.Authorize(ctx, policy.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,7 +171,7 @@ func TestBearerChecksAnsweredFromMemory(t *testing.T) {
 	}
 	// A change to the user drops it from memory: the next check reads it again.
 	dir.Listener().Changes([]gatehouse.Change{{Kind: gatehouse.ChangeUser, Key: "api_user", Op: gatehouse.OpUpdate}})
-	if _, err := a.Authorize(ctx, auth.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {
+	if _, err := a.Authorize(ctx, policy.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {
 		t.Fatal(err)
 	}
 	if cs.users.Load() != 2 || cs.sessions.Load() != 1 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // The real-proxy tests take the forward-auth snippets of docs/gateway.md as
@@ -289,7 +290,7 @@ func checkReceived(t *testing.T, e *apptest.Env, a attack, r received) {
 	t.Helper()
 	path, query, _ := strings.Cut(r.RequestURI, "?")
 	authz, _ := r.Header["Authorization"]
-	az, err := e.App.Authorizer.Authorize(context.Background(), auth.Request{Path: path, Query: query, Authorization: authz})
+	az, err := e.App.Authorizer.Authorize(context.Background(), policy.Request{Path: path, Query: query, Authorization: authz})
 	if err != nil {
 		t.Errorf("%s: the upstream received %q, which gatehouse refuses: %v", a.name, r.RequestURI, err)
 		return

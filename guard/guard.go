@@ -21,8 +21,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Identity is who a request acts for, once allowed.
@@ -84,9 +84,9 @@ func Middleware(d Decider) func(http.Handler) http.Handler {
 			}
 			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
 			for k := range r.Header {
-				if auth.IsIdentityHeader(k) {
+				if wire.IsIdentityHeader(k) {
 					r.Header = r.Header.Clone()
-					auth.StripHeaders(r.Header)
+					wire.StripIdentityHeaders(r.Header)
 					break
 				}
 			}
@@ -97,12 +97,12 @@ func Middleware(d Decider) func(http.Handler) http.Handler {
 
 // requestOf is what the decision is asked about r: its path and query as
 // the client sent them, and every Authorization header.
-func requestOf(r *http.Request) auth.Request {
+func requestOf(r *http.Request) policy.Request {
 	path, query := r.URL.EscapedPath(), r.URL.RawQuery
 	if t := r.RequestURI; strings.HasPrefix(t, "/") {
 		path, query, _ = strings.Cut(t, "?")
 	}
-	return auth.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
+	return policy.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
 }
 
 // WriteRefusal writes err as gatehouse does: its status, headers and a JSON

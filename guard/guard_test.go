@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // decisionCase is one request of the side-by-side table: its path and
@@ -201,7 +202,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 	for k := range seen {
-		if auth.IsIdentityHeader(k) {
+		if wire.IsIdentityHeader(k) {
 			t.Errorf("the handler saw %s", k)
 		}
 	}

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/scope"
 	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/gatehouse/gatehouse/wire"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -196,24 +196,24 @@ type claims struct {
 func (j *JWKS) Decide(r *http.Request) (*Identity, error) {
 	req := requestOf(r)
 	if len(req.Authorization) > 1 {
-		return nil, refusal(auth.ErrManyAuthorizations())
+		return nil, refusal(policy.ErrManyAuthorizations())
 	}
 	ctx := r.Context()
-	raw := auth.BearerToken(r.Header.Get("Authorization"))
+	raw := wire.BearerToken(r.Header.Get("Authorization"))
 	c, checked, err := j.verify(ctx, raw)
 	if err != nil {
 		return nil, j.refuse(err)
 	}
 	m, err := j.table.Resolve(req.Path, req.Query)
 	switch {
-	case errors.Is(err, policy.ErrNoFamily):
-		return nil, refusal(auth.ErrNoFamily(req.Path))
+	case errors.Is(err, policy.ErrUnclaimed):
+		return nil, refusal(policy.ErrNoFamily(req.Path))
 	case err != nil:
-		return nil, refusal(auth.ErrCannotJudge(err))
+		return nil, refusal(policy.ErrCannotJudge(err))
 	}
 	sc, err := scope.Parse(c.Scope)
 	if err != nil {
-		return nil, refusal(auth.ErrInvalidToken("The access token carries a scope that cannot be read."))
+		return nil, refusal(policy.ErrInvalidToken("The access token carries a scope that cannot be read."))
 	}
 	sub := policy.Subject{Username: c.Subject, Consumer: c.ConsumerUID != "", Scope: sc}
 	if user, role, catalog := policy.Needs(m, sub); user || role || catalog {
@@ -231,7 +231,7 @@ func (j *JWKS) Decide(r *http.Request) (*Identity, error) {
 			return nil, j.refuse(err)
 		}
 		if !in.active {
-			return nil, refusal(auth.ErrInvalidToken("The session of this access token has ended."))
+			return nil, refusal(policy.ErrInvalidToken("The session of this access token has ended."))
 		}
 	}
 	d := policy.Decide(m, sub, policy.State{}, j.installUser)
@@ -266,14 +266,14 @@ func (j *JWKS) refuse(err error) error {
 // and session, and the claims are the ones it reported).
 func (j *JWKS) verify(ctx context.Context, raw string) (c claims, checked bool, err error) {
 	if raw == "" {
-		return c, false, auth.ErrNoToken()
+		return c, false, policy.ErrNoToken()
 	}
 	if len(raw) > 8192 {
-		return c, false, auth.ErrInvalidToken("The access token is malformed.")
+		return c, false, policy.ErrInvalidToken("The access token is malformed.")
 	}
 	h, ok := header(raw)
 	if !ok {
-		return c, false, auth.ErrInvalidToken("The access token is malformed.")
+		return c, false, policy.ErrInvalidToken("The access token is malformed.")
 	}
 	switch h.Alg {
 	case algRS256, algES256, algEdDSA:
@@ -283,12 +283,12 @@ func (j *JWKS) verify(ctx context.Context, raw string) (c claims, checked bool, 
 		if j.keys.known(h.Kid) {
 			// A kid of a published public key with HS256: the key confusion
 			// attack. No need to ask.
-			return c, false, auth.ErrInvalidToken("The access token signature is invalid.")
+			return c, false, policy.ErrInvalidToken("The access token signature is invalid.")
 		}
 		c, err = j.introspected(ctx, raw)
 		return c, true, err
 	}
-	return c, false, auth.ErrInvalidToken("The access token signature is invalid.")
+	return c, false, policy.ErrInvalidToken("The access token signature is invalid.")
 }
 
 type joseHeader struct{ Alg, Kid string }
@@ -311,7 +311,7 @@ func (j *JWKS) verifyLocal(ctx context.Context, raw, kid string) (claims, error)
 	k, err := j.keys.get(ctx, kid)
 	switch {
 	case errors.Is(err, errUnknownKey):
-		return claims{}, auth.ErrInvalidToken("The access token signature is invalid.")
+		return claims{}, policy.ErrInvalidToken("The access token signature is invalid.")
 	case err != nil:
 		return claims{}, err // the set could not be read: cannot tell
 	}
@@ -320,9 +320,9 @@ func (j *JWKS) verifyLocal(ctx context.Context, raw, kid string) (claims, error)
 	})
 	switch {
 	case errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrAlgorithm), errors.Is(err, token.ErrUnknownKey):
-		return claims{}, auth.ErrInvalidToken("The access token signature is invalid.")
+		return claims{}, policy.ErrInvalidToken("The access token signature is invalid.")
 	case err != nil:
-		return claims{}, auth.ErrInvalidToken("The access token is malformed.")
+		return claims{}, policy.ErrInvalidToken("The access token is malformed.")
 	}
 	c := claims{Issuer: tc.Issuer, Subject: tc.Subject, Scope: tc.Audience, SessionID: tc.SessionID,
 		ConsumerUID: tc.ConsumerUID, ID: tc.ID, ExpiresAt: tc.ExpiresAt}
@@ -339,10 +339,10 @@ func (j *JWKS) introspected(ctx context.Context, raw string) (claims, error) {
 		return claims{}, err
 	}
 	if !in.active {
-		return claims{}, auth.ErrInvalidToken("The access token is not valid, has expired, or its session has ended.")
+		return claims{}, policy.ErrInvalidToken("The access token is not valid, has expired, or its session has ended.")
 	}
 	if in.claims.SessionID == "" || in.claims.ExpiresAt.IsZero() {
-		return claims{}, auth.ErrInvalidToken("The access token is malformed.")
+		return claims{}, policy.ErrInvalidToken("The access token is malformed.")
 	}
 	// Times again on every use: the answer may be cached past them.
 	return in.claims, j.checkClaims(in.claims)
@@ -351,14 +351,14 @@ func (j *JWKS) introspected(ctx context.Context, raw string) (claims, error) {
 // checkClaims checks issuer and times, with the leeway.
 func (j *JWKS) checkClaims(c claims) error {
 	if c.Issuer != j.issuer {
-		return auth.ErrInvalidToken("The access token was issued by someone else.")
+		return policy.ErrInvalidToken("The access token was issued by someone else.")
 	}
 	now := j.clock.Now()
 	if !now.Before(c.ExpiresAt.Add(j.leeway)) {
-		return auth.ErrInvalidToken("The access token has expired.")
+		return policy.ErrInvalidToken("The access token has expired.")
 	}
 	if !c.NotBefore.IsZero() && now.Add(j.leeway).Before(c.NotBefore) {
-		return auth.ErrInvalidToken("The access token is not valid yet.")
+		return policy.ErrInvalidToken("The access token is not valid yet.")
 	}
 	return nil
 }

@@ -27,17 +27,17 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// wire counts the JWKS decider's requests by path, and makes paths
+// tally counts the JWKS decider's requests by path, and makes paths
 // unreachable on demand; everything else goes to the real server.
-type wire struct {
+type tally struct {
 	mu   sync.Mutex
 	n    map[string]int
 	down map[string]bool
 }
 
-func newWire() *wire { return &wire{n: map[string]int{}, down: map[string]bool{}} }
+func newWire() *tally { return &tally{n: map[string]int{}, down: map[string]bool{}} }
 
-func (w *wire) RoundTrip(r *http.Request) (*http.Response, error) {
+func (w *tally) RoundTrip(r *http.Request) (*http.Response, error) {
 	w.mu.Lock()
 	w.n[r.URL.Path]++
 	down := w.down[r.URL.Path]
@@ -48,13 +48,13 @@ func (w *wire) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func (w *wire) count(path string) int {
+func (w *tally) count(path string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.n[path]
 }
 
-func (w *wire) setDown(path string, down bool) {
+func (w *tally) setDown(path string, down bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.down[path] = down

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // Remote decides by asking a gatehouse server's forward-auth endpoint
@@ -56,7 +56,7 @@ const maxRemoteCache = 50_000
 func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
 	orig := requestOf(r)
 	if len(orig.Authorization) > 1 {
-		return nil, refusal(auth.ErrManyAuthorizations())
+		return nil, refusal(policy.ErrManyAuthorizations())
 	}
 	authz := r.Header.Get("Authorization")
 	uri := orig.Path

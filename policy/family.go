@@ -218,7 +218,7 @@ func (m *Match) addObject(o string) {
 // line, without the query) and its raw query. The path must be canonical
 // (see Canonical); for object families with OData rules, the objects it
 // reaches are read from the path and the query. Errors wrap ErrBadPath (the
-// request cannot be judged) or are ErrNoFamily.
+// request cannot be judged) or are ErrUnclaimed.
 func (t *Table) Resolve(escapedPath, rawQuery string) (Match, error) {
 	p, err := Canonical(escapedPath)
 	if err != nil {
@@ -226,7 +226,7 @@ func (t *Table) Resolve(escapedPath, rawQuery string) (Match, error) {
 	}
 	m, ok := t.classify(p)
 	if !ok {
-		return Match{}, ErrNoFamily
+		return Match{}, ErrUnclaimed
 	}
 	switch {
 	case m.Family.Objects && m.Family.odata():

@@ -13,8 +13,8 @@ import (
 // 403 at forward-auth.
 var ErrBadPath = errors.New("the request cannot be judged")
 
-// ErrNoFamily is returned by Resolve for a canonical path no family claims.
-var ErrNoFamily = errors.New("no API family claims the path")
+// ErrUnclaimed is returned by Resolve for a canonical path no family claims.
+var ErrUnclaimed = errors.New("no API family claims the path")
 
 // BadRequestError says why a request cannot be judged. It wraps ErrBadPath.
 type BadRequestError struct {

@@ -63,7 +63,7 @@ func TestResolveFamilies(t *testing.T) {
 		m, err := resolve(tb, raw)
 		got := ""
 		switch {
-		case errors.Is(err, ErrNoFamily):
+		case errors.Is(err, ErrUnclaimed):
 		case err != nil:
 			t.Errorf("Resolve(%q): %v", raw, err)
 			continue
@@ -116,7 +116,7 @@ func TestResolveP21Endpoints(t *testing.T) {
 		}
 	}
 	for _, uri := range []string{"/uiserver0/api/v2/other", "/uiserver0/api/ui/router/v1", "/uiserver0"} {
-		if _, err := resolve(tb, uri); !errors.Is(err, ErrNoFamily) {
+		if _, err := resolve(tb, uri); !errors.Is(err, ErrUnclaimed) {
 			t.Errorf("%s: %v, want no family", uri, err)
 		}
 	}
@@ -531,7 +531,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		m, err := tb.Resolve(p, q)
 		if err != nil {
-			if !errors.Is(err, ErrBadPath) && !errors.Is(err, ErrNoFamily) {
+			if !errors.Is(err, ErrBadPath) && !errors.Is(err, ErrUnclaimed) {
 				t.Fatalf("Resolve(%q): unexpected error %v", s, err)
 			}
 			return

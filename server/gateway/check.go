@@ -6,27 +6,9 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/render"
-)
-
-// Forward-auth endpoints, one per way a proxy reports the original request.
-const (
-	// PathCheck reads X-Original-Method/X-Original-URI or
-	// X-Forwarded-Method/X-Forwarded-Uri, refusing a request that carries
-	// both with different values (the documented default).
-	PathCheck = "/auth/check"
-	// PathNginx reads only X-Original-Method and X-Original-URI, which
-	// nginx's auth_request snippet sets.
-	PathNginx = "/auth/nginx"
-	// PathTraefik and PathCaddy read only X-Forwarded-Method and
-	// X-Forwarded-Uri, which Traefik forwardAuth and Caddy forward_auth set.
-	PathTraefik = "/auth/traefik"
-	PathCaddy   = "/auth/caddy"
-	// PathEnvoy is the path_prefix of Envoy's ext_authz HTTP service: the
-	// check request's own method and path, after the prefix, are the
-	// original request's.
-	PathEnvoy = "/auth/envoy"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Mode is how a forward-auth endpoint learns the original request.
@@ -44,16 +26,16 @@ const (
 // whether it is a forward-auth endpoint at all.
 func ModeOf(lower string) (Mode, bool) {
 	switch strings.TrimSuffix(lower, "/") {
-	case PathCheck:
+	case wire.PathCheck:
 		return ModeCheck, true
-	case PathNginx:
+	case wire.PathNginx:
 		return ModeNginx, true
-	case PathTraefik, PathCaddy:
+	case wire.PathTraefik, wire.PathCaddy:
 		return ModeForwarded, true
-	case PathEnvoy:
+	case wire.PathEnvoy:
 		return ModeEnvoy, true
 	}
-	if strings.HasPrefix(lower, PathEnvoy+"/") {
+	if strings.HasPrefix(lower, wire.PathEnvoy+"/") {
 		return ModeEnvoy, true
 	}
 	return 0, false
@@ -80,7 +62,7 @@ type Check struct {
 	Observe func(family, outcome string)
 	// Format of error bodies.
 	Format render.Format
-	// Mode is used for PathCheck; the other paths fix their own (see
+	// Mode is used for wire.PathCheck; the other paths fix their own (see
 	// ModeOf).
 	Mode Mode
 }
@@ -118,7 +100,7 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.Observe != nil {
 		c.Observe(a.Match.Family.Name, "allowed")
 	}
-	a.SetHeaders(w.Header())
+	setIdentity(w.Header(), a)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
@@ -155,28 +137,28 @@ var (
 // original reads the original request the proxy reports, as mode says.
 // Each header read must appear at most once; in every mode, the
 // X-Original-* and X-Forwarded-* pairs, when both present, must agree.
-func original(r *http.Request, mode Mode) (auth.Request, *gatehouse.Error) {
+func original(r *http.Request, mode Mode) (policy.Request, *gatehouse.Error) {
 	var uri, method string
 	switch mode {
 	case ModeEnvoy:
 		target := r.RequestURI
-		if len(target) < len(PathEnvoy) || !strings.EqualFold(target[:len(PathEnvoy)], PathEnvoy) {
-			return auth.Request{}, forbidden("The check request is not under %s.", PathEnvoy)
+		if len(target) < len(wire.PathEnvoy) || !strings.EqualFold(target[:len(wire.PathEnvoy)], wire.PathEnvoy) {
+			return policy.Request{}, forbidden("The check request is not under %s.", wire.PathEnvoy)
 		}
-		uri, method = target[len(PathEnvoy):], r.Method
+		uri, method = target[len(wire.PathEnvoy):], r.Method
 		if uri == "" || uri[0] != '/' {
-			return auth.Request{}, forbidden("The check request names no original path after %s.", PathEnvoy)
+			return policy.Request{}, forbidden("The check request names no original path after %s.", wire.PathEnvoy)
 		}
 	case ModeNginx, ModeForwarded, ModeCheck:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return auth.Request{}, forbidden("The check is asked with GET; %s is not allowed.", clip(r.Method))
+			return policy.Request{}, forbidden("The check is asked with GET; %s is not allowed.", clip(r.Method))
 		}
 	}
 	got := map[string]string{}
 	for _, h := range append(uriHeaders, methodHeaders...) {
 		vs := r.Header.Values(h)
 		if len(vs) > 1 {
-			return auth.Request{}, forbidden("The check request carries %s more than once.", h)
+			return policy.Request{}, forbidden("The check request carries %s more than once.", h)
 		}
 		if len(vs) == 1 {
 			got[h] = vs[0]
@@ -186,19 +168,19 @@ func original(r *http.Request, mode Mode) (auth.Request, *gatehouse.Error) {
 		a, aok := got[pair[0]]
 		b, bok := got[pair[1]]
 		if aok && bok && a != b {
-			return auth.Request{}, forbidden("The check request carries %s and %s with different values.", pair[0], pair[1])
+			return policy.Request{}, forbidden("The check request carries %s and %s with different values.", pair[0], pair[1])
 		}
 	}
 	switch mode {
 	case ModeNginx:
 		uri, method = got["X-Original-Uri"], got["X-Original-Method"]
 		if uri == "" {
-			return auth.Request{}, forbidden("X-Original-URI is missing: the proxy must send the original request URI (nginx: proxy_set_header X-Original-URI $request_uri).")
+			return policy.Request{}, forbidden("X-Original-URI is missing: the proxy must send the original request URI (nginx: proxy_set_header X-Original-URI $request_uri).")
 		}
 	case ModeForwarded:
 		uri, method = got["X-Forwarded-Uri"], got["X-Forwarded-Method"]
 		if uri == "" {
-			return auth.Request{}, forbidden("X-Forwarded-Uri is missing: the proxy must send the original request URI.")
+			return policy.Request{}, forbidden("X-Forwarded-Uri is missing: the proxy must send the original request URI.")
 		}
 	case ModeCheck:
 		uri, method = got["X-Original-Uri"], got["X-Original-Method"]
@@ -209,28 +191,28 @@ func original(r *http.Request, mode Mode) (auth.Request, *gatehouse.Error) {
 			method = got["X-Forwarded-Method"]
 		}
 		if uri == "" {
-			return auth.Request{}, forbidden("The original request URI is missing: send X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy).")
+			return policy.Request{}, forbidden("The original request URI is missing: send X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy).")
 		}
 	case ModeEnvoy:
 		for _, h := range uriHeaders {
 			if v, ok := got[h]; ok && v != uri {
-				return auth.Request{}, forbidden("The check request carries %s, which differs from the request path.", h)
+				return policy.Request{}, forbidden("The check request carries %s, which differs from the request path.", h)
 			}
 		}
 	}
 	if method != "" && !validMethod(method) {
-		return auth.Request{}, forbidden("The original request method %q is not an HTTP method.", clip(method))
+		return policy.Request{}, forbidden("The original request method %q is not an HTTP method.", clip(method))
 	}
 	path, query, _ := strings.Cut(uri, "?")
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		// An absolute URI: judge its path as sent.
 		u, err := url.Parse(path)
 		if err != nil {
-			return auth.Request{}, forbidden("The original request URI %q cannot be read.", clip(uri))
+			return policy.Request{}, forbidden("The original request URI %q cannot be read.", clip(uri))
 		}
 		path = u.EscapedPath()
 	}
-	return auth.Request{Path: path, Query: query}, nil
+	return policy.Request{Path: path, Query: query}, nil
 }
 
 // smuggled returns the name of a client header that must never reach an
@@ -239,7 +221,7 @@ func original(r *http.Request, mode Mode) (auth.Request, *gatehouse.Error) {
 // cannot remove headers from the proxied request, so it refuses.
 func smuggled(h http.Header) string {
 	for k := range h {
-		if auth.IsIdentityHeader(k) || isPathOverride(k) {
+		if wire.IsIdentityHeader(k) || isPathOverride(k) {
 			return k
 		}
 	}

@@ -21,25 +21,27 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/render"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Authorizer is the decision the enforcement points apply.
 type Authorizer interface {
-	Authorize(ctx context.Context, req auth.Request) (*auth.Authorization, error)
+	Authorize(ctx context.Context, req policy.Request) (*auth.Authorization, error)
 }
 
 // RequestOf is what the decision is asked about an incoming request: its
 // path and query exactly as the client sent them on the request line, and
 // every Authorization header.
-func RequestOf(r *http.Request) auth.Request {
+func RequestOf(r *http.Request) policy.Request {
 	path, query := r.URL.EscapedPath(), r.URL.RawQuery
 	if t := r.RequestURI; strings.HasPrefix(t, "/") {
 		// The origin form, as sent (absolute forms and "*" keep the
 		// URL's own reading).
 		path, query, _ = strings.Cut(t, "?")
 	}
-	return auth.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
+	return policy.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
 }
 
 // ParseUpstreams reads FAMILY=URL settings (--upstream). Families must
@@ -143,7 +145,7 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 				pr.Out.Host = up.Host
 				pr.SetXForwarded()
 				stripRouting(pr.Out.Header)
-				a.SetHeaders(pr.Out.Header)
+				setIdentity(pr.Out.Header, a)
 			},
 			Transport:    tr,
 			ErrorHandler: g.upstreamError,
@@ -161,6 +163,18 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 var routingHeaders = map[string]bool{
 	"x-original-url": true, "x-rewrite-url": true, "x-original-uri": true,
 	"x-forwarded-uri": true, "x-forwarded-path": true, "x-original-method": true, "x-forwarded-method": true,
+}
+
+// setIdentity writes the identity headers of a into h, every one of them,
+// also when empty (so that a proxy copying them always overwrites), after
+// removing any header that wire.IsIdentityHeader.
+func setIdentity(h http.Header, a *auth.Authorization) {
+	wire.StripIdentityHeaders(h)
+	h.Set(wire.HeaderUser, a.ActingUser)
+	h.Set(wire.HeaderConsumerUID, a.Identity.ConsumerUID())
+	h.Set(wire.HeaderSessionID, a.Identity.Claims.SessionID)
+	h.Set(wire.HeaderScope, a.Identity.Claims.Audience)
+	h.Set(wire.HeaderFamily, a.Match.Family.Name)
 }
 
 func stripRouting(h http.Header) {

@@ -89,10 +89,10 @@ func TestTransactionFamilyEndpoints(t *testing.T) {
 // allowAll judges requests like gatehouse but allows every one.
 type allowAll struct{ table *policy.Table }
 
-func (a allowAll) Authorize(_ context.Context, req auth.Request) (*auth.Authorization, error) {
+func (a allowAll) Authorize(_ context.Context, req policy.Request) (*auth.Authorization, error) {
 	m, err := a.table.Resolve(req.Path, req.Query)
 	if err != nil {
-		return nil, auth.ErrCannotJudge(err)
+		return nil, policy.ErrCannotJudge(err)
 	}
 	return &auth.Authorization{Identity: &auth.Identity{Claims: &token.Claims{}}, Match: m, Path: m.Path, EscapedPath: req.Path}, nil
 }

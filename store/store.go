@@ -250,6 +250,10 @@ type AuthFailures interface {
 	CountAuthFailures(ctx context.Context, key string, t time.Time, window time.Duration) (int, error)
 	// ClearAuthFailures forgets the failures of key.
 	ClearAuthFailures(ctx context.Context, key string) error
+	// PruneAuthFailures forgets the failures at or before t of every key,
+	// and returns how many went: keys that are not tried again would
+	// otherwise be kept for ever.
+	PruneAuthFailures(ctx context.Context, before time.Time) (int, error)
 	// OpenLockout records that key is locked out from t, unless a lockout
 	// of key is open already; opened reports whether this call opened it,
 	// so that of several replicas seeing one lock, one audits its start.

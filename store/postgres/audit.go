@@ -174,6 +174,26 @@ func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
 	return s.err(ctx, "clear auth failures", err)
 }
 
+// PruneAuthFailures forgets every failure at or before t, a chunk per
+// statement.
+func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		qctx, cancel := s.ctx(ctx)
+		tag, err := s.pool.Exec(qctx, "DELETE FROM auth_failures WHERE ctid IN (SELECT ctid FROM auth_failures WHERE at <= $1 LIMIT $2)",
+			before, pruneChunk)
+		cancel()
+		if err != nil {
+			return total, s.err(ctx, "prune auth failures", err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
 // OpenLockout records key's lockout from t unless one is open.
 func (s *Store) OpenLockout(ctx context.Context, key string, t time.Time) (bool, error) {
 	qctx, cancel := s.ctx(ctx)

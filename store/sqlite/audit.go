@@ -164,6 +164,28 @@ func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
 	})
 }
 
+// PruneAuthFailures forgets every failure at or before t, a chunk per
+// transaction.
+func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *wtx) error {
+			res, err := tx.exec("DELETE FROM auth_failures WHERE rowid IN (SELECT rowid FROM auth_failures WHERE at <= ? LIMIT ?)",
+				before.UnixMicro(), pruneChunk)
+			if err != nil {
+				return writeErr("prune auth failures", err)
+			}
+			n, err = res.RowsAffected()
+			return writeErr("prune auth failures", err)
+		})
+		total += int(n)
+		if err != nil || n < pruneChunk {
+			return total, err
+		}
+	}
+}
+
 // OpenLockout records key's lockout from t unless one is open.
 func (s *Store) OpenLockout(ctx context.Context, key string, t time.Time) (bool, error) {
 	var opened bool

@@ -242,6 +242,31 @@ var authFailureTests = []test{
 		count("alice", 2*time.Minute, 1)
 		must(t, s.ClearAuthFailures(ctx, "nobody"))
 	}},
+	{"Prune", func(t *testing.T, s store.Store) {
+		const w = 5 * time.Minute
+		for i, key := range []string{"bob", "alice", "unknown:h=0123456789abcdef:len=9"} {
+			for j := range 3 {
+				_, err := s.RecordAuthFailure(ctx, key, at(time.Duration(i+j)*time.Minute), w)
+				must(t, err)
+			}
+		}
+		// bob at 0,1,2m; alice at 1,2,3m; the third key at 2,3,4m.
+		n, err := s.PruneAuthFailures(ctx, at(2*time.Minute))
+		must(t, err)
+		if n != 6 {
+			t.Fatalf("PruneAuthFailures(t0+2m) removed %d, want 6 (at or before t0+2m)", n)
+		}
+		for key, want := range map[string]int{"bob": 0, "alice": 1, "unknown:h=0123456789abcdef:len=9": 2} {
+			got, err := s.CountAuthFailures(ctx, key, at(4*time.Minute), w)
+			must(t, err)
+			if got != want {
+				t.Errorf("%s: %d failures left, want %d", key, got, want)
+			}
+		}
+		if n, err = s.PruneAuthFailures(ctx, at(0)); err != nil || n != 0 {
+			t.Fatalf("pruning nothing = %d, %v", n, err)
+		}
+	}},
 }
 
 var lockoutTests = []test{

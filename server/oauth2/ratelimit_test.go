@@ -100,3 +100,36 @@ func TestSecretCheckingEndpointsRateLimited(t *testing.T) {
 		t.Logf("refusal rows: %v", got)
 	}
 }
+
+// TestRefusalFloodIsCounted: a flood of failed client authentications
+// (no rate limit in the way) adds one audit row per endpoint, whose count
+// is the number of refusals — not a row per request.
+func TestRefusalFloodIsCounted(t *testing.T) {
+	f := newFixture(t) // loopback is exempt from the rate limit
+	bad := basic("svc", "not-the-key")
+	const n = 300
+	for _, path := range []string{"/oauth/introspect", "/oauth/revoke"} {
+		for range n {
+			if resp, b := f.form(path, "token=x", "Authorization", bad); resp.StatusCode != 401 {
+				t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+			}
+		}
+	}
+	ctx := context.Background()
+	if err := f.App.Service.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := f.App.Store.ListAudit(ctx, store.AuditFilter{Action: "token.refuse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, ev := range evs {
+		counts[ev.Detail] += ev.Count
+	}
+	// One minute may end during the flood: then a kind has two rows.
+	if len(evs) < 2 || len(evs) > 4 || counts["oauth.introspect/client_auth: unknown_key"] != n ||
+		counts["oauth.revoke/client_auth: unknown_key"] != n {
+		t.Fatalf("%d rows for %d refusals: %v", len(evs), 2*n, counts)
+	}
+}

@@ -292,6 +292,10 @@ type AuditEvent struct {
 	Outcome string // "success" or "failure"
 	Remote  string // client address, "" for local actions
 	Detail  string // short free text, never a secret
+	// Count is how many events of one kind this row stands for: 1 for an
+	// ordinary event; more for refusals counted together (one row per
+	// client network, kind and minute; see auth). The store keeps at least 1.
+	Count int
 }
 
 // Audit outcomes.

@@ -67,7 +67,10 @@ type Config struct {
 	GCInterval time.Duration
 	// SessionRetention keeps ended and expired sessions this long before deletion.
 	SessionRetention time.Duration
-	AccessLog        bool
+	// AuditRetention keeps audit events this long; the periodic sweep
+	// deletes older ones. 0 keeps everything.
+	AuditRetention time.Duration
+	AccessLog      bool
 	// SQLiteSync is the embedded store's synchronous mode: full or normal.
 	SQLiteSync string
 	// Families is the API family table; nil means policy.DefaultFamilies.
@@ -99,9 +102,13 @@ func DefaultConfig() Config {
 		ReadTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 2 * time.Minute, ShutdownTimeout: 20 * time.Second,
 		FeedInterval: 250 * time.Millisecond, GCInterval: time.Minute, SessionRetention: 10 * time.Minute,
-		SQLiteSync: "full", UpstreamTimeout: 30 * time.Second, InstallUser: "admin",
+		AuditRetention: DefaultAuditRetention,
+		SQLiteSync:     "full", UpstreamTimeout: 30 * time.Second, InstallUser: "admin",
 	}
 }
+
+// DefaultAuditRetention is how long audit events are kept by default.
+const DefaultAuditRetention = 90 * 24 * time.Hour
 
 // OpenStore opens the store the configuration names: PostgreSQL when DB is
 // set (migrating its schema), else the embedded store in DataDir, which must
@@ -204,7 +211,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	}
 	hasher := password.NewHasher(password.DefaultParams())
 	ck := auth.NewConsumerKeys(a.MasterKey)
-	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck, Clock: clock, Log: log})
+	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck,
+		NameTags: auth.NewNameTags(a.MasterKey), Clock: clock, Log: log})
 	a.Admin = auth.NewAdmin(st, hasher, ck, a.Keys, cfg.Auth, clock)
 	a.Verifier = auth.NewVerifier(cfg.Auth, ring, st, clock)
 	a.Directory = auth.NewDirectory(st)
@@ -262,6 +270,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Keys:        ring,
 		Format:      format,
 		RateLimiter: server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt),
+		Limited:     a.Service.RateLimited,
 		ClientAddr:  server.ClientAddr{Trusted: trusted},
 		Metrics:     a.Metrics,
 		Log:         log,
@@ -290,6 +299,12 @@ func (a *App) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// The refusals counted since the last sweep.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := a.Service.FlushRefusals(fctx); err != nil {
+				a.Log.Warn("writing refusal counts failed", "err", err)
+			}
+			cancel()
 			return
 		case <-t.C:
 			a.GC(ctx)
@@ -298,8 +313,10 @@ func (a *App) Run(ctx context.Context) {
 }
 
 // GC removes sessions that ended or expired more than SessionRetention ago,
-// old change-feed entries and retired keys past their horizon, and audits
-// the end of lockouts that are over.
+// old change-feed entries and retired keys past their horizon, audits the
+// end of lockouts that are over, writes the refusal counts, and removes
+// failed sign-ins no lockout can count any more and audit events older
+// than AuditRetention.
 func (a *App) GC(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -322,6 +339,23 @@ func (a *App) GC(ctx context.Context) {
 		a.Log.Warn("closing ended lockouts failed", "err", err)
 	} else if n > 0 {
 		a.Log.Info("lockouts ended", "count", n)
+	}
+	if err := a.Service.FlushRefusals(ctx); err != nil {
+		a.Log.Warn("writing refusal counts failed", "err", err)
+	}
+	// After CloseLockouts, and a window late, so that a lockout's end is
+	// still found among the failures kept.
+	if n, err := a.Store.PruneAuthFailures(ctx, now.Add(-2*a.Service.Config().LockoutWindow)); err != nil {
+		a.Log.Warn("failed sign-in cleanup failed", "err", err)
+	} else if n > 0 {
+		a.Log.Debug("forgot failed sign-ins outside the lockout window", "count", n)
+	}
+	if a.Cfg.AuditRetention > 0 {
+		if n, err := a.Store.PruneAudit(ctx, now.Add(-a.Cfg.AuditRetention)); err != nil {
+			a.Log.Warn("audit retention sweep failed", "err", err)
+		} else if n > 0 {
+			a.Log.Info("deleted audit events past --audit-retention", "count", n, "retention", a.Cfg.AuditRetention)
+		}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -98,10 +97,12 @@ type Service struct {
 	keys      *token.Ring
 	passwords *password.Hasher
 	ckeys     *ConsumerKeys
+	names     *NameTags
 	clock     gatehouse.Clock
 	log       *slog.Logger
 
 	consumers *consumerCache
+	refusals  *refusals
 }
 
 // Deps are the parts a Service is built from.
@@ -110,8 +111,11 @@ type Deps struct {
 	Keys         *token.Ring
 	Passwords    *password.Hasher
 	ConsumerKeys *ConsumerKeys
-	Clock        gatehouse.Clock
-	Log          *slog.Logger
+	// NameTags stand in for unknown user names in the audit trail; nil:
+	// a secret of this process only.
+	NameTags *NameTags
+	Clock    gatehouse.Clock
+	Log      *slog.Logger
 }
 
 // NewService builds a token service.
@@ -122,10 +126,13 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.NameTags == nil {
+		d.NameTags = newProcessNameTags()
+	}
 	return &Service{
 		cfg: cfg.Defaults(), store: d.Store, keys: d.Keys, passwords: d.Passwords,
-		ckeys: d.ConsumerKeys, clock: d.Clock, log: d.Log,
-		consumers: newConsumerCache(),
+		ckeys: d.ConsumerKeys, names: d.NameTags, clock: d.Clock, log: d.Log,
+		consumers: newConsumerCache(), refusals: newRefusals(d.Store, d.Clock, d.Log),
 	}
 }
 
@@ -174,15 +181,6 @@ func CheckContextUsername(u string) *gatehouse.Error {
 	return nil
 }
 
-// clipName shortens a name for an audit record.
-func clipName(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return strings.ToValidUTF8(s[:max], "") + "…"
-}
-
 // PasswordToken authenticates a user by password and issues a user token
 // with a refresh token (P21 user flow).
 func (s *Service) PasswordToken(ctx context.Context, username, pw string, m Meta) (*Issued, error) {
@@ -212,7 +210,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 		// answer (and the time it takes) is an unknown user's; it is not
 		// counted toward a lockout of a name that cannot exist.
 		s.passwords.VerifyDummy(ctx, pw)
-		return gatehouse.User{}, s.refuseUser(ctx, "", strconv.QuoteToASCII(clipName(username)), "impossible_username", m, flow, false)
+		return gatehouse.User{}, s.refuseUser(ctx, "", s.names.Tag(username), "impossible_username", m, flow, false)
 	}
 	now := s.clock.Now()
 	key := strings.ToLower(username)
@@ -228,7 +226,10 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 	switch {
 	case errors.Is(err, gatehouse.ErrNotFound):
 		s.passwords.VerifyDummy(ctx, pw)
-		return gatehouse.User{}, s.refuseUser(ctx, key, username, "unknown_user", m, flow, true)
+		// The name may be a password typed into the wrong field: it is
+		// recorded, in the audit trail and the lockout counts, only as its tag.
+		tag := s.names.Tag(username)
+		return gatehouse.User{}, s.refuseUser(ctx, tag, tag, "unknown_user", m, flow, true)
 	case err != nil:
 		return gatehouse.User{}, s.storeErr(err)
 	}
@@ -621,10 +622,15 @@ func (s *Service) refuseRefresh(ctx context.Context, sessionID, reason string, m
 }
 
 // audit appends an event; a failure to write it is logged, not returned,
-// because the answer to the client does not depend on it.
+// because the answer to the client does not depend on it. Refusals
+// (outcome failure) are counted: see refusals.go.
 func (s *Service) audit(ctx context.Context, ev gatehouse.AuditEvent) {
 	if ev.At.IsZero() {
 		ev.At = s.clock.Now()
+	}
+	if ev.Outcome == gatehouse.OutcomeFailure {
+		s.refusals.record(ctx, ev)
+		return
 	}
 	if err := s.store.AppendAudit(ctx, ev); err != nil {
 		s.log.Warn("audit write failed", "action", ev.Action, "err", err)

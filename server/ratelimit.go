@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // ClientAddr finds a request's client address: the peer address, or, when
@@ -68,7 +70,8 @@ func addrString(a netip.Addr, fallback string) string {
 	return fallback
 }
 
-// RateLimiter limits requests per client address with a token bucket each.
+// RateLimiter limits requests per client network (an IPv4 address, or an
+// IPv6 /64: see gatehouse.ClientNetwork) with a token bucket each.
 // Addresses in Exempt are not limited.
 type RateLimiter struct {
 	rate   rate.Limit
@@ -98,23 +101,25 @@ func NewRateLimiter(perSecond float64, burst int, exempt []netip.Prefix) *RateLi
 }
 
 // Allow reports whether a request from addr may go ahead now, and if not,
-// how long until it may.
+// how long until it may. Every address of one client network shares one
+// bucket.
 func (l *RateLimiter) Allow(addr string, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
 	if a, err := netip.ParseAddr(addr); err == nil {
 		for _, p := range l.exempt {
-			if p.Contains(a.Unmap()) {
+			if p.Contains(a.Unmap().WithZone("")) {
 				return true, 0
 			}
 		}
 	}
+	key := gatehouse.ClientNetwork(addr)
 	l.mu.Lock()
-	b, ok := l.buckets[addr]
+	b, ok := l.buckets[key]
 	if !ok {
 		b = &bucket{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.buckets[addr] = b
+		l.buckets[key] = b
 	}
 	b.seen = now
 	if now.Sub(l.swept) > time.Minute {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/server/p21"
@@ -37,10 +38,12 @@ type Options struct {
 	// Format is the --token-format setting, used for errors of gatehouse's own routes.
 	Format      render.Format
 	RateLimiter *RateLimiter // nil: no limit
-	ClientAddr  ClientAddr
-	Metrics     *Metrics
-	Log         *slog.Logger
-	Clock       gatehouse.Clock
+	// Limited audits a request the rate limit refused; may be nil.
+	Limited    func(ctx context.Context, m auth.Meta)
+	ClientAddr ClientAddr
+	Metrics    *Metrics
+	Log        *slog.Logger
+	Clock      gatehouse.Clock
 	// AccessLog logs every request at info level (else at debug level).
 	AccessLog bool
 	// HSTS sets Strict-Transport-Security (when serving TLS).
@@ -202,8 +205,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		if s.o.OAuth2 == nil {
 			break
 		}
-		// OAuth2 errors are always JSON (RFC 6749 §5.2).
-		if route == "oauth_token" && !s.allowAs(w, r, render.JSON) {
+		// OAuth2 errors are always JSON (RFC 6749 §5.2). Every endpoint
+		// that checks a client secret shares the token endpoints' limit.
+		if checksClientSecret(lower) && !s.allowAs(w, r, render.JSON) {
 			return
 		}
 		s.o.OAuth2.ServeHTTP(w, r)
@@ -228,6 +232,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		Code: gatehouse.CodeNotFound, Description: "There is no endpoint " + clipPath(r.URL.Path) + " on this server"})
 }
 
+// checksClientSecret reports whether an /oauth/… path is one of the
+// endpoints that authenticate the client.
+func checksClientSecret(lower string) bool {
+	switch strings.TrimSuffix(lower, "/") {
+	case oauth2.PathToken, oauth2.PathIntrospect, oauth2.PathRevoke:
+		return true
+	}
+	return false
+}
+
 // allow applies the per-address rate limit of token endpoints.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 	return s.allowAs(w, r, s.o.Format.Choose(r.Header.Get("Accept")))
@@ -235,23 +249,32 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 
 // allowAs is allow answering a refusal in format f.
 func (s *Server) allowAs(w http.ResponseWriter, r *http.Request, f render.Format) bool {
-	ok, wait := s.o.RateLimiter.Allow(s.o.ClientAddr.Of(r), s.o.Clock.Now())
+	remote := s.o.ClientAddr.Of(r)
+	ok, wait := s.o.RateLimiter.Allow(remote, s.o.Clock.Now())
 	if ok {
 		return true
 	}
+	// The metrics flow label, and the endpoint the audit trail names.
+	flow, via := oauth2.FlowUnknown, "oauth.token"
+	switch p := strings.TrimSuffix(strings.ToLower(r.URL.Path), "/"); {
+	case p == p21.PathV2:
+		flow, via = p21.FlowUnknownV2, "p21.v2"
+	case p == p21.PathV1:
+		flow, via = p21.FlowUnknownV1, "p21.v1"
+	case p == oauth2.PathIntrospect:
+		flow, via = "oauth.introspect", "oauth.introspect"
+	case p == oauth2.PathRevoke:
+		flow, via = "oauth.revoke", "oauth.revoke"
+	}
 	if s.o.Metrics != nil {
-		flow := oauth2.FlowUnknown
-		switch routeOf(strings.ToLower(r.URL.Path)) {
-		case "p21_token_v2":
-			flow = p21.FlowUnknownV2
-		case "p21_token_v1":
-			flow = p21.FlowUnknownV1
-		}
 		s.o.Metrics.Token(flow, "limited")
+	}
+	if s.o.Limited != nil {
+		s.o.Limited(r.Context(), auth.Meta{Remote: remote, Via: via})
 	}
 	render.Error(w, f, &gatehouse.Error{
 		Status: http.StatusTooManyRequests, Code: gatehouse.CodeSlowDown,
-		Description: "Too many token requests from this address; retry later.", RetryAfter: max(wait, time.Second)})
+		Description: "Too many requests from this client address; retry later.", RetryAfter: max(wait, time.Second)})
 	return false
 }
 

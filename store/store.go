@@ -202,19 +202,42 @@ type Keys interface {
 
 // AuditFilter selects audit events. Empty fields do not filter.
 type AuditFilter struct {
-	Since   time.Time
-	Until   time.Time
-	Action  string // exact, or a prefix ending in "." (e.g. "token.")
+	Since time.Time
+	Until time.Time
+	// Action is a whole action name, which matches that action and the
+	// actions under it ("lockout" matches lockout.start and lockout.end,
+	// not lockouts), or a prefix ending in "." (e.g. "token."), which
+	// matches only the actions under it.
+	Action  string
 	AfterID int64
 	Limit   int // 0: no limit
+	// Newest keeps the newest Limit matching events rather than the
+	// oldest; they still come back in id order.
+	Newest bool
 }
 
 // Audit keeps the audit trail.
 type Audit interface {
-	// AppendAudit stores events, assigning their ids.
+	// AppendAudit stores events, assigning their ids. A Count below 1 is
+	// stored as 1.
 	AppendAudit(ctx context.Context, events ...gatehouse.AuditEvent) error
 	// ListAudit returns events matching f in id order.
 	ListAudit(ctx context.Context, f AuditFilter) ([]gatehouse.AuditEvent, error)
+	// CountAudit stores events counted under keys, in one transaction: the
+	// first event of a key is stored like AppendAudit would; a later one
+	// adds its Count (at least 1) to that row's and changes nothing else,
+	// whichever process writes it. A key lasts as long as its row.
+	CountAudit(ctx context.Context, events ...CountedEvent) error
+	// PruneAudit removes the events whose At is before t and returns how
+	// many went. A large prune goes a chunk per transaction, so that other
+	// writes interleave.
+	PruneAudit(ctx context.Context, before time.Time) (int, error)
+}
+
+// CountedEvent is an audit event counted under Key (see Audit.CountAudit).
+type CountedEvent struct {
+	Key   string
+	Event gatehouse.AuditEvent
 }
 
 // AuthFailures counts failed sign-ins per key (a lower-cased username), for
@@ -227,6 +250,10 @@ type AuthFailures interface {
 	CountAuthFailures(ctx context.Context, key string, t time.Time, window time.Duration) (int, error)
 	// ClearAuthFailures forgets the failures of key.
 	ClearAuthFailures(ctx context.Context, key string) error
+	// PruneAuthFailures forgets the failures at or before t of every key,
+	// and returns how many went: keys that are not tried again would
+	// otherwise be kept for ever.
+	PruneAuthFailures(ctx context.Context, before time.Time) (int, error)
 	// OpenLockout records that key is locked out from t, unless a lockout
 	// of key is open already; opened reports whether this call opened it,
 	// so that of several replicas seeing one lock, one audits its start.

@@ -95,6 +95,7 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.DurationVar(&cfg.FeedInterval, "feed-interval", cfg.FeedInterval, "how often the store's change feed is polled")
 	f.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often expired sessions are removed")
 	f.DurationVar(&cfg.SessionRetention, "session-retention", cfg.SessionRetention, "how long ended or expired sessions are kept before removal")
+	f.Var((*ageValue)(&cfg.AuditRetention), "audit-retention", "how long audit events are kept before the periodic sweep removes them (90d, 720h; 0: keep everything)")
 	f.BoolVar(&cfg.AccessLog, "access-log", false, "log every request at info level (else at debug level)")
 	f.StringArrayVar(&cfg.Upstreams, "upstream", nil, "gateway upstream of an API family, FAMILY=URL (repeatable; YAML gateway.upstreams)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long the gateway waits for an upstream's response headers (then 504)")

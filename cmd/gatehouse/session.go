@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -203,86 +202,4 @@ Running servers pick up the change within a second.`,
 	rotate.Flags().DurationVar(&ttl, "user-token-ttl", 24*time.Hour, "user token lifetime the server uses (keeps retired keys that long)")
 	cmd.AddCommand(list, rotate)
 	return cmd
-}
-
-func newAuditCmd(e *env, g *globals) *cobra.Command {
-	var since, until, action string
-	var limit int
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "audit",
-		Short: "Read the audit trail (JSON lines with --json)",
-		Long: `Read the audit trail: every token issued or refused, every session ended,
-every lockout and every administrative change, with who, what, when, from
-where and the outcome. --json writes one JSON object per line, for export.`,
-		Example: `  gatehouse audit --since 1h --action token.
-  gatehouse audit --json > audit.jsonl`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := store.AuditFilter{Action: action, Limit: limit}
-			var err error
-			if f.Since, err = parseWhen(since); err != nil {
-				return &auth.InputError{Msg: "--since: " + err.Error()}
-			}
-			if f.Until, err = parseWhen(until); err != nil {
-				return &auth.InputError{Msg: "--until: " + err.Error()}
-			}
-			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			evs, err := a.store.ListAudit(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(e.stdout)
-				for _, ev := range evs {
-					if err := enc.Encode(auditJSON{ID: ev.ID, At: ev.At.UTC().Format(time.RFC3339Nano), Actor: ev.Actor,
-						Action: ev.Action, Target: ev.Target, Outcome: ev.Outcome, Remote: ev.Remote, Detail: ev.Detail}); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			rows := make([][]string, len(evs))
-			for i, ev := range evs {
-				rows[i] = []string{ts(ev.At), ev.Actor, ev.Action, ev.Target, ev.Outcome, ev.Remote, ev.Detail}
-			}
-			return table(e.stdout, "AT\tACTOR\tACTION\tTARGET\tOUTCOME\tREMOTE\tDETAIL", rows)
-		},
-	}
-	cmd.Flags().StringVar(&since, "since", "", "only events at or after: a duration ago (1h, 30m) or an RFC 3339 time")
-	cmd.Flags().StringVar(&until, "until", "", "only events before: a duration ago or an RFC 3339 time")
-	cmd.Flags().StringVar(&action, "action", "", `only this action, or actions starting with a prefix ending in "." (token.)`)
-	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many events (0: all)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "write JSON lines")
-	return cmd
-}
-
-type auditJSON struct {
-	ID      int64  `json:"id"`
-	At      string `json:"at"`
-	Actor   string `json:"actor"`
-	Action  string `json:"action"`
-	Target  string `json:"target"`
-	Outcome string `json:"outcome"`
-	Remote  string `json:"remote,omitempty"`
-	Detail  string `json:"detail,omitempty"`
-}
-
-// parseWhen reads "1h" (that long ago) or an RFC 3339 time; "" is zero.
-func parseWhen(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a duration (1h) nor an RFC 3339 time", s)
-	}
-	return t, nil
 }

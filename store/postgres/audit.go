@@ -33,6 +33,50 @@ func (s *Store) AppendAudit(ctx context.Context, events ...gatehouse.AuditEvent)
 	return s.err(ctx, "append audit", s.pool.SendBatch(qctx, b).Close())
 }
 
+// countAuditSQL stores an event under a key ($9) or adds its count to the
+// row stored under it.
+const countAuditSQL = `INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, count_key)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	ON CONFLICT (count_key) WHERE count_key IS NOT NULL DO UPDATE SET count = audit.count + excluded.count`
+
+// CountAudit stores each event under its key, or adds its count to the
+// row already stored under that key, in one transaction. Keys go in
+// order, so that two processes counting the same keys never deadlock.
+func (s *Store) CountAudit(ctx context.Context, events ...store.CountedEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(events)
+	slices.SortStableFunc(sorted, func(a, b store.CountedEvent) int { return strings.Compare(a.Key, b.Key) })
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	// One batch is one implicit transaction: all events or none.
+	b := &pgx.Batch{}
+	for i := range sorted {
+		b.Queue(countAuditSQL, append(auditArgs(&sorted[i].Event), sorted[i].Key)...)
+	}
+	return s.err(ctx, "count audit", s.pool.SendBatch(qctx, b).Close())
+}
+
+// PruneAudit removes the events before t, a chunk per statement.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		qctx, cancel := s.ctx(ctx)
+		tag, err := s.pool.Exec(qctx, "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY at LIMIT $2)",
+			before, pruneChunk)
+		cancel()
+		if err != nil {
+			return total, s.err(ctx, "prune audit", err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
 // ListAudit returns events matching f in id order. Since is inclusive, Until
 // exclusive.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse.AuditEvent, error) {
@@ -49,22 +93,28 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 		terms = append(terms, "at < "+arg(f.Until))
 	}
 	if a := f.Action; a != "" {
+		// A prefix "x." is the range [x., x/): '/' follows '.' in byte
+		// order (the column is COLLATE "C"). A whole name "x" is x itself
+		// or that range.
 		if strings.HasSuffix(a, ".") {
-			// A prefix "x." is the range [x., x/): '/' follows '.' in byte
-			// order (the column is COLLATE "C").
-			terms = append(terms, "action >= "+arg(a)+" AND action < "+arg(a[:len(a)-1]+"/"))
+			terms = append(terms, "(action >= "+arg(a)+" AND action < "+arg(a[:len(a)-1]+"/")+")")
 		} else {
-			terms = append(terms, "action = "+arg(a))
+			terms = append(terms, "(action = "+arg(a)+" OR (action >= "+arg(a+".")+" AND action < "+arg(a+"/")+"))")
 		}
 	}
 	if f.AfterID > 0 {
 		terms = append(terms, "id > "+arg(f.AfterID))
 	}
-	q := "SELECT id, at, actor, action, target, outcome, remote, detail FROM audit"
+	q := "SELECT id, at, actor, action, target, outcome, remote, detail, count FROM audit"
 	if len(terms) > 0 {
 		q += " WHERE " + strings.Join(terms, " AND ")
 	}
-	q += " ORDER BY id"
+	newest := f.Newest && f.Limit > 0
+	if newest {
+		q += " ORDER BY id DESC"
+	} else {
+		q += " ORDER BY id"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT " + arg(f.Limit)
 	}
@@ -77,10 +127,14 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gatehouse.AuditEvent, error) {
 		var e gatehouse.AuditEvent
 		var at pgtype.Timestamptz
-		err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail)
-		e.At = goTime(at)
+		var n int64
+		err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail, &n)
+		e.At, e.Count = goTime(at), int(n)
 		return e, err
 	})
+	if newest {
+		slices.Reverse(out)
+	}
 	return out, s.err(ctx, "list audit", err)
 }
 
@@ -118,6 +172,26 @@ func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
 	defer cancel()
 	_, err := s.pool.Exec(qctx, "DELETE FROM auth_failures WHERE key = $1", key)
 	return s.err(ctx, "clear auth failures", err)
+}
+
+// PruneAuthFailures forgets every failure at or before t, a chunk per
+// statement.
+func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		qctx, cancel := s.ctx(ctx)
+		tag, err := s.pool.Exec(qctx, "DELETE FROM auth_failures WHERE ctid IN (SELECT ctid FROM auth_failures WHERE at <= $1 LIMIT $2)",
+			before, pruneChunk)
+		cancel()
+		if err != nil {
+			return total, s.err(ctx, "prune auth failures", err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
 }
 
 // OpenLockout records key's lockout from t unless one is open.

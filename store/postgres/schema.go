@@ -207,6 +207,14 @@ CREATE TABLE lockouts (
 	since timestamptz NOT NULL
 );
 `,
+	// 3: counted audit rows (refusals) and the retention sweep.
+	`
+ALTER TABLE audit ADD COLUMN count bigint NOT NULL DEFAULT 1;
+-- The key a counted row is found by; NULL for ordinary events.
+ALTER TABLE audit ADD COLUMN count_key text COLLATE "C";
+CREATE UNIQUE INDEX audit_count_key ON audit (count_key) WHERE count_key IS NOT NULL;
+CREATE INDEX audit_at ON audit (at);
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,57 @@ func (s *Store) AppendAudit(ctx context.Context, events ...gatehouse.AuditEvent)
 	})
 }
 
+// CountAudit stores each event under its key, or adds its count to the
+// row already stored under that key, all in one transaction.
+func (s *Store) CountAudit(ctx context.Context, events ...store.CountedEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *wtx) error {
+		for _, c := range events {
+			e := &c.Event
+			if _, err := tx.exec(`INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, count_key)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (count_key) WHERE count_key IS NOT NULL DO UPDATE SET count = count + excluded.count`,
+				dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1), c.Key); err != nil {
+				return writeErr("count audit", err)
+			}
+		}
+		return nil
+	})
+}
+
+// PruneAudit removes the events before t, a chunk per transaction.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *wtx) error {
+			res, err := tx.exec("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? ORDER BY at LIMIT ?)",
+				before.UnixMicro(), pruneChunk)
+			if err != nil {
+				return writeErr("prune audit", err)
+			}
+			n, err = res.RowsAffected()
+			return writeErr("prune audit", err)
+		})
+		total += int(n)
+		if err != nil || n < pruneChunk {
+			return total, err
+		}
+	}
+}
+
+// actionTerm is the SQL condition of AuditFilter.Action a on the column
+// action, with its arguments. A prefix "x." is the range [x., x/): '/'
+// follows '.' in byte order; a whole name "x" is x itself or that range.
+func actionTerm(a string) (string, []any) {
+	if strings.HasSuffix(a, ".") {
+		return "(action >= ? AND action < ?)", []any{a, a[:len(a)-1] + "/"}
+	}
+	return "(action = ? OR (action >= ? AND action < ?))", []any{a, a + ".", a + "/"}
+}
+
 // ListAudit returns events matching f in id order. Since is inclusive, Until
 // exclusive.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse.AuditEvent, error) {
@@ -33,25 +85,25 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 		terms = append(terms, "at < ?")
 		args = append(args, f.Until.UnixMicro())
 	}
-	if a := f.Action; a != "" {
-		if strings.HasSuffix(a, ".") {
-			// A prefix "x." is the range [x., x/): '/' follows '.' in byte order.
-			terms = append(terms, "action >= ? AND action < ?")
-			args = append(args, a, a[:len(a)-1]+"/")
-		} else {
-			terms = append(terms, "action = ?")
-			args = append(args, a)
-		}
+	if f.Action != "" {
+		term, a := actionTerm(f.Action)
+		terms = append(terms, term)
+		args = append(args, a...)
 	}
 	if f.AfterID > 0 {
 		terms = append(terms, "id > ?")
 		args = append(args, f.AfterID)
 	}
-	q := "SELECT id, at, actor, action, target, outcome, remote, detail FROM audit"
+	q := "SELECT id, at, actor, action, target, outcome, remote, detail, count FROM audit"
 	if len(terms) > 0 {
 		q += " WHERE " + strings.Join(terms, " AND ")
 	}
-	q += " ORDER BY id"
+	newest := f.Newest && f.Limit > 0
+	if newest {
+		q += " ORDER BY id DESC"
+	} else {
+		q += " ORDER BY id"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -65,11 +117,14 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 	for rows.Next() {
 		var e gatehouse.AuditEvent
 		var at sql.NullInt64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail, &e.Count); err != nil {
 			return nil, s.readErr("list audit", err)
 		}
 		e.At = goTime(at)
 		out = append(out, e)
+	}
+	if newest {
+		slices.Reverse(out)
 	}
 	return out, s.readErr("list audit", rows.Err())
 }
@@ -107,6 +162,28 @@ func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
 		_, err := tx.exec("DELETE FROM auth_failures WHERE key = ?", key)
 		return writeErr("clear auth failures", err)
 	})
+}
+
+// PruneAuthFailures forgets every failure at or before t, a chunk per
+// transaction.
+func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *wtx) error {
+			res, err := tx.exec("DELETE FROM auth_failures WHERE rowid IN (SELECT rowid FROM auth_failures WHERE at <= ? LIMIT ?)",
+				before.UnixMicro(), pruneChunk)
+			if err != nil {
+				return writeErr("prune auth failures", err)
+			}
+			n, err = res.RowsAffected()
+			return writeErr("prune auth failures", err)
+		})
+		total += int(n)
+		if err != nil || n < pruneChunk {
+			return total, err
+		}
+	}
 }
 
 // OpenLockout records key's lockout from t unless one is open.

@@ -26,8 +26,8 @@ func scanSession(r scanner) (gatehouse.Session, error) {
 
 func insertAudit(tx *wtx, events []gatehouse.AuditEvent) error {
 	for _, e := range events {
-		if _, err := tx.exec("INSERT INTO audit (at, actor, action, target, outcome, remote, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail); err != nil {
+		if _, err := tx.exec("INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1)); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ var auditTests = []test{
 				t.Fatalf("ids not increasing: %+v", evs)
 			}
 			want := in[i]
-			want.ID = evs[i].ID
+			want.ID, want.Count = evs[i].ID, 1 // a Count below 1 is stored as 1
 			checkEqual(t, "audit event", evs[i], want)
 		}
 	}},
@@ -59,14 +60,22 @@ var auditTests = []test{
 			{"until (exclusive)", store.AuditFilter{Until: at(2 * time.Minute)}, []int{0, 1}},
 			{"since and until", store.AuditFilter{Since: at(time.Minute), Until: at(3*time.Minute + time.Second)}, []int{1, 2, 3}},
 			{"exact action", store.AuditFilter{Action: "token.issue"}, []int{0, 5}},
-			{"exact action without dot", store.AuditFilter{Action: "token"}, []int{4}},
+			{"whole name: itself and the actions under it", store.AuditFilter{Action: "token"}, []int{0, 1, 4, 5}},
 			{"action prefix", store.AuditFilter{Action: "token."}, []int{0, 1, 5}},
 			{"other prefix", store.AuditFilter{Action: "user."}, []int{2}},
+			{"other whole name", store.AuditFilter{Action: "user"}, []int{2}},
+			{"a name is not a prefix of a longer name", store.AuditFilter{Action: "tokens"}, []int{3}},
+			{"part of a name matches nothing", store.AuditFilter{Action: "tok"}, nil},
 			{"no such action", store.AuditFilter{Action: "token.iss"}, nil},
 			{"after id", store.AuditFilter{AfterID: id(3)}, []int{4, 5}},
 			{"limit", store.AuditFilter{Limit: 2}, []int{0, 1}},
 			{"after id and limit", store.AuditFilter{AfterID: id(0), Limit: 2}, []int{1, 2}},
 			{"prefix, since, limit", store.AuditFilter{Action: "token.", Since: at(30 * time.Second), Limit: 1}, []int{1}},
+			{"newest", store.AuditFilter{Limit: 2, Newest: true}, []int{4, 5}},
+			{"newest of a prefix", store.AuditFilter{Action: "token.", Limit: 2, Newest: true}, []int{1, 5}},
+			{"newest before", store.AuditFilter{Until: at(3 * time.Minute), Limit: 2, Newest: true}, []int{1, 2}},
+			{"newest without a limit is everything", store.AuditFilter{Newest: true}, []int{0, 1, 2, 3, 4, 5}},
+			{"newest, more than there are", store.AuditFilter{Action: "user", Limit: 5, Newest: true}, []int{2}},
 			{"everything filtered", store.AuditFilter{Since: at(time.Hour)}, nil},
 		}
 		for _, tc := range cases {
@@ -81,6 +90,118 @@ var auditTests = []test{
 				want = append(want, id(i))
 			}
 			checkEqual(t, tc.name, got, want)
+		}
+	}},
+}
+
+var auditCountTests = []test{
+	{"KeepsCount", func(t *testing.T, s store.Store) {
+		// A copied row keeps its count.
+		ev := auditEvents()[1]
+		ev.Count = 7
+		must(t, s.AppendAudit(ctx, ev))
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(evs) != 1 || evs[0].Count != 7 {
+			t.Fatalf("AppendAudit with Count 7 stored %+v", evs)
+		}
+	}},
+	{"AddsUnderKey", func(t *testing.T, s store.Store) {
+		refusal := func(d time.Duration, remote, detail string, n int) gatehouse.AuditEvent {
+			return gatehouse.AuditEvent{At: at(d), Actor: "consumer:unknown", Action: "token.refuse", Target: "consumer:unknown",
+				Outcome: gatehouse.OutcomeFailure, Remote: remote, Detail: detail, Count: n}
+		}
+		first := refusal(0, "192.0.2.2", "p21.v2/consumer: unknown_key", 0)
+		must(t, s.CountAudit(ctx, store.CountedEvent{Key: "k1", Event: first}))
+		must(t, s.AppendAudit(ctx, auditEvents()[0])) // an ordinary event in between
+		// Later events under k1 add their count and change nothing else.
+		must(t, s.CountAudit(ctx,
+			store.CountedEvent{Key: "k1", Event: refusal(time.Second, "192.0.2.99", "other", 5)},
+			store.CountedEvent{Key: "k2", Event: refusal(2*time.Second, "2001:db8::/64", "p21.v1/consumer: unknown_key", 2)},
+			store.CountedEvent{Key: "k1", Event: refusal(3*time.Second, "192.0.2.99", "other", 1)},
+		))
+		must(t, s.CountAudit(ctx))
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(evs) != 3 {
+			t.Fatalf("%d rows, want 3: %+v", len(evs), evs)
+		}
+		want := first
+		want.ID, want.Count = evs[0].ID, 7
+		checkEqual(t, "row of k1", evs[0], want)
+		if evs[1].Action != "token.issue" || evs[1].Count != 1 {
+			t.Fatalf("ordinary event: %+v", evs[1])
+		}
+		want = refusal(2*time.Second, "2001:db8::/64", "p21.v1/consumer: unknown_key", 2)
+		want.ID = evs[2].ID
+		checkEqual(t, "row of k2", evs[2], want)
+	}},
+	{"CountsFromEveryWriter", func(t *testing.T, s store.Store) {
+		const n = 40
+		ev := gatehouse.AuditEvent{At: at(0), Actor: "unknown", Action: "token.refuse", Outcome: gatehouse.OutcomeFailure,
+			Remote: "192.0.2.3", Detail: "oauth.token: rate_limited"}
+		errs := parallel(n, func(i int) error {
+			e := ev
+			e.Count = i%3 + 1
+			return s.CountAudit(ctx, store.CountedEvent{Key: "shared", Event: e},
+				store.CountedEvent{Key: fmt.Sprintf("own-%d", i), Event: e})
+		})
+		want := 0
+		for i := range n {
+			must(t, errs[i])
+			want += i%3 + 1
+		}
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(evs) != n+1 {
+			t.Fatalf("%d rows, want %d", len(evs), n+1)
+		}
+		total := 0
+		for _, e := range evs {
+			total += e.Count
+		}
+		if total != 2*want {
+			t.Fatalf("counts add up to %d, want %d", total, 2*want)
+		}
+	}},
+	{"Prune", func(t *testing.T, s store.Store) {
+		must(t, s.AppendAudit(ctx, auditEvents()...))
+		must(t, s.CountAudit(ctx, store.CountedEvent{Key: "k", Event: auditEvents()[1]}))
+		n, err := s.PruneAudit(ctx, at(2*time.Minute))
+		must(t, err)
+		if n != 3 { // the two events before t0+2m and the counted row at t0+1m
+			t.Fatalf("PruneAudit removed %d, want 3", n)
+		}
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(evs) != 4 || !evs[0].At.Equal(at(2*time.Minute).Truncate(time.Microsecond)) {
+			t.Fatalf("after pruning before t0+2m: %+v", evs)
+		}
+		// A pruned key starts a new row.
+		must(t, s.CountAudit(ctx, store.CountedEvent{Key: "k", Event: auditEvents()[5]}))
+		if evs, _ = s.ListAudit(ctx, store.AuditFilter{Action: "token.issue"}); len(evs) != 2 || evs[1].Count != 1 {
+			t.Fatalf("a pruned key did not start a new row: %+v", evs)
+		}
+		if n, err = s.PruneAudit(ctx, at(0)); err != nil || n != 0 {
+			t.Fatalf("pruning nothing = %d, %v", n, err)
+		}
+	}},
+	{"PruneInChunks", func(t *testing.T, s store.Store) {
+		const n = 10_050 // more than one chunk of either backend
+		evs := make([]gatehouse.AuditEvent, n+1)
+		for i := range evs {
+			evs[i] = gatehouse.AuditEvent{At: at(time.Duration(i) * time.Millisecond), Actor: "system", Action: "test.event", Outcome: gatehouse.OutcomeSuccess}
+		}
+		must(t, s.AppendAudit(ctx, evs...))
+		got, err := s.PruneAudit(ctx, at(n*time.Millisecond))
+		must(t, err)
+		if got != n {
+			t.Fatalf("PruneAudit removed %d, want %d", got, n)
+		}
+		left, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(left) != 1 {
+			t.Fatalf("%d events left, want 1", len(left))
 		}
 	}},
 }
@@ -120,6 +241,31 @@ var authFailureTests = []test{
 		count("bob", 20*time.Minute, 0)
 		count("alice", 2*time.Minute, 1)
 		must(t, s.ClearAuthFailures(ctx, "nobody"))
+	}},
+	{"Prune", func(t *testing.T, s store.Store) {
+		const w = 5 * time.Minute
+		for i, key := range []string{"bob", "alice", "unknown:h=0123456789abcdef:len=9"} {
+			for j := range 3 {
+				_, err := s.RecordAuthFailure(ctx, key, at(time.Duration(i+j)*time.Minute), w)
+				must(t, err)
+			}
+		}
+		// bob at 0,1,2m; alice at 1,2,3m; the third key at 2,3,4m.
+		n, err := s.PruneAuthFailures(ctx, at(2*time.Minute))
+		must(t, err)
+		if n != 6 {
+			t.Fatalf("PruneAuthFailures(t0+2m) removed %d, want 6 (at or before t0+2m)", n)
+		}
+		for key, want := range map[string]int{"bob": 0, "alice": 1, "unknown:h=0123456789abcdef:len=9": 2} {
+			got, err := s.CountAuthFailures(ctx, key, at(4*time.Minute), w)
+			must(t, err)
+			if got != want {
+				t.Errorf("%s: %d failures left, want %d", key, got, want)
+			}
+		}
+		if n, err = s.PruneAuthFailures(ctx, at(0)); err != nil || n != 0 {
+			t.Fatalf("pruning nothing = %d, %v", n, err)
+		}
 	}},
 }
 

@@ -48,7 +48,7 @@ var sessionTests = append([]test{
 		if len(evs) != 1 {
 			t.Fatalf("audit events: %+v", evs)
 		}
-		ev.ID = evs[0].ID
+		ev.ID, ev.Count = evs[0].ID, 1
 		checkEqual(t, "audit event", evs[0], ev)
 	}},
 	{"DuplicateRefreshHash", func(t *testing.T, s store.Store) {

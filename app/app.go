@@ -277,6 +277,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Clock:       clock,
 		AccessLog:   cfg.AccessLog,
 		HSTS:        cfg.TLSCert != "",
+		Published:   &policy.Configuration{Families: fams, InstallUser: cfg.InstallUser},
 	})
 	ok = true
 	return a, nil

@@ -11,20 +11,6 @@ import (
 	"github.com/gatehouse/gatehouse/guard"
 )
 
-// A resource server that shares gatehouse's store decides in-process.
-func ExampleOpenLocal() {
-	d, err := guard.OpenLocal(context.Background(), guard.LocalConfig{DataDir: "/var/lib/gatehouse"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer d.Close()
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, _ := guard.FromContext(r.Context())
-		fmt.Fprintf(w, "hello %s (consumer %q)\n", id.User, id.ConsumerUID)
-	})
-	log.Fatal(http.ListenAndServe("127.0.0.1:9000", guard.Middleware(d)(api)))
-}
-
 // A resource server elsewhere asks gatehouse's /auth/check.
 func ExampleNewRemote() {
 	d := guard.NewRemote("http://127.0.0.1:8080", guard.RemoteOptions{})
@@ -55,15 +41,10 @@ func ExampleNewJWKS() {
 	log.Fatal(http.ListenAndServe("127.0.0.1:9000", guard.Middleware(d)(api)))
 }
 
-// deciderFunc adapts a function to guard.Decider.
-type deciderFunc func(*http.Request) (*guard.Identity, error)
-
-func (f deciderFunc) Decide(r *http.Request) (*guard.Identity, error) { return f(r) }
-
 // Middleware answers refusals with gatehouse's error body and passes allowed
 // requests on with the identity in their context.
 func ExampleMiddleware() {
-	d := deciderFunc(func(r *http.Request) (*guard.Identity, error) {
+	d := guard.DeciderFunc(func(r *http.Request) (*guard.Identity, error) {
 		if r.Header.Get("Authorization") == "" {
 			return nil, &guard.Refusal{Status: 401, Code: "invalid_token", Description: "A bearer token is required."}
 		}

@@ -14,14 +14,16 @@ package guard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/wire"
 )
 
@@ -45,6 +47,12 @@ type Decider interface {
 	// Decide returns the identity of an allowed request, or a *Refusal.
 	Decide(r *http.Request) (*Identity, error)
 }
+
+// DeciderFunc adapts a function to a Decider.
+type DeciderFunc func(r *http.Request) (*Identity, error)
+
+// Decide calls f(r).
+func (f DeciderFunc) Decide(r *http.Request) (*Identity, error) { return f(r) }
 
 // Refusal is a request that may not proceed: the HTTP status and the
 // error body gatehouse would send.
@@ -95,9 +103,9 @@ func Middleware(d Decider) func(http.Handler) http.Handler {
 	}
 }
 
-// requestOf is what the decision is asked about r: its path and query as
+// RequestOf is what the decision is asked about r: its path and query as
 // the client sent them, and every Authorization header.
-func requestOf(r *http.Request) policy.Request {
+func RequestOf(r *http.Request) policy.Request {
 	path, query := r.URL.EscapedPath(), r.URL.RawQuery
 	if t := r.RequestURI; strings.HasPrefix(t, "/") {
 		path, query, _ = strings.Cut(t, "?")
@@ -105,33 +113,27 @@ func requestOf(r *http.Request) policy.Request {
 	return policy.Request{Path: path, Query: query, Authorization: r.Header.Values("Authorization")}
 }
 
-// WriteRefusal writes err as gatehouse does: its status, headers and a JSON
-// {"error","error_description"} body. Errors that are not a *Refusal are
-// answered 503, since the decision could not be made.
+// WriteRefusal writes err as gatehouse does, with the server's own error
+// writer: its status, headers and a JSON {"error","error_description"}
+// body. Errors that are not a *Refusal are answered 503, since the decision
+// could not be made.
 func WriteRefusal(w http.ResponseWriter, err error) {
 	var rf *Refusal
 	if !errors.As(err, &rf) {
-		rf = &Refusal{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-			Description: "The authorization decision cannot be made right now; try again shortly.",
-			Header:      http.Header{"Retry-After": {"2"}}}
+		render.JSONError(w, gatehouse.ErrStoreDown(err))
+		return
 	}
 	for k, vs := range rf.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(rf.Status)
-	json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}{rf.Code, rf.Description})
+	render.JSONError(w, &gatehouse.Error{Status: rf.Status, Code: rf.Code, Description: rf.Description})
 }
 
-// familyTable is the table of fams, or of the default families when fams
+// FamilyTable is the table of fams, or of the default families when fams
 // is nil.
-func familyTable(fams []policy.Family) (*policy.Table, error) {
+func FamilyTable(fams []policy.Family) (*policy.Table, error) {
 	if fams == nil {
 		fams = policy.DefaultFamilies()
 	}
@@ -140,4 +142,22 @@ func familyTable(fams []policy.Family) (*policy.Table, error) {
 		return nil, fmt.Errorf("API families: %w", err)
 	}
 	return t, nil
+}
+
+// RefusalFrom turns a *gatehouse.Error (a refusal of the decision) into
+// the *Refusal a Decider returns; other errors are returned as they are,
+// and Middleware answers them 503.
+func RefusalFrom(err error) error {
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	h := ge.Header.Clone()
+	if ge.RetryAfter > 0 {
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+time.Second-1)/time.Second)))
+	}
+	return &Refusal{Status: ge.Status, Code: ge.Code, Description: ge.Description, Header: h}
 }

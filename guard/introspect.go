@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/sync/singleflight"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,8 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/server/oauth2"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // introspector asks gatehouse's RFC 7662 endpoint whether a token is active
@@ -116,7 +117,7 @@ func (in *introspector) ask(ctx context.Context, raw string) (introspection, err
 	case resp.StatusCode != http.StatusOK:
 		return introspection{}, &errIntrospection{fmt.Errorf("answered %d", resp.StatusCode)}
 	}
-	var r oauth2.IntrospectionResponse
+	var r wire.Introspection
 	if err := json.Unmarshal(body, &r); err != nil {
 		return introspection{}, &errIntrospection{errors.New("the answer is not an RFC 7662 JSON object")}
 	}

@@ -2,8 +2,10 @@ package guard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,7 +14,6 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/scope"
-	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/wire"
 	"github.com/golang-jwt/jwt/v5"
@@ -51,7 +52,7 @@ type JWKS struct {
 }
 
 // JWKSConfig names the gatehouse server and the rules. Zero fields take
-// gatehouse's defaults; Issuer, Families, InstallUser and Leeway must match
+// gatehouse's defaults; Issuer and Leeway must match
 // the server's configuration.
 type JWKSConfig struct {
 	// BaseURL is the gatehouse server, e.g. http://127.0.0.1:8080
@@ -70,9 +71,13 @@ type JWKSConfig struct {
 	Client *http.Client
 	// Issuer is the required iss claim (default P21.Soa).
 	Issuer string
-	// Families is the API family table (default policy.DefaultFamilies()).
+	// Families is the API family table. Nil (the default) takes the
+	// server's own table, YAML-added families included, from
+	// wire.PathConfiguration, so that the decisions are the server's.
 	Families []policy.Family
-	// InstallUser acts for Transaction API calls without a user (default admin).
+	// InstallUser acts for Transaction API calls without a user (default:
+	// the server's, from wire.PathConfiguration, when Families is nil; else
+	// admin).
 	InstallUser string
 	// Leeway is the clock skew tolerated on exp and nbf (default 30 s).
 	Leeway time.Duration
@@ -116,16 +121,26 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 		return nil, errors.New("guard: JWKSConfig.ClientID and ClientSecret are required for introspection")
 	}
 	if c.JWKSURL == "" {
-		c.JWKSURL = base + oauth2.PathJWKS
+		c.JWKSURL = base + wire.PathJWKS
 	}
 	if c.IntrospectionURL == "" {
-		c.IntrospectionURL = base + oauth2.PathIntrospect
+		c.IntrospectionURL = base + wire.PathIntrospect
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: 5 * time.Second}
 	}
 	if c.Issuer == "" {
 		c.Issuer = "P21.Soa"
+	}
+	if c.Families == nil {
+		pub, err := fetchConfiguration(ctx, c.Client, base+wire.PathConfiguration)
+		if err != nil {
+			return nil, fmt.Errorf("guard: the server's API families: %w (set JWKSConfig.Families to give them)", err)
+		}
+		c.Families = pub.Families
+		if c.InstallUser == "" {
+			c.InstallUser = pub.InstallUser
+		}
 	}
 	if c.InstallUser == "" {
 		c.InstallUser = "admin"
@@ -154,7 +169,7 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	table, err := familyTable(c.Families)
+	table, err := FamilyTable(c.Families)
 	if err != nil {
 		return nil, err
 	}
@@ -194,9 +209,9 @@ type claims struct {
 // the token (401), then the path and query (400 when they cannot be
 // judged, 404 for no family), then scope and permissions (403).
 func (j *JWKS) Decide(r *http.Request) (*Identity, error) {
-	req := requestOf(r)
+	req := RequestOf(r)
 	if len(req.Authorization) > 1 {
-		return nil, refusal(policy.ErrManyAuthorizations())
+		return nil, RefusalFrom(policy.ErrManyAuthorizations())
 	}
 	ctx := r.Context()
 	raw := wire.BearerToken(r.Header.Get("Authorization"))
@@ -207,13 +222,13 @@ func (j *JWKS) Decide(r *http.Request) (*Identity, error) {
 	m, err := j.table.Resolve(req.Path, req.Query)
 	switch {
 	case errors.Is(err, policy.ErrUnclaimed):
-		return nil, refusal(policy.ErrNoFamily(req.Path))
+		return nil, RefusalFrom(policy.ErrNoFamily(req.Path))
 	case err != nil:
-		return nil, refusal(policy.ErrCannotJudge(err))
+		return nil, RefusalFrom(policy.ErrCannotJudge(err))
 	}
 	sc, err := scope.Parse(c.Scope)
 	if err != nil {
-		return nil, refusal(policy.ErrInvalidToken("The access token carries a scope that cannot be read."))
+		return nil, RefusalFrom(policy.ErrInvalidToken("The access token carries a scope that cannot be read."))
 	}
 	sub := policy.Subject{Username: c.Subject, Consumer: c.ConsumerUID != "", Scope: sc}
 	if user, role, catalog := policy.Needs(m, sub); user || role || catalog {
@@ -231,12 +246,12 @@ func (j *JWKS) Decide(r *http.Request) (*Identity, error) {
 			return nil, j.refuse(err)
 		}
 		if !in.active {
-			return nil, refusal(policy.ErrInvalidToken("The session of this access token has ended."))
+			return nil, RefusalFrom(policy.ErrInvalidToken("The session of this access token has ended."))
 		}
 	}
 	d := policy.Decide(m, sub, policy.State{}, j.installUser)
 	if !d.Allow {
-		return nil, refusal(d.Refusal)
+		return nil, RefusalFrom(d.Refusal)
 	}
 	return &Identity{User: d.ActingUser, ConsumerUID: c.ConsumerUID, SessionID: c.SessionID,
 		Scope: c.Scope, Family: m.Family.Name}, nil
@@ -252,12 +267,12 @@ func (j *JWKS) refuse(err error) error {
 	}
 	var ge *gatehouse.Error
 	if errors.As(err, &ge) {
-		return refusal(ge)
+		return RefusalFrom(ge)
 	}
 	if !errors.As(err, new(*errIntrospection)) && !errors.Is(err, context.Canceled) {
 		j.log.Warn("guard: decision failed; answering 503", "err", err)
 	}
-	return refusal(gatehouse.ErrStoreDown(err))
+	return RefusalFrom(gatehouse.ErrStoreDown(err))
 }
 
 // verify checks a bearer token. For RS256, ES256 and EdDSA it verifies the
@@ -361,4 +376,28 @@ func (j *JWKS) checkClaims(c claims) error {
 		return policy.ErrInvalidToken("The access token is not valid yet.")
 	}
 	return nil
+}
+
+// fetchConfiguration reads what the server publishes for resource servers.
+func fetchConfiguration(ctx context.Context, client *http.Client, u string) (*policy.Configuration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d", u, resp.StatusCode)
+	}
+	var pub policy.Configuration
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&pub); err != nil {
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
+	if len(pub.Families) == 0 {
+		return nil, fmt.Errorf("%s lists no API families", u)
+	}
+	return &pub, nil
 }

@@ -80,10 +80,8 @@ func newJWKS(t *testing.T, e *apptest.Env, c guard.JWKSConfig) *guard.JWKS {
 	t.Helper()
 	name := fmt.Sprintf("resource-server-%d", resourceServers.Add(1))
 	_, key := e.AddConsumer(auth.NewConsumer{Name: name, Scope: "/api"})
+	// Families stay nil: the decider takes the server's table.
 	c.BaseURL, c.ClientID, c.ClientSecret = e.URL, name, key
-	if c.Families == nil {
-		c.Families = e.Cfg.Families
-	}
 	j, err := guard.NewJWKS(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Remote decides by asking a gatehouse server's forward-auth endpoint
-// (GET /auth/check). Allowed answers are cached for TTL per token and
+// (GET /auth/check); it answers with the gateway's statuses (400, 404
+// where forward-auth says 403), so that every decider answers alike. Allowed answers are cached for TTL per token and
 // path, so a burst of calls costs one check; refusals are never cached.
 type Remote struct {
 	checkURL string
@@ -44,7 +47,7 @@ func NewRemote(baseURL string, o RemoteOptions) *Remote {
 	case o.TTL < 0:
 		o.TTL = 0
 	}
-	return &Remote{checkURL: strings.TrimSuffix(baseURL, "/") + "/auth/check", client: o.Client, ttl: o.TTL,
+	return &Remote{checkURL: strings.TrimSuffix(baseURL, "/") + wire.PathCheck, client: o.Client, ttl: o.TTL,
 		now: time.Now, cache: newTTLCache[*Identity](maxRemoteCache)}
 }
 
@@ -54,9 +57,9 @@ const maxRemoteCache = 50_000
 // and Authorization header). A request with more than one Authorization
 // header is refused here.
 func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
-	orig := requestOf(r)
+	orig := RequestOf(r)
 	if len(orig.Authorization) > 1 {
-		return nil, refusal(policy.ErrManyAuthorizations())
+		return nil, RefusalFrom(policy.ErrManyAuthorizations())
 	}
 	authz := r.Header.Get("Authorization")
 	uri := orig.Path
@@ -101,15 +104,32 @@ func (rm *Remote) Decide(r *http.Request) (*Identity, error) {
 				h.Set(k, v)
 			}
 		}
-		return nil, &Refusal{Status: resp.StatusCode, Code: e.Error, Description: e.Description, Header: h}
+		return nil, &Refusal{Status: gatewayStatus(resp.StatusCode, e.Error), Code: e.Error, Description: e.Description, Header: h}
 	}
 	id := &Identity{
-		User: resp.Header.Get("X-Gatehouse-User"), ConsumerUID: resp.Header.Get("X-Gatehouse-Consumer-Uid"),
-		SessionID: resp.Header.Get("X-Gatehouse-Session-Id"), Scope: resp.Header.Get("X-Gatehouse-Scope"),
-		Family: resp.Header.Get("X-Gatehouse-Family"),
+		User: resp.Header.Get(wire.HeaderUser), ConsumerUID: resp.Header.Get(wire.HeaderConsumerUID),
+		SessionID: resp.Header.Get(wire.HeaderSessionID), Scope: resp.Header.Get(wire.HeaderScope),
+		Family: resp.Header.Get(wire.HeaderFamily),
 	}
 	if rm.ttl > 0 {
 		rm.cache.put(key, id, now.Add(rm.ttl), now)
 	}
 	return id, nil
+}
+
+// gatewayStatus is the status the gateway gives for a forward-auth answer:
+// forward-auth answers 403 where the gateway answers 400 (a request that
+// cannot be judged) or 404 (a path no family claims), keeping the error
+// code, so that Remote answers as the other deciders do.
+func gatewayStatus(status int, code string) int {
+	if status != http.StatusForbidden {
+		return status
+	}
+	switch code {
+	case gatehouse.CodeNotFound:
+		return http.StatusNotFound
+	case gatehouse.CodeInvalidRequest:
+		return http.StatusBadRequest
+	}
+	return status
 }

@@ -33,33 +33,41 @@ const (
 
 // Family is a group of API paths with one access rule.
 type Family struct {
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Paths are path prefixes, matched on segment boundaries,
 	// case-insensitively. A prefix ending in "/" wants a further segment
 	// (the object of odata families).
-	Paths []string `yaml:"paths"`
+	Paths []string `yaml:"paths" json:"paths"`
 	// GrantedBy lists the scope entries (paths or plain names) that grant
 	// the family. For object families, an entry with an object list grants
 	// only the objects it names.
-	GrantedBy []string `yaml:"granted_by"`
+	GrantedBy []string `yaml:"granted_by" json:"granted_by"`
 	// Users is the check applied to user-credential tokens.
-	Users UserCheck `yaml:"users"`
+	Users UserCheck `yaml:"users" json:"users"`
 	// Objects says the segment after the prefix names a table or view
 	// (the odata family); the prefix's last segment ("table"/"view") gives
 	// its kind when the catalog does not.
-	Objects bool `yaml:"objects"`
+	Objects bool `yaml:"objects" json:"objects"`
 	// InstallUser: requests without a user context act as the install user
 	// (the Transaction API).
-	InstallUser bool `yaml:"install_user"`
+	InstallUser bool `yaml:"install_user" json:"install_user"`
 	// OData applies the OData rules to an object family's paths and
 	// queries (system resources, navigation, $expand/$select/$filter…);
 	// on by default. Set false for an object API that is not OData, whose
 	// object is just the segment after the prefix and whose query is
 	// not read.
-	OData *bool `yaml:"odata,omitempty"`
+	OData *bool `yaml:"odata,omitempty" json:"odata,omitempty"`
 }
 
 func (f *Family) odata() bool { return f.OData == nil || *f.OData }
+
+// Configuration is what a server publishes at wire.PathConfiguration, so
+// that resource servers deciding in-process (guard.NewJWKS) decide as it
+// does: its API family table and install user.
+type Configuration struct {
+	Families    []Family `json:"families"`
+	InstallUser string   `json:"install_user"`
+}
 
 // DefaultFamilies is the table of SPEC §4.2, mirroring P21.
 func DefaultFamilies() []Family {

@@ -14,11 +14,13 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/server/p21"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Pinger reports whether the store can be read.
@@ -48,6 +50,9 @@ type Options struct {
 	AccessLog bool
 	// HSTS sets Strict-Transport-Security (when serving TLS).
 	HSTS bool
+	// Published is served at wire.PathConfiguration for resource servers
+	// that decide in-process (nil: not served).
+	Published *policy.Configuration
 	// Check serves the forward-auth endpoints (/auth/check, /auth/nginx,
 	// /auth/traefik, /auth/caddy, /auth/envoy/…); Router the UI server
 	// router (/api/ui/router/v1); Gateway takes every other path.
@@ -110,6 +115,8 @@ func routeOf(lower string) string {
 		return "p21_token_v1"
 	case strings.HasPrefix(lower, p21.PathPrefix):
 		return "p21_other"
+	case strings.TrimSuffix(lower, "/") == wire.PathConfiguration:
+		return "configuration"
 	case strings.TrimSuffix(lower, "/") == oauth2.PathToken:
 		return "oauth_token"
 	case strings.HasPrefix(lower, oauth2.PathPrefix):
@@ -211,6 +218,19 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 			return
 		}
 		s.o.OAuth2.ServeHTTP(w, r)
+		return
+	case "configuration":
+		if s.o.Published == nil {
+			break
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clipPath(r.Method))
+			e.Status = http.StatusMethodNotAllowed
+			render.Error(w, render.JSON, e.WithHeader("Allow", "GET, HEAD"))
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		render.WriteJSON(w, http.StatusOK, s.o.Published)
 		return
 	case "auth_check":
 		if s.o.Check != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Service is what the handlers need from the OAuth2 service (*auth.OAuth).
@@ -47,15 +48,15 @@ type Handler struct {
 	Log     *slog.Logger
 }
 
-// Paths of the endpoints.
+// Paths of the endpoints (package wire holds them for clients too).
 const (
-	PathToken      = "/oauth/token"
-	PathIntrospect = "/oauth/introspect"
-	PathRevoke     = "/oauth/revoke"
-	PathMetadata   = "/.well-known/oauth-authorization-server"
-	PathJWKS       = "/.well-known/jwks.json"
-	PathPrefix     = "/oauth/"
-	WellKnown      = "/.well-known/"
+	PathToken      = wire.PathToken
+	PathIntrospect = wire.PathIntrospect
+	PathRevoke     = wire.PathRevoke
+	PathMetadata   = wire.PathMetadata
+	PathJWKS       = wire.PathJWKS
+	PathPrefix     = wire.PathPrefixOAuth
+	WellKnown      = wire.PathPrefixWell
 )
 
 // Grants lists the grant types the token endpoint supports.
@@ -250,20 +251,7 @@ func (h *Handler) issued(w http.ResponseWriter, label string, iss *auth.Issued) 
 
 // IntrospectionResponse is the RFC 7662 body; an inactive token is
 // {"active":false} and nothing else.
-type IntrospectionResponse struct {
-	Active    bool   `json:"active"`
-	Scope     string `json:"scope,omitempty"`
-	ClientID  string `json:"client_id,omitempty"`
-	Username  string `json:"username,omitempty"`
-	TokenType string `json:"token_type,omitempty"`
-	Exp       int64  `json:"exp,omitempty"`
-	Iat       int64  `json:"iat,omitempty"`
-	Nbf       int64  `json:"nbf,omitempty"`
-	Sub       string `json:"sub,omitempty"`
-	Iss       string `json:"iss,omitempty"`
-	Jti       string `json:"jti,omitempty"`
-	Sid       string `json:"sid,omitempty"`
-}
+type IntrospectionResponse = wire.Introspection
 
 // requireToken checks the token parameter of introspection and revocation.
 func requireToken(f Form) *gatehouse.Error {

@@ -164,7 +164,24 @@ type XMLErrorBody struct {
 // Error writes a protocol error in format f, with its headers (Retry-After,
 // WWW-Authenticate, Allow, …).
 func Error(w http.ResponseWriter, f Format, e *gatehouse.Error) {
-	h := w.Header()
+	if f != XML {
+		JSONError(w, e)
+		return
+	}
+	errorHeaders(w.Header(), e)
+	Write(w, f, e.Status, nil, XMLErrorBody{Error: e.Code, Description: e.Description})
+}
+
+// JSONError is Error in JSON, for programs that never answer XML (it
+// links no XML encoder).
+func JSONError(w http.ResponseWriter, e *gatehouse.Error) {
+	errorHeaders(w.Header(), e)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	WriteJSON(w, e.Status, ErrorBody{Error: e.Code, Description: e.Description})
+}
+
+func errorHeaders(h http.Header, e *gatehouse.Error) {
 	for k, vs := range e.Header {
 		for _, v := range vs {
 			h.Add(k, v)
@@ -174,8 +191,6 @@ func Error(w http.ResponseWriter, f Format, e *gatehouse.Error) {
 		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
 		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	}
-	Write(w, f, e.Status, ErrorBody{Error: e.Code, Description: e.Description},
-		XMLErrorBody{Error: e.Code, Description: e.Description})
 }
 
 // ReadBody reads a request body of at most max bytes: a larger one (by its

@@ -1,36 +1,38 @@
-package guard
+// Package local is the guard decider that opens the gatehouse store itself:
+// it decides in-process, from memory, following the store's change feed.
+// It links the store drivers; a resource server without access to the
+// store uses guard.NewRemote or guard.NewJWKS instead.
+package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
 )
 
-// Local decides in-process on the gatehouse store. It keeps signing keys,
+// Decider decides in-process on the gatehouse store. It keeps signing keys,
 // sessions, users and roles in memory and follows the store's change feed,
 // so an ended session or a changed permission is honoured within a feed
 // interval, without a store query per request.
-type Local struct {
+type Decider struct {
 	authz  *auth.Authorizer
 	st     store.Store
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// LocalConfig names the store and the rules. Zero fields take gatehouse's
+// Config names the store and the rules. Zero fields take gatehouse's
 // defaults.
-type LocalConfig struct {
+type Config struct {
 	// DataDir is the embedded store's directory (as `serve --data`).
 	DataDir string
 	// DB is a PostgreSQL URL (as `serve --db`), instead of DataDir.
@@ -48,8 +50,8 @@ type LocalConfig struct {
 	Log          *slog.Logger
 }
 
-// OpenLocal opens the store and loads the keys. Close it when done.
-func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
+// Open opens the store and loads the keys. Close it when done.
+func Open(ctx context.Context, c Config) (*Decider, error) {
 	cfg := app.DefaultConfig()
 	cfg.DataDir, cfg.DB, cfg.MasterKey = c.DataDir, c.DB, c.MasterKey
 	if c.Issuer != "" {
@@ -61,7 +63,7 @@ func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	if c.FeedInterval > 0 {
 		cfg.FeedInterval = c.FeedInterval
 	}
-	table, err := familyTable(c.Families)
+	table, err := guard.FamilyTable(c.Families)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 		return nil, fmt.Errorf("change feed: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	l := &Local{
+	l := &Decider{
 		authz: &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: cfg.InstallUser},
 		st:    st, cancel: cancel, done: make(chan struct{}),
 	}
@@ -104,33 +106,18 @@ func OpenLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 }
 
 // Decide applies the decision to r's path and Authorization header.
-func (l *Local) Decide(r *http.Request) (*Identity, error) {
-	a, err := l.authz.Authorize(r.Context(), requestOf(r))
+func (l *Decider) Decide(r *http.Request) (*guard.Identity, error) {
+	a, err := l.authz.Authorize(r.Context(), guard.RequestOf(r))
 	if err != nil {
-		return nil, refusal(err)
+		return nil, guard.RefusalFrom(err)
 	}
-	return &Identity{User: a.ActingUser, ConsumerUID: a.Identity.ConsumerUID(), SessionID: a.Identity.Claims.SessionID,
+	return &guard.Identity{User: a.ActingUser, ConsumerUID: a.Identity.ConsumerUID(), SessionID: a.Identity.Claims.SessionID,
 		Scope: a.Identity.Claims.Audience, Family: a.Match.Family.Name}, nil
 }
 
 // Close stops following the feed and closes the store.
-func (l *Local) Close() error {
+func (l *Decider) Close() error {
 	l.cancel()
 	<-l.done
 	return l.st.Close()
-}
-
-func refusal(err error) error {
-	var ge *gatehouse.Error
-	if !errors.As(err, &ge) {
-		return err
-	}
-	h := ge.Header.Clone()
-	if ge.RetryAfter > 0 {
-		if h == nil {
-			h = http.Header{}
-		}
-		h.Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+time.Second-1)/time.Second)))
-	}
-	return &Refusal{Status: ge.Status, Code: ge.Code, Description: ge.Description, Header: h}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/sqlite"
 	"github.com/gatehouse/gatehouse/token"
@@ -43,7 +44,18 @@ const userPassword = "your_password"
 
 func newFixture(t *testing.T, mutate ...func(*app.Config)) *fixture {
 	t.Helper()
-	e := apptest.New(t, mutate...)
+	return newFixtureWithClock(t, nil, mutate...)
+}
+
+// newFixtureWithClock is newFixture with a server that reads the time from
+// clock (the system clock if nil).
+func newFixtureWithClock(t *testing.T, clock gatehouse.Clock, mutate ...func(*app.Config)) *fixture {
+	t.Helper()
+	cfg := apptest.Config(t)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	e := apptest.StartWithClock(t, cfg, clock)
 	e.AddRole("clerk")
 	e.AddUser("api_user", userPassword, true, "clerk")
 	// Seven earlier consumers so that ours gets uid 8, as in the seed.
@@ -610,24 +622,13 @@ func TestBadConsumerKey(t *testing.T) {
 	if _, _, err := f.App.Admin.SetConsumerDisabled(context.Background(), "test", "MY_SERVICE_APP", true); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, func() bool {
+	testtime.Eventually(t, time.Second, func() error {
 		resp, body := f.consumerV2("")
-		return resp.StatusCode == 401 && string(body) == want
+		if resp.StatusCode != 401 || string(body) != want {
+			return fmt.Errorf("a disabled consumer still gets %d %s", resp.StatusCode, body)
+		}
+		return nil
 	})
-}
-
-func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {
@@ -679,7 +680,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestMaxSessionsEndsOldest(t *testing.T) {
-	f := newFixture(t, func(c *app.Config) { c.Auth.MaxSessions = 2 })
+	clock := testtime.NewClock(time.Now())
+	f := newFixtureWithClock(t, clock, func(c *app.Config) { c.Auth.MaxSessions = 2 })
 	var rts []string
 	var ids []string
 	for range 3 {
@@ -689,7 +691,7 @@ func TestMaxSessionsEndsOldest(t *testing.T) {
 		_, c := claims(t, r.AccessToken)
 		rts = append(rts, r.RefreshToken)
 		ids = append(ids, c["P21.SessionId"].(string))
-		time.Sleep(2 * time.Millisecond)
+		clock.Advance(time.Second) // the next session is the younger
 	}
 	s, err := f.App.Store.GetSession(context.Background(), ids[0])
 	if err != nil || s.EndReason != gatehouse.EndCap {
@@ -724,14 +726,13 @@ func TestSessionEndedElsewhere(t *testing.T) {
 	if err := other.EndSession(context.Background(), c["P21.SessionId"].(string), gatehouse.EndAdmin, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	waitFor(t, time.Second, func() bool {
+	testtime.Eventually(t, time.Second, func() error {
 		resp, _ := f.Post("/api/security/token/v2", jsonCT, `{"GrantType":"refresh_token","RefreshToken":"`+r.RefreshToken+`"}`)
-		return resp.StatusCode == 400
+		if resp.StatusCode != 400 {
+			return fmt.Errorf("the refresh token of the ended session still gets %d", resp.StatusCode)
+		}
+		return nil
 	})
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("took %s", d)
-	}
 }
 
 func TestWrongMethodAndPaths(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/sync/singleflight"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/server/oauth2"
+	"golang.org/x/sync/singleflight"
 )
 
 // introspector asks gatehouse's RFC 7662 endpoint whether a token is active
@@ -31,7 +31,6 @@ type introspector struct {
 	client       *http.Client
 	clock        gatehouse.Clock
 	ttl          time.Duration
-	max          int
 	log          *slog.Logger
 	flight       singleflight.Group // by the token's SHA-256
 	cache        *ttlCache[introspection]

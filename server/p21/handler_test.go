@@ -196,10 +196,8 @@ func seedExcerpts(t *testing.T) (string, []excerpt) {
 			t.Fatalf("excerpts of two documents: %s and %s", source, name)
 		}
 		source = name
-		ex.text = strings.TrimSuffix(text, "\n")
-		if strings.HasSuffix(ex.text, "\n") {
-			ex.text = strings.TrimSuffix(ex.text, "\n") // the empty line between excerpts
-		}
+		// The end of the last line, then the empty line before the next excerpt.
+		ex.text = strings.TrimSuffix(strings.TrimSuffix(text, "\n"), "\n")
 		out = append(out, ex)
 	}
 	if len(out) == 0 {
@@ -449,13 +447,13 @@ func TestClaims(t *testing.T) {
 	}
 
 	_, body = f.consumerV2("api_user")
-	var cr struct{ AccessToken, SessionId string }
+	var cr struct{ AccessToken, SessionID string }
 	json.Unmarshal(body, &cr)
 	h, c = claims(t, cr.AccessToken)
 	if h["alg"] != "HS256" || h["kid"] == nil {
 		t.Errorf("consumer token header %v", h)
 	}
-	if c["sub"] != "api_user" || c["aud"] != "/api;/p21sdk" || c["P21.ConsumerUid"] != "8" || c["P21.SessionId"] != cr.SessionId || c["iss"] != "P21.Soa" {
+	if c["sub"] != "api_user" || c["aud"] != "/api;/p21sdk" || c["P21.ConsumerUid"] != "8" || c["P21.SessionId"] != cr.SessionID || c["iss"] != "P21.Soa" {
 		t.Errorf("consumer token claims %v", c)
 	}
 	if exp := c["exp"].(json.Number).String(); exp != "2147483647" {

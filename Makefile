@@ -6,7 +6,7 @@ STATICCHECK := $(shell sed -n 's/^staticcheck=//p' .ci/run)
 
 .PHONY: test lint bench run ci
 
-# Every test. Those that need PostgreSQL, Python or nginx say so when skipped.
+# Every test. Those that need PostgreSQL, Python, nginx or Caddy say so when skipped.
 test:
 	go test ./...
 

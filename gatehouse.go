@@ -1,7 +1,9 @@
 // Package gatehouse holds the domain of the gatehouse token server: the
 // things it stores (users, roles, consumers, sessions, signing keys, audit
-// events), the errors shared between its parts, and the small interfaces
-// that connect them. It depends on nothing outside the standard library.
+// events, changes), the errors shared between its parts, and the Clock they
+// all read the time from. It depends on nothing outside the standard library.
+// The interfaces between the parts live with the parts that define them
+// (store.Store, for one).
 package gatehouse
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
 )
@@ -67,18 +69,14 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := adm.RotateKeys(ctx, "test", []string{token.RS256}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
 	var after string
-	for {
+	testtime.Eventually(t, time.Second, func() error {
 		after = e.Token(`{"username":"api_user","password":"pw-one-two"}`)
-		if header(t, after)["kid"] == nextKID {
-			break
+		if kid := header(t, after)["kid"]; kid != nextKID {
+			return fmt.Errorf("new tokens still signed by %v, want %s", kid, nextKID)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("new tokens still signed by %v after 1s, want %s", header(t, after)["kid"], nextKID)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, tok := range []string{before, after} {
 		if _, err := e.App.Verifier.Verify(ctx, tok); err != nil {
 			t.Fatalf("verify after rotation: %v", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -65,18 +66,14 @@ func TestOAuthClientAuthentication(t *testing.T) {
 	if _, _, err := e.App.Admin.SetConsumerDisabled(ctx, "test", "Client_A", true); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
-	for {
+	testtime.Eventually(t, time.Second, func() error {
 		_, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "Client_A", Secret: key}, m)
-		if err != nil {
-			wantCode(t, err, 401, gatehouse.CodeInvalidClient)
-			break
+		if err == nil {
+			return errors.New("a disabled client still authenticates")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("a disabled client still authenticates after 1 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		wantCode(t, err, 401, gatehouse.CodeInvalidClient)
+		return nil
+	})
 }
 
 func TestOAuthGrants(t *testing.T) {

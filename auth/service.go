@@ -637,8 +637,9 @@ func (s *Service) audit(ctx context.Context, ev gatehouse.AuditEvent) {
 	}
 }
 
-// storeErr turns a store failure into the 503 answer; protocol errors and
-// context errors pass through.
+// storeErr turns a store failure into the 503 answer. Protocol errors pass
+// through; context errors become the 503 answer too, but are not logged as a
+// store failure.
 func (s *Service) storeErr(err error) error {
 	var pe *gatehouse.Error
 	if errors.As(err, &pe) {

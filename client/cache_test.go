@@ -32,7 +32,7 @@ func countingServer(t testing.TB, h func(w http.ResponseWriter, r *http.Request,
 
 func TestCachedSourceOneRequestForManyGoroutines(t *testing.T) {
 	srv := countingServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		time.Sleep(50 * time.Millisecond) // keep the flight open while the goroutines pile up
+		time.Sleep(50 * time.Millisecond) // a slow token endpoint: the flight stays open while the goroutines pile up
 		numbered(3600)(w, r, n)
 	})
 	src := client.NewCachedSource(client.NewP21UserSource(srv.URL, "u", "p"))
@@ -119,7 +119,7 @@ func TestCachedSourceCallerCancellation(t *testing.T) {
 
 func TestCachedSourceFailureGoesToEveryWaiterThenBacksOff(t *testing.T) {
 	srv := countingServer(t, func(w http.ResponseWriter, _ *http.Request, _ int64) {
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond) // a slow token endpoint: the callers join one flight
 		writeJSON(w, 401, `{"error":"invalid_grant","error_description":"The user name or password is incorrect."}`)
 	})
 	clk := newClock()
@@ -146,15 +146,11 @@ func TestCachedSourceFailureGoesToEveryWaiterThenBacksOff(t *testing.T) {
 		t.Fatalf("%d token requests, want 1 (4xx is not retried)", got)
 	}
 
-	// During the backoff the last error comes back at once, without a request.
-	start := time.Now()
+	// During the backoff the last error comes back, without a request.
 	_, err := src.Token()
 	var e *client.Error
 	if !errors.As(err, &e) || e.Status != 401 {
 		t.Fatalf("during backoff: %v", err)
-	}
-	if d := time.Since(start); d > 20*time.Millisecond {
-		t.Errorf("the call during backoff took %v", d)
 	}
 	if got := srv.hits.Load(); got != 1 {
 		t.Fatalf("%d token requests during backoff, want 1", got)

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/client"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"golang.org/x/oauth2"
 )
@@ -188,7 +189,7 @@ func TestP21V1TurnedOff(t *testing.T) {
 // and signs in again when the refresh token is refused.
 func TestP21RefreshAgainstServer(t *testing.T) {
 	srv := newP21Server(t)
-	clk := &clock{t: time.Now()}
+	clk := testtime.NewClock(time.Now())
 	src := client.NewCachedSource(client.NewP21UserSource(srv.URL, testUser, testPassword, client.WithClock(clk.Now)), client.WithClock(clk.Now))
 	first, err := src.Token()
 	if err != nil {

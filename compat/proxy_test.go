@@ -20,6 +20,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testenv"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/policy"
 )
 
@@ -59,10 +61,7 @@ func binary(t *testing.T, name, pkg string, paths ...string) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required in CI (apt-get install %s)", name, pkg)
-	}
-	t.Skipf("skipped: %s is not installed (apt-get install %s to run it)", name, pkg)
+	testenv.Skip(t, name, fmt.Sprintf("apt-get install %s to run it", pkg))
 	return ""
 }
 
@@ -105,11 +104,11 @@ func startProxy(t *testing.T, cmd *exec.Cmd, port int, stop os.Signal, logs ...s
 			t.Errorf("%s left processes running", cmd.Path)
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+	testtime.Eventually(t, 15*time.Second, func() error {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		select {
 		case <-exited:
@@ -122,11 +121,8 @@ func startProxy(t *testing.T, cmd *exec.Cmd, port int, stop os.Signal, logs ...s
 			t.Fatalf("%s exited at start: %s %s", cmd.Path, b, more)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %d", cmd.Path, port)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a port a child process opens
-	}
+		return fmt.Errorf("%s does not listen on %d", cmd.Path, port)
+	})
 }
 
 // received is one request as the upstream saw it.

@@ -15,10 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/wire"
+	"golang.org/x/sync/singleflight"
 )
 
 // introspector asks gatehouse's RFC 7662 endpoint whether a token is active
@@ -32,7 +31,6 @@ type introspector struct {
 	client       *http.Client
 	clock        gatehouse.Clock
 	ttl          time.Duration
-	max          int
 	log          *slog.Logger
 	flight       singleflight.Group // by the token's SHA-256
 	cache        *ttlCache[introspection]

@@ -172,7 +172,7 @@ func TestRunAllOK(t *testing.T) {
 
 func TestRunDurationBound(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // a slow server: each request takes a while
 	}))
 	defer srv.Close()
 	res, err := Run(context.Background(), Options{Request: get(srv.URL), Concurrency: 4, Duration: 200 * time.Millisecond})

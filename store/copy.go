@@ -49,7 +49,7 @@ type Importer interface {
 	ImportKeys(ctx context.Context, ks []gatehouse.SigningKey) error
 }
 
-// ErrNotEmpty: the target of a copy already holds data.
+// ErrNotEmpty means that the target of a copy already holds data.
 var ErrNotEmpty = errors.New("target store is not empty")
 
 // CopyReport counts what Copy copied.

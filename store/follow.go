@@ -31,7 +31,6 @@ type Follower struct {
 	listeners []Listener
 	rev       int64
 	healthy   bool
-	lastOK    time.Time
 	wake      chan struct{}
 }
 
@@ -61,7 +60,7 @@ func (f *Follower) Start(ctx context.Context) error {
 		return err
 	}
 	f.mu.Lock()
-	f.rev, f.healthy, f.lastOK = rev, true, time.Now()
+	f.rev, f.healthy = rev, true
 	f.mu.Unlock()
 	return nil
 }
@@ -128,7 +127,6 @@ func (f *Follower) Poll(ctx context.Context) {
 			return
 		}
 		f.mu.Lock()
-		f.lastOK = time.Now()
 		if len(changes) > 0 {
 			f.rev = changes[len(changes)-1].Rev
 		}
@@ -154,7 +152,7 @@ func (f *Follower) resetTo(ctx context.Context) {
 		return
 	}
 	f.mu.Lock()
-	f.rev, f.healthy, f.lastOK = rev, true, time.Now()
+	f.rev, f.healthy = rev, true
 	ls := append([]Listener(nil), f.listeners...)
 	f.mu.Unlock()
 	for _, l := range ls {

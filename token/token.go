@@ -64,11 +64,11 @@ func (c Claims) wire() *wireClaims {
 	}
 }
 
-func (w *wireClaims) claims() *Claims {
+func (c *wireClaims) claims() *Claims {
 	return &Claims{
-		Issuer: w.Iss, Subject: w.Sub, Audience: w.Aud,
-		ExpiresAt: time.Unix(w.Exp, 0), IssuedAt: time.Unix(w.Iat, 0), NotBefore: time.Unix(w.Nbf, 0),
-		ID: w.Jti, SessionID: w.SessionID, ConsumerUID: w.ConsumerUID,
+		Issuer: c.Iss, Subject: c.Sub, Audience: c.Aud,
+		ExpiresAt: time.Unix(c.Exp, 0), IssuedAt: time.Unix(c.Iat, 0), NotBefore: time.Unix(c.Nbf, 0),
+		ID: c.Jti, SessionID: c.SessionID, ConsumerUID: c.ConsumerUID,
 	}
 }
 

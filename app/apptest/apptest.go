@@ -73,10 +73,17 @@ func Config(t testing.TB) app.Config {
 // Start runs a server with cfg (see Config) until the test ends.
 func Start(t testing.TB, cfg app.Config) *Env {
 	t.Helper()
+	return StartWithClock(t, cfg, nil)
+}
+
+// StartWithClock is Start with the server reading the time from clock (the
+// system clock if nil), so that the test decides when things happen.
+func StartWithClock(t testing.TB, cfg app.Config, clock gatehouse.Clock) *Env {
+	t.Helper()
 	logBuf := &SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, nil)
+	a, err := app.New(ctx, cfg, log, clock)
 	if err != nil {
 		cancel()
 		t.Fatalf("app.New: %v", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -69,18 +72,17 @@ func postJSON(t *testing.T, url, body string) (int, map[string]any) {
 
 func waitReady(t *testing.T, base string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	testtime.Eventually(t, d, func() error {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("server at %s not ready: %w", base, err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("server at %s not ready within %s", base, d)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("server at %s not ready: /readyz answers %d", base, resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // TestServeWithAdminFromAnotherProcess starts `serve --dev`, then manages
@@ -138,31 +140,23 @@ func TestServeWithAdminFromAnotherProcess(t *testing.T) {
 	_, tokClaims := decodeJWT(t, u["AccessToken"].(string))
 	sid := tokClaims["P21.SessionId"].(string)
 	mustCLI(t, "", env, "--data", dir, "session", "end", sid)
-	start := time.Now()
-	for {
+	testtime.Eventually(t, time.Second, func() error {
 		st, _ := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"refresh_token","RefreshToken":"`+u["RefreshToken"].(string)+`"}`)
-		if st == 400 {
-			break
+		if st != 400 {
+			return fmt.Errorf("refresh of an ended session still answers %d", st)
 		}
-		if time.Since(start) > time.Second {
-			t.Fatalf("refresh of an ended session still answers %d after 1s", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// A disabled consumer is refused within a second.
 	mustCLI(t, "", env, "--data", dir, "consumer", "disable", "MY_SERVICE_APP")
-	start = time.Now()
-	for {
+	testtime.Eventually(t, time.Second, func() error {
 		st, body := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+c.ConsumerKey+`"}`)
-		if st == 401 && body["error"] == "invalid_client" {
-			break
+		if st != 401 || body["error"] != "invalid_client" {
+			return fmt.Errorf("disabled consumer still answers %d", st)
 		}
-		if time.Since(start) > time.Second {
-			t.Fatalf("disabled consumer still answers %d after 1s", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// A deleted user gets the same answer as a wrong password.
 	mustCLI(t, "", env, "--data", dir, "user", "delete", "api_user")
@@ -311,13 +305,23 @@ func decodeJWT(t *testing.T, jwt string) (header, claims map[string]any) {
 type syncBuf struct{ apptest.SyncBuffer }
 
 // TestGracefulShutdown: a request in flight when the server is told to stop
-// (SIGTERM cancels the command's context) is finished, then serve returns.
+// (SIGTERM cancels the command's context) is finished while new connections
+// are refused, then serve returns.
 func TestGracefulShutdown(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseUpstream := func() { releaseOnce.Do(func() { close(release) }) }
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
 		w.Write([]byte(`{"ok":true}`))
 	}))
 	defer slow.Close()
+	defer releaseUpstream()
 	dir := filepath.Join(t.TempDir(), "data")
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -349,8 +353,17 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	time.Sleep(150 * time.Millisecond)
+	<-arrived // the request is in flight, held by the upstream
 	cancel()
+	testtime.Eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return errors.New("still accepting connections after shutdown began")
+		}
+		return nil
+	})
+	releaseUpstream()
 	if st := <-got; st != 200 {
 		t.Fatalf("in-flight request got %d during shutdown", st)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
@@ -546,13 +549,12 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	if err := f.App.Store.EndSession(context.Background(), in["sid"].(string), gatehouse.EndAdmin, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
-	for f.introspect("svc", f.svcKey, at)["active"] != false {
-		if time.Now().After(deadline) {
-			t.Fatal("a session ended in the store is still active after 1 s")
+	testtime.Eventually(t, time.Second, func() error {
+		if f.introspect("svc", f.svcKey, at)["active"] != false {
+			return errors.New("a session ended in the store is still active")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// Introspection and revocation authenticate the caller.
 	for _, p := range []string{"/oauth/introspect", "/oauth/revoke"} {
@@ -637,13 +639,12 @@ func TestSessionCap(t *testing.T) {
 	for range 3 {
 		ats = append(ats, f.passwordToken("apx_client", f.apxKey)["access_token"].(string))
 	}
-	deadline := time.Now().Add(time.Second)
-	for f.introspect("svc", f.svcKey, ats[0])["active"] != false {
-		if time.Now().After(deadline) {
-			t.Fatal("the oldest session over the cap is still active after 1 s")
+	testtime.Eventually(t, time.Second, func() error {
+		if f.introspect("svc", f.svcKey, ats[0])["active"] != false {
+			return errors.New("the oldest session over the cap is still active")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, at := range ats[1:] {
 		if f.introspect("svc", f.svcKey, at)["active"] != true {
 			t.Fatal("a session within the cap is inactive")
@@ -765,17 +766,13 @@ func TestJWKSVerifiesUserToken(t *testing.T) {
 	if _, err := f.App.Admin.RotateKeys(context.Background(), "test", []string{"RS256"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	testtime.Eventually(t, 2*time.Second, func() error {
 		_, b = f.Do(mustGet(t, f.URL+"/.well-known/jwks.json"))
 		var after jose.JSONWebKeySet
 		json.Unmarshal(b, &after)
-		if len(after.Keys) == len(set.Keys)+1 && len(after.Key(kid)) == 1 {
-			break
+		if len(after.Keys) != len(set.Keys)+1 || len(after.Key(kid)) != 1 {
+			return fmt.Errorf("after rotation: %d keys (was %d), old kid present %t", len(after.Keys), len(set.Keys), len(after.Key(kid)) == 1)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after rotation: %d keys (was %d), old kid present %t", len(after.Keys), len(set.Keys), len(after.Key(kid)) == 1)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse"
@@ -363,17 +364,13 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 	proxy.Restore()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testtime.Eventually(t, 10*time.Second, func() error {
 		_, err := s.GetUser(bg, "alice")
-		if err == nil {
-			break
+		if err != nil {
+			return fmt.Errorf("the store did not recover: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the store did not recover: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// A server that is not there at all.
 	_, err := postgres.Open(bg, pgtest.ViaProxy(t, dsn, "127.0.0.1:1"), postgres.Options{ConnectTimeout: time.Second})

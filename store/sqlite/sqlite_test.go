@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/storetest"
 )
@@ -392,6 +393,7 @@ func TestCloseWhileWriting(t *testing.T) {
 	s, _ := openTemp(t, Options{Synchronous: "normal"})
 	var wg sync.WaitGroup
 	var bad atomic.Value
+	var written atomic.Int64
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
@@ -404,10 +406,17 @@ func TestCloseWhileWriting(t *testing.T) {
 					}
 					return
 				}
+				written.Add(1)
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Close once the writes are flowing.
+	testtime.Eventually(t, 10*time.Second, func() error {
+		if n := written.Load(); n < 100 {
+			return fmt.Errorf("%d writes so far", n)
+		}
+		return nil
+	})
 	s.Close()
 	wg.Wait()
 	if err := bad.Load(); err != nil {
@@ -582,9 +591,12 @@ func TestReplay(t *testing.T) {
 		results[i] = make(chan error, 1)
 		go func() { results[i] <- op() }()
 		// Queue them in order.
-		for len(s.w.ops) < i+1 {
-			time.Sleep(time.Millisecond)
-		}
+		testtime.Eventually(t, 10*time.Second, func() error {
+			if n := len(s.w.ops); n < i+1 {
+				return fmt.Errorf("%d writes queued, want %d", n, i+1)
+			}
+			return nil
+		})
 	}
 	close(release)
 	errs := make([]error, len(ops))

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/guard/local"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/wire"
 )
 
@@ -155,18 +156,14 @@ func TestSameDecisionEverywhere(t *testing.T) {
 	if err := e.App.Store.EndSession(context.Background(), id.Session.ID, gatehouse.EndAdmin, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	for _, d := range []guard.Decider{local, remote, jwks} {
-		for {
+		testtime.Eventually(t, 1500*time.Millisecond, func() error {
 			_, err := d.Decide(req)
 			if rf, ok := err.(*guard.Refusal); ok && rf.Status == 401 {
-				break
+				return nil
 			}
-			if time.Since(start) > 1500*time.Millisecond {
-				t.Fatalf("ended session still allowed: %v", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return fmt.Errorf("ended session still allowed: %v", err)
+		})
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

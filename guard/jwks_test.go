@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -321,13 +322,12 @@ func TestJWKSKeyRotation(t *testing.T) {
 	if got, _, _ := decide(t, jwks, "/api/entity/x", tok); got != 200 {
 		t.Fatalf("with a stale set: %d", got)
 	}
-	deadline := time.Now().Add(time.Second)
-	for w.count(pathJWKS) != 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d JWKS fetches, want 3 after KeysMaxAge", w.count(pathJWKS))
+	testtime.Eventually(t, time.Second, func() error {
+		if n := w.count(pathJWKS); n != 3 {
+			return fmt.Errorf("%d JWKS fetches, want 3 after KeysMaxAge", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func rotate(t *testing.T, e *apptest.Env) {
@@ -376,17 +376,13 @@ func TestJWKSSessionEnd(t *testing.T) {
 		}
 	}
 	// Wait until gatehouse itself refuses them (it follows its feed).
-	deadline := time.Now().Add(time.Second)
 	for _, tok := range toks {
-		for {
+		testtime.Eventually(t, time.Second, func() error {
 			if _, err := e.App.Verifier.Verify(ctx, tok); err != nil {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("gatehouse still accepts an ended session")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return errors.New("gatehouse still accepts an ended session")
+		})
 	}
 	// Within TTL the cached answers stand; that is the documented bound.
 	clock.Advance(ttl - time.Second)
@@ -450,24 +446,22 @@ func TestJWKSUnavailable(t *testing.T) {
 	if err := e.App.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
 	for _, tc := range []struct {
 		d   guard.Decider
 		tok string
 	}{{jwks, tok}, {jwks, user}, {remote, user}} {
-		for {
+		testtime.Eventually(t, time.Second, func() error {
 			got, _, rf := decide(t, tc.d, "/api/entity/x", tc.tok)
-			if got == 503 {
-				if rf.Code != "temporarily_unavailable" || rf.Header.Get("Retry-After") == "" {
-					t.Fatalf("store down: %+v", rf)
-				}
-				break
-			}
-			if got != 200 || time.Now().After(deadline) {
+			switch {
+			case got == 503 && (rf.Code != "temporarily_unavailable" || rf.Header.Get("Retry-After") == ""):
+				t.Fatalf("store down: %+v", rf)
+			case got == 503:
+				return nil
+			case got != 200:
 				t.Fatalf("store down: %d %+v, want 503", got, rf)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return fmt.Errorf("store down: still %d, want 503", got)
+		})
 	}
 }
 

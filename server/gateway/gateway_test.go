@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 )
 
 // echo is an upstream that answers with what it received.
@@ -149,19 +150,14 @@ func TestUserPermissionsThroughGateway(t *testing.T) {
 	waitStatus(t, f, "/odataservice/odata/table/supplier", tok, 403)
 }
 
-func waitStatus(t *testing.T, f *fixture, path, tok string, want int) {
+func waitStatus(t *testing.T, f *fixture, path, tok string, want int, headers ...string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		st, body, _ := f.get(t, path, tok)
-		if st == want {
-			return
+	testtime.Eventually(t, time.Second, func() error {
+		if st, body, _ := f.get(t, path, tok, headers...); st != want {
+			return fmt.Errorf("%s: still %d %v, want %d", path, st, body, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %d %v after 1s, want %d", path, st, body, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestInteractiveNeedsRealUser(t *testing.T) {
@@ -273,18 +269,8 @@ func TestSessionEndRefusedEverywhere(t *testing.T) {
 	if err := f.App.Store.EndSession(context.Background(), id.Session.ID, gatehouse.EndAdmin, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	waitStatus(t, f, "/api/entity/x", tok, 401)
-	for {
-		st, _, _ := f.get(t, "/auth/check", tok, "X-Forwarded-Uri", "/api/entity/x")
-		if st == 401 {
-			break
-		}
-		if time.Since(start) > time.Second {
-			t.Fatalf("/auth/check still %d", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitStatus(t, f, "/auth/check", tok, 401, "X-Forwarded-Uri", "/api/entity/x")
 }
 
 func TestUpstreamFailures(t *testing.T) {

@@ -64,7 +64,10 @@ func Canonical(escaped string) (string, error) {
 		return "", badPath("is longer than %d bytes", MaxPathLen)
 	}
 	var b strings.Builder
-	b.Grow(len(escaped))
+	decode := strings.IndexByte(escaped, '%') >= 0
+	if decode {
+		b.Grow(len(escaped))
+	}
 	for i := 0; i < len(escaped); i++ {
 		c := escaped[i]
 		switch {
@@ -88,7 +91,9 @@ func Canonical(escaped string) (string, error) {
 		case c == ';':
 			return "", badPath("has a path parameter (;), which servlet containers strip")
 		case c == '/' || pathChar(c):
-			b.WriteByte(c)
+			if decode {
+				b.WriteByte(c)
+			}
 		case c < 0x20 || c == 0x7f:
 			return "", badPath("has a control character")
 		case c == '\\':
@@ -97,24 +102,33 @@ func Canonical(escaped string) (string, error) {
 			return "", badPath("has a character that must be percent-encoded (%q)", rune(c))
 		}
 	}
-	p := b.String()
-	if !utf8.ValidString(p) {
-		return "", badPath("does not decode to UTF-8")
+	p := escaped
+	if decode {
+		p = b.String()
+		if !utf8.ValidString(p) {
+			return "", badPath("does not decode to UTF-8")
+		}
 	}
-	segs := strings.Split(p[1:], "/")
-	for i, s := range segs {
+	for rest := p[1:]; ; {
+		s, after, more := strings.Cut(rest, "/")
+		rest = after
 		switch {
-		case s == "" && i < len(segs)-1:
+		case s == "" && more:
 			return "", badPath("has an empty segment (//)")
 		case s == "." || s == "..":
 			return "", badPath("has a dot segment (. or ..)")
 		case strings.HasSuffix(s, ".") || strings.HasSuffix(s, " ") || strings.HasPrefix(s, " "):
 			return "", badPath("has a segment that ends in a dot or a space, or starts with a space (%q)", clip(s))
 		}
-		for _, r := range s {
-			if confusable(r) {
-				return "", badPath("has a character that some servers read as a dot, slash or backslash (%q)", r)
+		if decode {
+			for _, r := range s {
+				if confusable(r) {
+					return "", badPath("has a character that some servers read as a dot, slash or backslash (%q)", r)
+				}
 			}
+		}
+		if !more {
+			break
 		}
 	}
 	return p, nil

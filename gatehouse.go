@@ -358,6 +358,12 @@ var (
 	ErrFeedGap = errors.New("change feed gap")
 	// ErrSchemaTooNew: the store was migrated by a newer gatehouse.
 	ErrSchemaTooNew = errors.New("store schema is newer than this binary")
+	// ErrSchemaOld: the store was written by an older gatehouse and must be
+	// upgraded with `gatehouse migrate` before this binary uses it.
+	ErrSchemaOld = errors.New("store schema is older than this binary")
+	// ErrNoStore: there is no gatehouse store where one was named, and the
+	// caller may not create one.
+	ErrNoStore = errors.New("no gatehouse store")
 )
 
 // Clock tells the time. Everything that reads the time takes one, so tests

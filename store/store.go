@@ -36,6 +36,26 @@ type Store interface {
 	Close() error
 }
 
+// OpenMode says what opening a store may do to it. Only `gatehouse serve`
+// and `gatehouse migrate` create a store, and only `migrate` upgrades one:
+// an administration command pointed at the wrong directory or schema must
+// neither leave an empty store behind nor change a schema under a running
+// older server.
+type OpenMode int
+
+const (
+	// OpenMigrate creates a missing store and upgrades an older one
+	// (`gatehouse migrate`, `store copy` into an empty database, tests).
+	OpenMigrate OpenMode = iota
+	// OpenCreate creates a missing store but refuses one at an older schema
+	// with gatehouse.ErrSchemaOld (`gatehouse serve`).
+	OpenCreate
+	// OpenExisting refuses a missing store with gatehouse.ErrNoStore and
+	// one at an older schema with gatehouse.ErrSchemaOld (administration
+	// commands, in-process verifiers).
+	OpenExisting
+)
+
 // Users keeps P21 users. Names are unique case-insensitively; users are never
 // removed, only marked deleted.
 type Users interface {

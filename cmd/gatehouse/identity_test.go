@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func serveIdentity(t *testing.T, addr, publicURL string) servedIdentity {
 	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.Addr, cfg.PublicURL, cfg.Dev = addr, publicURL, true
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data") // created by serve
 	cfg.MasterKey = apptest.TestMasterKey
 	cfg.SQLiteSync = "normal"
 	var out, errb syncBuf
@@ -127,6 +128,9 @@ func TestServeIdentityFromBoundAddress(t *testing.T) {
 	}
 	if !strings.Contains(id.log, "url="+want) || !strings.Contains(id.log, "no --public-url") {
 		t.Errorf("start-up log lacks url=%s or the --public-url warning:\n%s", want, id.log)
+	}
+	if strings.Contains(id.log, "accessible to group or others") {
+		t.Errorf("a fresh data dir was reported as open to others:\n%s", id.log)
 	}
 	for _, bad := range []string{"http://:", "0.0.0.0", "[::]"} {
 		if strings.Contains(id.devOutput, bad) || strings.Contains(id.log, "url=http://"+bad) {

@@ -258,11 +258,15 @@ func (s *Session) Active(t time.Time) bool {
 type KeyState string
 
 // Signing key states: a next key is published (JWKS) but does not sign yet;
-// the active key signs; retired keys only verify until NotAfter.
+// the active key signs; retired keys only verify until NotAfter; a revoked
+// key (withdrawn at once, e.g. compromised) neither signs nor verifies, and
+// is kept without its private part until NotAfter only so that its tokens
+// are refused with a reason.
 const (
 	KeyNext    KeyState = "next"
 	KeyActive  KeyState = "active"
 	KeyRetired KeyState = "retired"
+	KeyRevoked KeyState = "revoked"
 )
 
 // SigningKey is a JOSE key that signs tokens.

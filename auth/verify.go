@@ -160,12 +160,18 @@ func (v *Verifier) claims(raw string) (*token.Claims, error) {
 	return c, nil
 }
 
+// DescKeyRevoked is the 401 description of a token signed by a key that
+// `gatehouse keys retire` withdrew: the holder needs a new token.
+const DescKeyRevoked = "The access token was signed with a key that has been withdrawn; request a new token."
+
 func describe(err error) string {
 	switch {
 	case errors.Is(err, token.ErrExpired):
 		return "The access token has expired."
 	case errors.Is(err, token.ErrIssuer):
 		return "The access token was issued by someone else."
+	case errors.Is(err, token.ErrKeyRevoked):
+		return DescKeyRevoked
 	case errors.Is(err, token.ErrUnknownKey), errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrAlgorithm):
 		return "The access token signature is invalid."
 	}

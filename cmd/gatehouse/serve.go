@@ -36,11 +36,16 @@ func newServeCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the token server",
-		Long: `Run the token server on the embedded store in --data DIR.
+		Long: `Run the token server on the embedded store in --data DIR (or on --db).
 
-With --dev, the data directory, a master key file and signing keys are
-created as needed, and — only when the store has no users yet — a demo user
-and a demo consumer, whose credentials are printed once.
+A missing or empty data directory (or database schema) gets a new store;
+a store written by an older gatehouse is refused: run gatehouse migrate.
+With --dev, a master key file and signing keys are created as needed, and —
+only when the store has no users yet — a demo user and a demo consumer,
+whose credentials are printed once.
+
+The server is known by one URL: --public-url, or else the address it is
+bound to (localhost for an address bound on every interface).
 
 In production set GATEHOUSE_MASTER_KEY (32 random bytes, base64), which
 encrypts the signing keys at rest and keys the consumer-key hashes.`,

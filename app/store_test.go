@@ -26,11 +26,22 @@ func TestRemovedStoreAnswers503(t *testing.T) {
 	e.AddUser("api_user", "pw-one-two", true, "")
 	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
 	e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+key))
+	_, b := e.Post("/api/security/token/v2", "application/json", `{"username":"api_user","password":"pw-one-two"}`)
+	var user struct{ RefreshToken string }
+	json.Unmarshal(b, &user)
+	_, b = e.Post("/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", "Authorization", basic)
+	var oauth struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(b, &oauth)
+	if user.RefreshToken == "" || oauth.AccessToken == "" {
+		t.Fatal("no tokens before the removal")
+	}
 
 	if err := os.Remove(filepath.Join(e.Cfg.DataDir, app.StoreFile)); err != nil {
 		t.Fatal(err)
 	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+key))
 	for _, req := range []struct {
 		name, path, ctype, body string
 		headers                 []string
@@ -38,6 +49,9 @@ func TestRemovedStoreAnswers503(t *testing.T) {
 		{"P21 consumer", "/api/security/token/v2", "application/json", `{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`, nil},
 		{"P21 user", "/api/security/token/v2", "application/json", `{"username":"api_user","password":"pw-one-two"}`, nil},
 		{"OAuth2 client credentials", "/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", []string{"Authorization", basic}},
+		{"P21 refresh", "/api/security/token/v2", "application/json", `{"GrantType":"refresh_token","RefreshToken":"` + user.RefreshToken + `"}`, nil},
+		{"OAuth2 revocation", "/oauth/revoke", "application/x-www-form-urlencoded", "token=" + oauth.AccessToken, []string{"Authorization", basic}},
+		{"a failed sign-in (counted for lockout)", "/api/security/token/v2", "application/json", `{"username":"api_user","password":"wrong"}`, nil},
 	} {
 		resp, b := e.Post(req.path, req.ctype, req.body, req.headers...)
 		var body map[string]any

@@ -86,9 +86,11 @@ func serveIdentity(t *testing.T, addr, publicURL string) servedIdentity {
 	_, claims = decodeJWT(t, p21["AccessToken"].(string))
 	id.p21Iss, _ = claims["iss"].(string)
 
-	var router struct{ Url string }
+	var router struct {
+		URL string `json:"Url"`
+	}
 	getJSON(t, local+"/api/ui/router/v1", tok.AccessToken, &router)
-	id.routerURL = router.Url
+	id.routerURL = router.URL
 	id.devOutput, id.log = out.String(), errb.String()
 	return id
 }

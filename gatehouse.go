@@ -258,11 +258,15 @@ func (s *Session) Active(t time.Time) bool {
 type KeyState string
 
 // Signing key states: a next key is published (JWKS) but does not sign yet;
-// the active key signs; retired keys only verify until NotAfter.
+// the active key signs; retired keys only verify until NotAfter; a revoked
+// key (withdrawn at once, e.g. compromised) neither signs nor verifies, and
+// is kept without its private part until NotAfter only so that its tokens
+// are refused with a reason.
 const (
 	KeyNext    KeyState = "next"
 	KeyActive  KeyState = "active"
 	KeyRetired KeyState = "retired"
+	KeyRevoked KeyState = "revoked"
 )
 
 // SigningKey is a JOSE key that signs tokens.
@@ -358,6 +362,12 @@ var (
 	ErrFeedGap = errors.New("change feed gap")
 	// ErrSchemaTooNew: the store was migrated by a newer gatehouse.
 	ErrSchemaTooNew = errors.New("store schema is newer than this binary")
+	// ErrSchemaOld: the store was written by an older gatehouse and must be
+	// upgraded with `gatehouse migrate` before this binary uses it.
+	ErrSchemaOld = errors.New("store schema is older than this binary")
+	// ErrNoStore: there is no gatehouse store where one was named, and the
+	// caller may not create one.
+	ErrNoStore = errors.New("no gatehouse store")
 )
 
 // Clock tells the time. Everything that reads the time takes one, so tests

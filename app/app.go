@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -35,9 +36,11 @@ import (
 // Config is the effective configuration of a server (or of an admin command,
 // which uses the store and key settings only).
 type Config struct {
-	Addr      string
-	DataDir   string
-	DB        string // a PostgreSQL DSN; empty for the embedded store in DataDir
+	Addr    string
+	DataDir string
+	DB      string // a PostgreSQL DSN; empty for the embedded store in DataDir
+	// PublicURL is the URL clients reach the server at (see PublicURL);
+	// empty: made from Addr. New sets it to the effective one.
 	PublicURL string
 	Dev       bool
 
@@ -111,24 +114,55 @@ func DefaultConfig() Config {
 const DefaultAuditRetention = 90 * 24 * time.Hour
 
 // OpenStore opens the store the configuration names: PostgreSQL when DB is
-// set (migrating its schema), else the embedded store in DataDir, which must
-// exist unless create is true.
+// set, else the embedded store in DataDir. With create (`gatehouse serve`)
+// a missing store is created, in a data directory created 0700 if needed;
+// without it (administration commands) there must be one. Neither upgrades
+// a store written by an older gatehouse: that is MigrateStore's job.
 func OpenStore(ctx context.Context, cfg Config, create bool) (store.Store, error) {
+	mode := store.OpenExisting
+	if create {
+		mode = store.OpenCreate
+	}
+	return openStore(ctx, cfg, mode)
+}
+
+// MigrateStore opens the store the configuration names, creating it or
+// upgrading its schema as needed (`gatehouse migrate`).
+func MigrateStore(ctx context.Context, cfg Config) (store.Store, error) {
+	return openStore(ctx, cfg, store.OpenMigrate)
+}
+
+// StoreFile is the embedded store's file in the data directory.
+const StoreFile = "gatehouse.db"
+
+func openStore(ctx context.Context, cfg Config, mode store.OpenMode) (store.Store, error) {
 	if cfg.DB != "" {
-		return postgres.Open(ctx, cfg.DB, postgres.Options{})
+		return postgres.Open(ctx, cfg.DB, postgres.Options{Mode: mode})
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("no store given: set --data DIR")
 	}
-	if create {
+	path := filepath.Join(cfg.DataDir, StoreFile)
+	if mode == store.OpenExisting {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s does not exist: %w", path, gatehouse.ErrNoStore)
+		}
+	} else {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
-	} else if _, err := os.Stat(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("data dir %s does not exist (start `gatehouse serve --dev --data %s` once, or create it): %w",
-			cfg.DataDir, cfg.DataDir, err)
+		// A write-ahead log without its database is what a store removed
+		// under a running server leaves: do not start afresh over it.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			for _, leftover := range []string{path + "-wal", path + "-journal"} {
+				if _, err := os.Stat(leftover); err == nil {
+					return nil, fmt.Errorf("%s is missing but %s exists: the store was removed or moved; restore it, or remove the leftover to start an empty store",
+						path, leftover)
+				}
+			}
+		}
 	}
-	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"), sqlite.Options{Synchronous: cfg.SQLiteSync})
+	return sqlite.Open(ctx, path, sqlite.Options{Synchronous: cfg.SQLiteSync, Mode: mode})
 }
 
 // LoadMasterKey finds the master key: GATEHOUSE_MASTER_KEY, else
@@ -185,28 +219,45 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	if err != nil {
 		return nil, err
 	}
-	for _, alg := range []string{cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg} {
-		if !token.ValidAlgorithm(alg) {
+	for _, alg := range []string{cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg, cfg.Auth.OAuthTokenAlg} {
+		if alg != "" && !token.ValidAlgorithm(alg) {
 			return nil, fmt.Errorf("token algorithm %q is not one of RS256, ES256, EdDSA, HS256", alg)
 		}
 	}
-	st, err := OpenStore(ctx, cfg, cfg.Dev)
+	// The public URL is computed once (serve passes the one made from the
+	// bound address) and is the identity of the server everywhere.
+	if cfg.PublicURL, err = PublicURL(cfg.PublicURL, cfg.Addr, cfg.TLSCert != ""); err != nil {
+		return nil, err
+	}
+	if cfg.Auth.OAuthIssuer == "" {
+		cfg.Auth.OAuthIssuer = cfg.PublicURL
+	}
+	cfg.Auth = cfg.Auth.Defaults()
+	// The master key first: a server that cannot start must not leave an
+	// empty store behind.
+	if cfg.Dev && cfg.DB == "" && cfg.MasterKey == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	mk, err := LoadMasterKey(cfg, cfg.Dev, log)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Cfg: cfg, Log: log, Store: st, Clock: clock}
+	st, err := OpenStore(ctx, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log, Store: st, Clock: clock, MasterKey: mk}
 	ok := false
 	defer func() {
 		if !ok {
 			st.Close()
 		}
 	}()
-	if a.MasterKey, err = LoadMasterKey(cfg, cfg.Dev, log); err != nil {
-		return nil, err
-	}
 	ring := &token.Ring{}
 	a.Keys = auth.NewKeyManager(st, a.MasterKey, ring, clock, log)
-	if err := a.Keys.Ensure(ctx, cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg); err != nil {
+	if err := a.Keys.Ensure(ctx, cfg.Auth.Algorithms()...); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	hasher := password.NewHasher(password.DefaultParams())
@@ -244,14 +295,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	a.Metrics.ObserveStore(st)
 	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Timeout: cfg.UpstreamTimeout, MaxBody: cfg.UpstreamMaxBody, Log: log,
 		Observe: a.Metrics.Gateway, Format: format})
-	base := strings.TrimSuffix(cfg.PublicURL, "/")
-	if base == "" {
-		scheme := "http"
-		if cfg.TLSCert != "" {
-			scheme = "https"
-		}
-		base = scheme + "://" + cfg.Addr
-	}
+	base := cfg.PublicURL
 	uiExt, uiInt := cfg.UIServerURL, cfg.UIServerInternalURL
 	if uiExt == "" {
 		uiExt = base + "/uiserver0"
@@ -265,7 +309,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Router:  &gateway.Router{Auth: a.Authorizer, External: uiExt, Internal: uiInt, Format: format},
 		P21:     &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1},
 		OAuth2: &oauth2.Handler{OAuth: auth.NewOAuth(a.Service, a.Verifier), Keys: ring,
-			PublicURL: cfg.PublicURL, Strict: cfg.OAuthStrict},
+			PublicURL: cfg.PublicURL, Issuer: cfg.Auth.OAuthIssuer, Strict: cfg.OAuthStrict},
 		Store:       st,
 		Keys:        ring,
 		Format:      format,

@@ -56,7 +56,7 @@ func TestReplicasStartTogether(t *testing.T) {
 		}
 		defer apps[i].Close()
 	}
-	for _, alg := range []string{"RS256", "HS256"} {
+	for _, alg := range []string{"RS256", "HS256", "ES256"} {
 		kid := apps[0].Keys.Ring().Load().ActiveKID(alg)
 		for i, a := range apps {
 			if got := a.Keys.Ring().Load().ActiveKID(alg); got == "" || got != kid {
@@ -68,8 +68,8 @@ func TestReplicasStartTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ks) != 4 {
-		t.Fatalf("%d signing keys after a concurrent start, want 4 (active and next for two algorithms)", len(ks))
+	if len(ks) != 6 {
+		t.Fatalf("%d signing keys after a concurrent start, want 6 (active and next for three algorithms)", len(ks))
 	}
 }
 

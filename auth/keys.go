@@ -122,6 +122,36 @@ func (k *KeyManager) Rotate(ctx context.Context, alg string, retireUntil time.Ti
 	return next, k.Reload(ctx)
 }
 
+// Revoke withdraws key kid at once (store.Keys.RevokeKey), giving its
+// algorithm a new next key when kid was the active or the next one, and
+// reloads this process's ring; other processes follow the change feed.
+// It returns the key as it was.
+func (k *KeyManager) Revoke(ctx context.Context, kid string, keepUntil time.Time) (gatehouse.SigningKey, error) {
+	keys, err := k.store.ListKeys(ctx)
+	if err != nil {
+		return gatehouse.SigningKey{}, err
+	}
+	alg := ""
+	for _, key := range keys {
+		if key.KID == kid {
+			alg = key.Algorithm
+		}
+	}
+	if alg == "" {
+		return gatehouse.SigningKey{}, fmt.Errorf("key %q: %w", kid, gatehouse.ErrNotFound)
+	}
+	now := k.clock.Now()
+	next, err := token.NewSigningKey(alg, k.mk, now)
+	if err != nil {
+		return gatehouse.SigningKey{}, err
+	}
+	was, err := k.store.RevokeKey(ctx, kid, next, now, keepUntil)
+	if err != nil {
+		return was, err
+	}
+	return was, k.Reload(ctx)
+}
+
 // Changes reloads the ring when keys changed.
 func (k *KeyManager) Changes(changes []gatehouse.Change) {
 	for _, ch := range changes {

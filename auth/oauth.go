@@ -215,8 +215,9 @@ func (o *OAuth) Introspect(ctx context.Context, cl *Client, tok, hint string, m 
 	if spent || sess.ConsumerUID != cl.c.UID || !sess.Active(o.s.clock.Now()) {
 		return Introspection{}, nil
 	}
+	_, iss := o.s.cfg.Signing(sess.Flow)
 	return Introspection{Active: true, Subject: sess.Username, ClientID: strconv.FormatInt(sess.ConsumerUID, 10),
-		Scope: sess.Scope, Issuer: o.s.cfg.Issuer, SessionID: sess.ID,
+		Scope: sess.Scope, Issuer: iss, SessionID: sess.ID,
 		ExpiresAt: sess.ExpiresAt, IssuedAt: sess.CreatedAt}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -23,7 +24,12 @@ import (
 
 // Config holds the token rules of a server.
 type Config struct {
-	Issuer       string        // iss claim, default P21.Soa
+	Issuer string // iss claim of P21 tokens, default P21.Soa
+	// OAuthIssuer is the iss claim of tokens issued by /oauth/token, equal
+	// to the issuer of the RFC 8414 metadata so that validators that
+	// discover it accept the tokens. Empty: Issuer (the server sets its
+	// public URL).
+	OAuthIssuer  string
 	UserScope    string        // aud of user tokens, default /api
 	UserTokenTTL time.Duration // access-token lifetime of user tokens, default 24h
 	// RefreshTTL is how long a user session can be refreshed after its last
@@ -31,6 +37,10 @@ type Config struct {
 	RefreshTTL       time.Duration
 	UserTokenAlg     string // default RS256
 	ConsumerTokenAlg string // default HS256
+	// OAuthTokenAlg signs the tokens of /oauth/token (all its grants):
+	// default ES256, asymmetric so that any validator can check them with
+	// the JWKS.
+	OAuthTokenAlg string
 	// MaxSessions caps the active sessions of one principal; 0 means no cap.
 	MaxSessions int
 	// LockoutThreshold failures within LockoutWindow lock a username; 0 disables lockout.
@@ -63,6 +73,9 @@ func (c Config) Defaults() Config {
 	if c.ConsumerTokenAlg == "" {
 		c.ConsumerTokenAlg = "HS256"
 	}
+	if c.OAuthTokenAlg == "" {
+		c.OAuthTokenAlg = "ES256"
+	}
 	if c.LockoutWindow <= 0 {
 		c.LockoutWindow = 15 * time.Minute
 	}
@@ -70,6 +83,35 @@ func (c Config) Defaults() Config {
 		c.Leeway = 30 * time.Second
 	}
 	return c
+}
+
+// Signing gives the algorithm and the issuer of the access tokens of a
+// session started by flow: OAuth2 sessions (password and client
+// credentials grants) get the OAuth2 ones, whichever grant refreshes them;
+// P21 consumer sessions the consumer algorithm; P21 user sessions the user
+// algorithm.
+func (c Config) Signing(flow string) (alg, issuer string) {
+	switch flow {
+	case gatehouse.FlowOAuthPassword, gatehouse.FlowOAuthClient:
+		if c.OAuthIssuer == "" {
+			return c.OAuthTokenAlg, c.Issuer
+		}
+		return c.OAuthTokenAlg, c.OAuthIssuer
+	case gatehouse.FlowConsumer:
+		return c.ConsumerTokenAlg, c.Issuer
+	}
+	return c.UserTokenAlg, c.Issuer
+}
+
+// Algorithms lists the signing algorithms in use, each once.
+func (c Config) Algorithms() []string {
+	var out []string
+	for _, a := range []string{c.UserTokenAlg, c.ConsumerTokenAlg, c.OAuthTokenAlg} {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Meta describes where a request came from, for the session and the audit trail.
@@ -374,9 +416,8 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 		ID: token.NewUUID(), Username: username, Flow: flow, Scope: scopeStr,
 		CreatedAt: now, RemoteAddr: m.Remote,
 	}
-	// A user who signed in with a password gets a user-algorithm token, also
-	// when an OAuth client asked for it; a shorter client lifetime wins.
-	alg := s.cfg.UserTokenAlg
+	// A user token lives --user-token-ttl, also when an OAuth client asked
+	// for it; a shorter client lifetime wins.
 	accessExp := now.Add(s.cfg.UserTokenTTL)
 	if c != nil {
 		sess.ConsumerUID = c.UID
@@ -395,7 +436,7 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 			sess.ExpiresAt = r
 		}
 	}
-	at, err := s.sign(alg, &sess, accessExp, now)
+	at, err := s.sign(&sess, accessExp, now)
 	if err != nil {
 		return nil, err
 	}
@@ -441,9 +482,12 @@ func expiresIn(c *gatehouse.Consumer, exp, now time.Time) int64 {
 	return int64(exp.Sub(now).Round(time.Second) / time.Second)
 }
 
-func (s *Service) sign(alg string, sess *gatehouse.Session, exp, now time.Time) (string, error) {
+// sign signs an access token of sess, with the algorithm and issuer of its
+// flow (Config.Signing).
+func (s *Service) sign(sess *gatehouse.Session, exp, now time.Time) (string, error) {
+	alg, iss := s.cfg.Signing(sess.Flow)
 	cl := token.Claims{
-		Issuer: s.cfg.Issuer, Subject: sess.Username, Audience: sess.Scope,
+		Issuer: iss, Subject: sess.Username, Audience: sess.Scope,
 		ExpiresAt: exp, IssuedAt: now, NotBefore: now, ID: token.RandomToken(16),
 		SessionID: sess.ID,
 	}
@@ -495,7 +539,7 @@ func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, 
 			sess.ExpiresAt = r
 		}
 	}
-	at, err := s.sign(s.cfg.ConsumerTokenAlg, &sess, exp, now)
+	at, err := s.sign(&sess, exp, now)
 	if err != nil {
 		return nil, err
 	}
@@ -588,13 +632,12 @@ func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse
 	case err != nil:
 		return nil, s.storeErr(err)
 	}
-	alg, exp := s.cfg.UserTokenAlg, now.Add(s.cfg.UserTokenTTL)
+	exp := now.Add(s.cfg.UserTokenTTL)
 	var c *gatehouse.Consumer
 	if client != nil {
 		c = client
 		switch {
 		case sess.Flow != gatehouse.FlowOAuthPassword:
-			alg = s.cfg.ConsumerTokenAlg
 			exp, _ = consumerExpiry(client, now)
 		case !client.NeverExpires() && client.Lifetime < s.cfg.UserTokenTTL:
 			exp = now.Add(client.Lifetime)
@@ -603,7 +646,7 @@ func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse
 	if exp.After(sess.ExpiresAt) {
 		exp = sess.ExpiresAt
 	}
-	at, err := s.sign(alg, &sess, exp, now)
+	at, err := s.sign(&sess, exp, now)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ type Verifier struct {
 	keys   *token.Ring
 	store  store.Sessions
 	clock  gatehouse.Clock
-	issuer string
+	cfg    Config // issuers per kind of token (Config.Signing)
 	leeway time.Duration
 
 	sessions *lazyCache[gatehouse.Session]
@@ -65,7 +65,7 @@ func NewVerifier(cfg Config, keys *token.Ring, st store.Sessions, clock gatehous
 	if clock == nil {
 		clock = gatehouse.SystemClock
 	}
-	v := &Verifier{keys: keys, store: st, clock: clock, issuer: cfg.Issuer, leeway: cfg.Leeway,
+	v := &Verifier{keys: keys, store: st, clock: clock, cfg: cfg, leeway: cfg.Leeway,
 		verified: map[[32]byte]*token.Claims{}}
 	v.sessions = newLazyCache(maxSessions, func(ctx context.Context, id string) (gatehouse.Session, error) {
 		return st.GetSession(ctx, id)
@@ -108,8 +108,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if !found || !s.Active(now) {
 		return nil, policy.ErrInvalidToken("The session of this access token has ended.")
 	}
-	// The token must belong to the session it names: same consumer and user.
-	if strconv.FormatInt(s.ConsumerUID, 10) != orZero(c.ConsumerUID) || s.Username != c.Subject {
+	// The token must belong to the session it names: same consumer and
+	// user, and the issuer of the session's kind (P21 or OAuth2).
+	_, iss := v.cfg.Signing(s.Flow)
+	if strconv.FormatInt(s.ConsumerUID, 10) != orZero(c.ConsumerUID) || s.Username != c.Subject || c.Issuer != iss {
 		return nil, policy.ErrInvalidToken("The access token does not match its session.")
 	}
 	return &Identity{Claims: c, Session: s}, nil
@@ -138,9 +140,13 @@ func (v *Verifier) claims(raw string) (*token.Claims, error) {
 	if ok && same {
 		return c, nil
 	}
-	c, err := kr.Verify(raw, token.VerifyOptions{Issuer: v.issuer, SkipTimes: true})
+	c, err := kr.Verify(raw, token.VerifyOptions{SkipTimes: true})
 	if err != nil {
 		return nil, policy.ErrInvalidToken(describe(err))
+	}
+	// Either issuer here; Verify checks the one of the session's kind.
+	if _, oauthIss := v.cfg.Signing(gatehouse.FlowOAuthClient); c.Issuer != v.cfg.Issuer && c.Issuer != oauthIss {
+		return nil, policy.ErrInvalidToken(describe(token.ErrIssuer))
 	}
 	v.mu.Lock()
 	if v.ring != kr {
@@ -154,12 +160,18 @@ func (v *Verifier) claims(raw string) (*token.Claims, error) {
 	return c, nil
 }
 
+// DescKeyRevoked is the 401 description of a token signed by a key that
+// `gatehouse keys retire` withdrew: the holder needs a new token.
+const DescKeyRevoked = "The access token was signed with a key that has been withdrawn; request a new token."
+
 func describe(err error) string {
 	switch {
 	case errors.Is(err, token.ErrExpired):
 		return "The access token has expired."
 	case errors.Is(err, token.ErrIssuer):
 		return "The access token was issued by someone else."
+	case errors.Is(err, token.ErrKeyRevoked):
+		return DescKeyRevoked
 	case errors.Is(err, token.ErrUnknownKey), errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrAlgorithm):
 		return "The access token signature is invalid."
 	}

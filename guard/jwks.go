@@ -45,6 +45,7 @@ type JWKS struct {
 	check       *Remote
 	table       *policy.Table
 	issuer      string
+	oauthIssuer string
 	installUser string
 	leeway      time.Duration
 	clock       gatehouse.Clock
@@ -69,8 +70,12 @@ type JWKSConfig struct {
 	ClientID, ClientSecret string
 	// Client sends every request (default: 5 s timeout).
 	Client *http.Client
-	// Issuer is the required iss claim (default P21.Soa).
+	// Issuer is the required iss claim of P21 tokens (default P21.Soa).
 	Issuer string
+	// OAuthIssuer is the iss claim of tokens from /oauth/token, the issuer
+	// of the server's metadata (default BaseURL, which is the server's
+	// public URL unless --public-url or --oauth-issuer say otherwise).
+	OAuthIssuer string
 	// Families is the API family table. Nil (the default) takes the
 	// server's own table, YAML-added families included, from
 	// wire.PathConfiguration, so that the decisions are the server's.
@@ -132,6 +137,9 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 	if c.Issuer == "" {
 		c.Issuer = "P21.Soa"
 	}
+	if c.OAuthIssuer == "" {
+		c.OAuthIssuer = base
+	}
 	if c.Families == nil {
 		pub, err := fetchConfiguration(ctx, c.Client, base+wire.PathConfiguration)
 		if err != nil {
@@ -182,6 +190,7 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 		check:       NewRemote(base, RemoteOptions{Client: c.Client, TTL: c.TTL}),
 		table:       table,
 		issuer:      c.Issuer,
+		oauthIssuer: c.OAuthIssuer,
 		installUser: c.InstallUser,
 		leeway:      c.Leeway,
 		clock:       c.Clock,
@@ -363,9 +372,11 @@ func (j *JWKS) introspected(ctx context.Context, raw string) (claims, error) {
 	return in.claims, j.checkClaims(in.claims)
 }
 
-// checkClaims checks issuer and times, with the leeway.
+// checkClaims checks issuer and times, with the leeway. Either issuer will
+// do: which kind of token carries which, the server checks when asked about
+// the session.
 func (j *JWKS) checkClaims(c claims) error {
-	if c.Issuer != j.issuer {
+	if c.Issuer != j.issuer && c.Issuer != j.oauthIssuer {
 		return policy.ErrInvalidToken("The access token was issued by someone else.")
 	}
 	now := j.clock.Now()

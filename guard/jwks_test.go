@@ -339,7 +339,7 @@ func rotate(t *testing.T, e *apptest.Env) {
 
 // TestJWKSSessionEnd: an ended session is refused once the cached answer
 // is TTL old, for decisions made here (an HS256 consumer token verified by
-// introspection; an RS256 OAuth password-grant token verified locally) and
+// introspection; an ES256 OAuth password-grant token verified locally) and
 // for those handed to /auth/check (a P21 user token).
 func TestJWKSSessionEnd(t *testing.T) {
 	e := apptest.New(t)
@@ -352,7 +352,7 @@ func TestJWKSSessionEnd(t *testing.T) {
 	var oauth struct {
 		AccessToken string `json:"access_token"`
 	}
-	if json.Unmarshal(b, &oauth); resp.StatusCode != 200 || jwtHeader(t, oauth.AccessToken)["alg"] != "RS256" {
+	if json.Unmarshal(b, &oauth); resp.StatusCode != 200 || jwtHeader(t, oauth.AccessToken)["alg"] != "ES256" {
 		t.Fatalf("password grant: %d %s", resp.StatusCode, b)
 	}
 	clock := &testClock{}

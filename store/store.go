@@ -36,6 +36,26 @@ type Store interface {
 	Close() error
 }
 
+// OpenMode says what opening a store may do to it. Only `gatehouse serve`
+// and `gatehouse migrate` create a store, and only `migrate` upgrades one:
+// an administration command pointed at the wrong directory or schema must
+// neither leave an empty store behind nor change a schema under a running
+// older server.
+type OpenMode int
+
+const (
+	// OpenMigrate creates a missing store and upgrades an older one
+	// (`gatehouse migrate`, `store copy` into an empty database, tests).
+	OpenMigrate OpenMode = iota
+	// OpenCreate creates a missing store but refuses one at an older schema
+	// with gatehouse.ErrSchemaOld (`gatehouse serve`).
+	OpenCreate
+	// OpenExisting refuses a missing store with gatehouse.ErrNoStore and
+	// one at an older schema with gatehouse.ErrSchemaOld (administration
+	// commands, in-process verifiers).
+	OpenExisting
+)
+
 // Users keeps P21 users. Names are unique case-insensitively; users are never
 // removed, only marked deleted.
 type Users interface {
@@ -196,7 +216,18 @@ type Keys interface {
 	// atomically. It fails with ErrConflict unless the current active key is
 	// expectActive, so of two concurrent rotations exactly one wins.
 	RotateKeys(ctx context.Context, expectActive string, newNext gatehouse.SigningKey, at, retireUntil time.Time) error
-	// DeleteRetiredKeys removes retired keys whose NotAfter is before t.
+	// RevokeKey withdraws key kid at once, atomically: its state becomes
+	// revoked, its private part is erased, and the record is kept until
+	// keepUntil (NotAfter). If kid was its algorithm's active key, the next
+	// key becomes active (ActivatedAt = at); if it was the active or the
+	// next key, newNext (same algorithm) becomes the next key; a retired
+	// key is revoked alone (newNext unused, its RetiredAt and NotAfter
+	// kept). It returns the key as it was. ErrNotFound for an unknown kid,
+	// or an active key without a next key; ErrConflict when newNext's kid
+	// is taken. Revoking a revoked key changes nothing.
+	RevokeKey(ctx context.Context, kid string, newNext gatehouse.SigningKey, at, keepUntil time.Time) (gatehouse.SigningKey, error)
+	// DeleteRetiredKeys removes retired and revoked keys whose NotAfter is
+	// before t.
 	DeleteRetiredKeys(ctx context.Context, before time.Time) (int, error)
 }
 

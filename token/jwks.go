@@ -9,7 +9,8 @@ import (
 // JWKS returns the public keys of the ring as a JSON Web Key Set (RFC 7517):
 // every asymmetric key that is next or active, and retired keys while
 // tokens they signed may still be valid, so that a verifier that fetched the
-// set once keeps working across a rotation. HMAC keys are never published.
+// set once keeps working across a rotation. HMAC keys and revoked keys are
+// never published.
 func (kr *Keyring) JWKS() jose.JSONWebKeySet {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range kr.keys {

@@ -82,6 +82,9 @@ type key struct {
 	verify  any // public key, or the HMAC secret
 	public  crypto.PublicKey
 	retired bool
+	// revoked: withdrawn at once; kept only to say why its tokens are
+	// refused. It has no key material.
+	revoked bool
 }
 
 // Keyring is an immutable set of keys: the active key of each algorithm
@@ -102,7 +105,7 @@ func NewKeyring(keys []gatehouse.SigningKey, mk *masterkey.Key) (*Keyring, error
 		}
 		kr.byKID[sk.KID] = k
 		kr.keys = append(kr.keys, k)
-		if sk.State == gatehouse.KeyActive {
+		if sk.State == gatehouse.KeyActive && !k.revoked {
 			kr.active[sk.Algorithm] = k
 		}
 	}
@@ -111,6 +114,10 @@ func NewKeyring(keys []gatehouse.SigningKey, mk *masterkey.Key) (*Keyring, error
 
 func loadKey(sk gatehouse.SigningKey, mk *masterkey.Key) (*key, error) {
 	k := &key{SigningKey: sk, retired: sk.State == gatehouse.KeyRetired}
+	if sk.State == gatehouse.KeyRevoked {
+		k.revoked = true
+		return k, nil
+	}
 	switch sk.Algorithm {
 	case RS256:
 		k.method = jwt.SigningMethodRS256
@@ -204,14 +211,21 @@ type VerifyOptions struct {
 // Verify checks a token's signature with the key named by its kid, using
 // only that key's algorithm, then its issuer and times. It returns the
 // claims with KeyID and Algorithm set.
+// A token of a revoked key fails with ErrKeyRevoked.
 func (kr *Keyring) Verify(tok string, o VerifyOptions) (*Claims, error) {
-	return VerifyWith(tok, o, func(kid string) (PublicKey, bool) {
+	revoked := false
+	c, err := VerifyWith(tok, o, func(kid string) (PublicKey, bool) {
 		k := kr.byKID[kid]
-		if k == nil {
+		if k == nil || k.revoked {
+			revoked = k != nil
 			return PublicKey{}, false
 		}
 		return PublicKey{KID: k.KID, Algorithm: k.Algorithm, Key: k.verify}, true
 	})
+	if revoked && errors.Is(err, ErrUnknownKey) {
+		return nil, ErrKeyRevoked
+	}
+	return c, err
 }
 
 // PublicKey is a key that verifies tokens: its kid, its one algorithm, and

@@ -124,8 +124,11 @@ func NewUUID() string {
 // Errors from Verify. Callers answer all of them with invalid_token; the
 // distinction is for logs and tests.
 var (
-	ErrMalformed    = errors.New("token is malformed")
-	ErrUnknownKey   = errors.New("token signed by an unknown key")
+	ErrMalformed  = errors.New("token is malformed")
+	ErrUnknownKey = errors.New("token signed by an unknown key")
+	// ErrKeyRevoked: the key was withdrawn at once (gatehouse keys retire);
+	// its tokens are refused with a message that says so.
+	ErrKeyRevoked   = errors.New("token signed by a withdrawn key")
 	ErrAlgorithm    = errors.New("token algorithm does not match its key")
 	ErrSignature    = errors.New("token signature is invalid")
 	ErrExpired      = errors.New("token has expired")

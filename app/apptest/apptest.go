@@ -83,13 +83,20 @@ func StartWithClock(t testing.TB, cfg app.Config, clock gatehouse.Clock) *Env {
 	logBuf := &SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
+	// Bound first, as serve does, so that the public URL is the real one.
+	srv := httptest.NewUnstartedServer(nil)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + srv.Listener.Addr().String()
+	}
 	a, err := app.New(ctx, cfg, log, clock)
 	if err != nil {
 		cancel()
+		srv.Close()
 		t.Fatalf("app.New: %v", err)
 	}
-	srv := httptest.NewServer(a.Handler)
-	e := &Env{T: t, App: a, Server: srv, URL: srv.URL, Cfg: cfg, Log: logBuf, cancel: cancel, done: make(chan struct{})}
+	srv.Config.Handler = a.Handler
+	srv.Start()
+	e := &Env{T: t, App: a, Server: srv, URL: srv.URL, Cfg: a.Cfg, Log: logBuf, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		a.Run(ctx)

@@ -39,7 +39,7 @@ func openAdmin(ctx context.Context, e *env, g *globals, cfg auth.Config, needKey
 	base.Auth = cfg.Defaults()
 	st, err := app.OpenStore(ctx, base, false)
 	if err != nil {
-		return nil, err
+		return nil, storeOpenErr(storeName(g), err)
 	}
 	var mk *masterkey.Key
 	if needKey {
@@ -63,6 +63,39 @@ func openAdmin(ctx context.Context, e *env, g *globals, cfg auth.Config, needKey
 }
 
 func (a *adminCtx) Close() { a.store.Close() }
+
+// storeName names the store of --data/--db for messages, its password masked.
+func storeName(g *globals) string {
+	if g.db != "" {
+		return maskDSN(g.db)
+	}
+	return g.dataDir
+}
+
+// storeOpenErr explains why an administration command found no store it
+// may use: none at all (it never creates one), or one that needs
+// `gatehouse migrate` first (it never upgrades one). Both exit 2.
+func storeOpenErr(name string, err error) error {
+	switch {
+	case errors.Is(err, gatehouse.ErrNoStore):
+		return &openError{err: err, msg: "no gatehouse store at " + name +
+			" (`gatehouse serve` creates one in an empty or missing data directory, `gatehouse migrate` anywhere)"}
+	case errors.Is(err, gatehouse.ErrSchemaOld):
+		return &openError{err: err, msg: "the store at " + name + " was written by an older gatehouse (" +
+			err.Error() + "); run gatehouse migrate to upgrade it"}
+	}
+	return err
+}
+
+// openError is a store refusal told in the command's words; it still
+// matches the store's error with errors.Is.
+type openError struct {
+	msg string
+	err error
+}
+
+func (e *openError) Error() string { return e.msg }
+func (e *openError) Unwrap() error { return e.err }
 
 // cliActor names the operator in the audit trail.
 func cliActor(e *env) string {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/spf13/cobra"
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatehouse:", err)
 		var ie *auth.InputError
-		if errors.As(err, &ie) {
+		if errors.As(err, &ie) || errors.Is(err, gatehouse.ErrNoStore) || errors.Is(err, gatehouse.ErrSchemaOld) {
 			return 2
 		}
 		return 1

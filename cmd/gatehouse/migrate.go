@@ -6,7 +6,6 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/store/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -15,42 +14,38 @@ func newMigrateCmd(e *env, g *globals) *cobra.Command {
 		Use:   "migrate",
 		Short: "Bring the store's schema up to this version of gatehouse, and report it",
 		Long: `Bring the store named by --db (PostgreSQL) or --data (SQLite) up to the
-schema version of this binary, and print the version.
+schema version of this binary, creating it if there is none, and print the
+version.
 
-Servers migrate on start as well, but in a rollout run this first, with the
-new binary, so that replicas of the old version keep serving while the
-schema changes under a lock, and the new ones start on a ready schema.
-Several processes migrating at once take turns; the work is done once.
+This is the only command that upgrades a store: a server refuses to start
+on a store written by an older gatehouse, and administration commands
+refuse to touch one. In a rollout run it first, with the new binary, so
+that the schema changes once, under a lock, and the new replicas start on
+a ready schema. Several processes migrating at once take turns; the work is
+done once.
 
 A store migrated by a newer gatehouse is refused: this binary does not know
 its schema.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if g.db != "" {
-				s, err := postgres.Open(ctx, g.db, postgres.Options{})
-				if err != nil {
-					return migrateErr(err)
-				}
-				defer s.Close()
-				from, to := s.Migrated()
-				if from == to {
-					fmt.Fprintf(e.stdout, "PostgreSQL store %s: schema version %d, up to date\n", maskDSN(g.db), to)
-				} else {
-					fmt.Fprintf(e.stdout, "PostgreSQL store %s: migrated from schema version %d to %d\n", maskDSN(g.db), from, to)
-				}
-				return nil
-			}
-			st, err := app.OpenStore(ctx, g.baseConfig(e), false)
+			st, err := app.MigrateStore(cmd.Context(), g.baseConfig(e))
 			if err != nil {
 				return migrateErr(err)
 			}
 			defer st.Close()
-			v, err := st.SchemaVersion(ctx)
-			if err != nil {
-				return err
+			kind := "SQLite store in " + g.dataDir
+			if g.db != "" {
+				kind = "PostgreSQL store " + maskDSN(g.db)
 			}
-			fmt.Fprintf(e.stdout, "SQLite store in %s: schema version %d, up to date\n", g.dataDir, v)
+			from, to := st.(interface{ Migrated() (int, int) }).Migrated()
+			switch {
+			case from == to:
+				fmt.Fprintf(e.stdout, "%s: schema version %d, up to date\n", kind, to)
+			case from == 0:
+				fmt.Fprintf(e.stdout, "%s: migrated from schema version 0 to %d (a new store)\n", kind, to)
+			default:
+				fmt.Fprintf(e.stdout, "%s: migrated from schema version %d to %d\n", kind, from, to)
+			}
 			return nil
 		},
 	}

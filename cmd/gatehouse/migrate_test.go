@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,13 +37,16 @@ func TestMigratePostgres(t *testing.T) {
 }
 
 func TestMigrateSQLite(t *testing.T) {
-	dir := t.TempDir()
-	code, _, errs := cli(t, "", nil, "migrate", "--data", dir+"/missing")
-	if code == 0 || !strings.Contains(errs, "does not exist") {
-		t.Fatalf("migrate of a missing data dir: exit %d: %s", code, errs)
-	}
+	dir := filepath.Join(t.TempDir(), "missing")
 	out := mustCLI(t, "", nil, "migrate", "--data", dir)
-	if !strings.Contains(out, "SQLite store in "+dir+": schema version ") {
-		t.Fatalf("migrate: %q", out)
+	if !strings.Contains(out, "SQLite store in "+dir+": migrated from schema version 0 to ") {
+		t.Fatalf("migrate of a missing data dir: %q", out)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir created with %v (%v), want mode 700", fi.Mode(), err)
+	}
+	out = mustCLI(t, "", nil, "migrate", "--data", dir)
+	if !strings.Contains(out, "SQLite store in "+dir+": schema version ") || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate: %q", out)
 	}
 }

@@ -9,12 +9,16 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/spf13/cobra"
 )
@@ -32,11 +36,16 @@ func newServeCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the token server",
-		Long: `Run the token server on the embedded store in --data DIR.
+		Long: `Run the token server on the embedded store in --data DIR (or on --db).
 
-With --dev, the data directory, a master key file and signing keys are
-created as needed, and — only when the store has no users yet — a demo user
-and a demo consumer, whose credentials are printed once.
+A missing or empty data directory (or database schema) gets a new store;
+a store written by an older gatehouse is refused: run gatehouse migrate.
+With --dev, a master key file and signing keys are created as needed, and —
+only when the store has no users yet — a demo user and a demo consumer,
+whose credentials are printed once.
+
+The server is known by one URL: --public-url, or else the address it is
+bound to (localhost for an address bound on every interface).
 
 In production set GATEHOUSE_MASTER_KEY (32 random bytes, base64), which
 encrypts the signing keys at rest and keys the consumer-key hashes.`,
@@ -67,17 +76,19 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f := cmd.Flags()
 	f.BoolVar(&printCfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
-	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this server at (default http(s)://ADDR)")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this server at (default http(s)://ADDR as bound; localhost for 0.0.0.0 and ::)")
 	f.BoolVar(&cfg.Dev, "dev", false, "development mode: create the data dir, keys and demo credentials as needed")
 	f.StringVar(&cfg.TokenFormat, "token-format", cfg.TokenFormat, "token response format: negotiate (by Accept), json or xml")
 	f.BoolVar(&cfg.V1, "v1", cfg.V1, "serve the deprecated V1 token endpoint (credentials in headers); false answers 410")
 	f.BoolVar(&cfg.OAuthStrict, "oauth-strict", false, "answer bad user credentials on /oauth/token with 400 as RFC 6749 says (default: 401, as APX does)")
-	f.StringVar(&cfg.Auth.Issuer, "issuer", cfg.Auth.Issuer, "iss claim of issued tokens")
+	f.StringVar(&cfg.Auth.Issuer, "issuer", cfg.Auth.Issuer, "iss claim of P21 tokens")
+	f.StringVar(&cfg.Auth.OAuthIssuer, "oauth-issuer", "", "iss claim of /oauth/token tokens and issuer of the RFC 8414 metadata (default: the public URL)")
 	f.StringVar(&cfg.Auth.UserScope, "user-scope", cfg.Auth.UserScope, "scope (aud claim) of user-credential tokens")
 	f.DurationVar(&cfg.Auth.UserTokenTTL, "user-token-ttl", cfg.Auth.UserTokenTTL, "lifetime of user access tokens")
 	f.DurationVar(&cfg.Auth.RefreshTTL, "refresh-token-ttl", cfg.Auth.RefreshTTL, "how long a user session can be refreshed after its last refresh")
 	f.StringVar(&cfg.Auth.UserTokenAlg, "user-token-alg", cfg.Auth.UserTokenAlg, "signing algorithm of user tokens: RS256, ES256, EdDSA, HS256")
-	f.StringVar(&cfg.Auth.ConsumerTokenAlg, "consumer-token-alg", cfg.Auth.ConsumerTokenAlg, "signing algorithm of consumer tokens: RS256, ES256, EdDSA, HS256")
+	f.StringVar(&cfg.Auth.ConsumerTokenAlg, "consumer-token-alg", cfg.Auth.ConsumerTokenAlg, "signing algorithm of P21 consumer tokens: RS256, ES256, EdDSA, HS256")
+	f.StringVar(&cfg.Auth.OAuthTokenAlg, "oauth-token-alg", cfg.Auth.OAuthTokenAlg, "signing algorithm of /oauth/token tokens: ES256, RS256, EdDSA (HS256 cannot be checked with the JWKS)")
 	f.IntVar(&cfg.Auth.MaxSessions, "max-sessions", cfg.Auth.MaxSessions, "active sessions per principal; one more ends the oldest (0: no cap)")
 	f.IntVar(&cfg.Auth.LockoutThreshold, "lockout-threshold", cfg.Auth.LockoutThreshold, "failed sign-ins within --lockout-window that lock a username (0: no lockout)")
 	f.DurationVar(&cfg.Auth.LockoutWindow, "lockout-window", cfg.Auth.LockoutWindow, "window in which failed sign-ins are counted")
@@ -120,17 +131,31 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	a, err := app.New(ctx, cfg, log, nil)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	bound := ln.Addr().String()
-	base := publicURL(cfg, bound)
+	explicitURL := cfg.PublicURL != ""
+	// The one URL the server is known by, from the address actually bound.
+	if cfg.PublicURL, err = app.PublicURL(cfg.PublicURL, bound, cfg.TLSCert != ""); err != nil {
+		ln.Close()
+		return &auth.InputError{Msg: err.Error()}
+	}
+	base := cfg.PublicURL
+	a, err := app.New(ctx, cfg, log, nil)
+	if err != nil {
+		ln.Close()
+		return storeOpenErr(serveStoreName(cfg), err)
+	}
+	defer a.Close()
+	if cfg.DB == "" {
+		warnFileModes(log, cfg.DataDir)
+	}
+	if !explicitURL && !isLoopback(bound) {
+		log.Warn("no --public-url: the metadata, OAuth2 token issuer and UI router URLs name "+base+
+			", which other machines cannot use; set --public-url to the URL clients reach this server at", "url", base)
+	}
 	if cfg.Dev {
 		d, err := a.SeedDemo(ctx)
 		if err != nil {
@@ -169,11 +194,8 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 			errc <- srv.Serve(ln)
 		}
 	}()
-	storeName := cfg.DataDir
-	if cfg.DB != "" {
-		storeName = maskDSN(cfg.DB)
-	}
-	log.Info("gatehouse serving", "addr", bound, "url", base, "store", storeName, "version", version(),
+	log.Info("gatehouse serving", "addr", bound, "url", base, "oauth_issuer", a.Cfg.Auth.OAuthIssuer,
+		"store", serveStoreName(cfg), "version", version(),
 		"startup", time.Since(start).Round(time.Millisecond))
 	if ready != nil {
 		ready <- bound
@@ -236,13 +258,35 @@ func isLoopback(addr string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-func publicURL(cfg app.Config, bound string) string {
-	if cfg.PublicURL != "" {
-		return strings.TrimSuffix(cfg.PublicURL, "/")
+// serveStoreName names the server's store for messages, its password masked.
+func serveStoreName(cfg app.Config) string {
+	if cfg.DB != "" {
+		return maskDSN(cfg.DB)
 	}
-	scheme := "http"
-	if cfg.TLSCert != "" {
-		scheme = "https"
+	return cfg.DataDir
+}
+
+// warnFileModes warns when the data directory or the files of the store
+// in it can be read or written by the group or others: they hold password
+// hashes, sessions and the sealed signing keys (and master.key, in
+// development), which only the server's user should reach.
+func warnFileModes(log *slog.Logger, dir string) {
+	var loose []string
+	for _, name := range []string{"", app.StoreFile, app.StoreFile + "-wal", app.StoreFile + "-shm", masterkey.FileName} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			n := name
+			if n == "" {
+				n = dir
+			}
+			loose = append(loose, fmt.Sprintf("%s (%04o)", n, fi.Mode().Perm()))
+		}
 	}
-	return scheme + "://" + bound
+	if len(loose) > 0 {
+		log.Warn("data directory or store files are accessible to group or others; chmod 700 the directory and 600 its files",
+			"dir", dir, "files", strings.Join(loose, ", "))
+	}
 }

@@ -194,6 +194,7 @@ func TestServeWithAdminFromAnotherProcess(t *testing.T) {
 func TestAdminErrors(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	mustCLI(t, "", env, "--data", dir, "migrate")
 	for _, tc := range []struct {
 		args    []string
 		stdin   string
@@ -454,6 +455,7 @@ rate-limit: 0
 func TestUserImportHash(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	mustCLI(t, "", env, "--data", dir, "migrate")
 	h, err := bcrypt.GenerateFromPassword([]byte("legacy-pw-1"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

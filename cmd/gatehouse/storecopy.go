@@ -53,7 +53,7 @@ Keep the password out of the command line: put it in PGPASSWORD or
 			case to == "":
 				return &auth.InputError{Msg: "name the PostgreSQL store with --to postgres://… (or --db, or GATEHOUSE_DB)"}
 			}
-			// Opening a directory without a store would create an empty one.
+			// A directory without a store is named as such.
 			if _, err := os.Stat(filepath.Join(from, "gatehouse.db")); err != nil {
 				return &auth.InputError{Msg: fmt.Sprintf("%s holds no gatehouse store (gatehouse.db): %v", from, err)}
 			}

@@ -54,7 +54,7 @@ func TestStoreCopy(t *testing.T) {
 	}
 
 	out := mustCLI(t, "", map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey, "GATEHOUSE_DB": dsn}, "store", "copy", "--from", dir)
-	for _, want := range []string{"1 users", "1 consumers", "4 signing keys", "2 active sessions with 1 refresh tokens", "same master key"} {
+	for _, want := range []string{"1 users", "1 consumers", "6 signing keys", "2 active sessions with 1 refresh tokens", "same master key"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("copy output lacks %q:\n%s", want, out)
 		}

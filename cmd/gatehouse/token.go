@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -193,7 +195,9 @@ the username as the token's user context; otherwise the user flow.
 
 Tokens are cached in $XDG_CACHE_HOME/gatehouse/ (one file per server and
 identity, mode 0600) and reused until they are within 5 minutes of expiry,
-so that running this in a loop does not create a middleware session per call.`,
+so that running this in a loop does not create a middleware session per call.
+The cache is keyed by identity, not by password: a cached token is printed
+without the password being checked again; --no-cache signs in afresh.`,
 		Example: `  export P21_BASE_URL=https://play.p21server.com P21_USERNAME=api_user
   read -rs P21_PASSWORD && export P21_PASSWORD
   curl -H "Authorization: Bearer $(gatehouse token)" "$P21_BASE_URL/odataservice/odata/table/supplier"
@@ -256,9 +260,16 @@ func tokenCacheDir(e *env) (string, error) {
 	return filepath.Join(d, "gatehouse"), nil
 }
 
-// openTokenCache names the cache file of c's identity: a hash of the
-// endpoint, the flow, the user and client names and a hash of the secrets,
-// so that a changed password or key never reuses a token of the old one.
+// openTokenCache names the cache file of c's identity: a keyed hash, under
+// the cache's own random secret (cacheSecret), of the endpoint, the flow,
+// the user name and the client id — and, for the P21 consumer flow, whose
+// identity is its key, of the consumer key. Passwords and client secrets
+// are not part of it: nothing on disk is derived from them, so neither the
+// file names nor their contents let anyone test password guesses offline.
+// A different password for the same identity therefore finds the same
+// entry: the token of that identity, which this user can read from the
+// file anyway; the server checks the password when a token is fetched
+// (--no-cache forces it). Another identity never finds it.
 func openTokenCache(e *env, c client.Config) (*tokenCache, error) {
 	dir, err := tokenCacheDir(e)
 	if err != nil {
@@ -272,18 +283,93 @@ func openTokenCache(e *env, c client.Config) (*tokenCache, error) {
 			return nil, err
 		}
 	}
+	removeLegacyCacheFiles(dir)
+	secret, err := cacheSecret(dir)
+	if err != nil {
+		return nil, err
+	}
 	endpoint := c.BaseURL
 	if c.Flow == client.FlowAPX || c.Flow == client.FlowClientCredentials {
 		endpoint = c.TokenURL
 	}
-	secret := sha256.Sum256([]byte(strings.Join([]string{c.Password, c.ConsumerKey, c.ClientSecret}, "\x00")))
-	id := sha256.Sum256([]byte(strings.Join([]string{"gatehouse-token-cache-v1", strings.TrimRight(endpoint, "/"), string(c.Flow),
-		c.Username, c.ClientID, hex.EncodeToString(secret[:])}, "\x00")))
+	key := ""
+	if c.Flow == client.FlowP21Consumer {
+		key = c.ConsumerKey
+	}
+	mac := hmac.New(sha256.New, secret)
+	io.WriteString(mac, strings.Join([]string{"gatehouse-token-cache-v2", strings.TrimRight(endpoint, "/"), string(c.Flow),
+		c.Username, c.ClientID, key}, "\x00"))
 	return &tokenCache{
-		path:     filepath.Join(dir, hex.EncodeToString(id[:16])+".json"),
+		path:     filepath.Join(dir, "t-"+hex.EncodeToString(mac.Sum(nil)[:16])+".json"),
 		identity: fmt.Sprintf("%s %s user=%q client=%q", c.Flow, redactedURL(endpoint), c.Username, c.ClientID),
 		stderr:   e.stderr,
 	}, nil
+}
+
+// cacheSecretFile holds the cache's random secret (32 bytes, hex), mode 0600.
+const cacheSecretFile = "cache.key"
+
+// cacheSecret reads the cache's secret, creating it on first use. A new
+// one is written to a temporary file and linked into place, so that of two
+// processes creating it at once both end up with the one that won.
+func cacheSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, cacheSecretFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if k, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil && len(k) == 32 {
+			return k, nil
+		}
+		// Damaged: replace it (saved tokens are then fetched again).
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	f, err := os.CreateTemp(dir, ".cache.key-*") // mode 0600
+	if err != nil {
+		return nil, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.WriteString(hex.EncodeToString(k) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		if b, rerr := os.ReadFile(path); rerr == nil {
+			if theirs, derr := hex.DecodeString(strings.TrimSpace(string(b))); derr == nil && len(theirs) == 32 {
+				return theirs, nil
+			}
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// legacyCacheName matches the files of the first cache format, whose names
+// held an unsalted hash of the password: they are removed.
+var legacyCacheName = regexp.MustCompile(`^[0-9a-f]{32}\.json(\.lock)?$`)
+
+func removeLegacyCacheFiles(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		if legacyCacheName.MatchString(ent.Name()) {
+			os.Remove(filepath.Join(dir, ent.Name()))
+		}
+	}
 }
 
 func redactedURL(s string) string {

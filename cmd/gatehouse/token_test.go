@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -179,30 +180,84 @@ func TestTokenCachedAcrossRuns(t *testing.T) {
 	if bytes.Contains(b, []byte(tokPassword)) {
 		t.Fatal("the cache file holds the password")
 	}
-	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(files[0]), "*")); len(leftovers) != 1 {
-		t.Fatalf("the cache dir holds more than the token: %v", leftovers)
+	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(files[0]), "*")); len(leftovers) != 2 {
+		t.Fatalf("the cache dir holds more than the token and the cache secret: %v", leftovers)
+	}
+	if ki, err := os.Stat(filepath.Join(filepath.Dir(files[0]), cacheSecretFile)); err != nil ||
+		runtime.GOOS != "windows" && ki.Mode().Perm() != 0o600 {
+		t.Fatalf("cache secret: %v %v", ki, err)
 	}
 }
 
-func TestTokenCacheIsPerIdentityAndSecret(t *testing.T) {
+// TestTokenCacheIsPerIdentity: the cache file is named by the identity
+// (server, flow, user, client; the key itself for the P21 consumer flow)
+// under the cache's random secret — never by anything derived from the
+// password. Another password for the same user finds that user's entry;
+// another user or consumer key never does; --no-cache checks the password.
+func TestTokenCacheIsPerIdentity(t *testing.T) {
 	te := newTokenEnv(t).set("P21_USERNAME", tokUser, "P21_PASSWORD", tokPassword)
-	te.must(t, "", "token")
-	// Another password is another cache entry (here: refused, nothing cached).
+	first := te.must(t, "", "token")
+	files := te.cacheFiles(t)
+	if len(files) != 1 || !regexp.MustCompile(`^t-[0-9a-f]{32}\.json$`).MatchString(filepath.Base(files[0])) {
+		t.Fatalf("cache files %v", files)
+	}
+	// Another password, same identity: the same entry, no request.
 	te.set("P21_PASSWORD", "not-the-password")
-	code, out, errs := te.run(t, "", "token")
-	if code == 0 || out != "" {
-		t.Fatalf("a wrong password printed %q (exit %d)", out, code)
+	if got := te.must(t, "", "token"); got != first || te.requests.Load() != 1 {
+		t.Fatalf("another password for the same user: new token or %d requests", te.requests.Load())
 	}
-	if !strings.Contains(errs, "HTTP 401") || !strings.Contains(errs, "invalid_grant") || strings.Contains(errs, "not-the-password") {
-		t.Fatalf("stderr = %q", errs)
+	if got := te.cacheFiles(t); len(got) != 1 || got[0] != files[0] {
+		t.Fatalf("cache files after another password: %v", got)
 	}
-	if n := te.requests.Load(); n != 2 || len(te.cacheFiles(t)) != 1 {
-		t.Fatalf("%d requests, %d cache files", n, len(te.cacheFiles(t)))
+	// --no-cache signs in: the wrong password is refused, and the saved
+	// token stays.
+	code, out, errs := te.run(t, "", "token", "--no-cache")
+	if code == 0 || out != "" || !strings.Contains(errs, "HTTP 401") || !strings.Contains(errs, "invalid_grant") ||
+		strings.Contains(errs, "not-the-password") {
+		t.Fatalf("--no-cache with a wrong password: exit %d %q %q", code, out, errs)
 	}
-	// The password from stdin; the same identity as the first run.
-	te.must(t, tokPassword+"\n", "token", "--password-stdin")
-	if n := te.requests.Load(); n != 2 {
-		t.Fatalf("--password-stdin with the first password did not reuse its token (%d requests)", n)
+	te.set("P21_PASSWORD", tokPassword)
+	if got := te.must(t, tokPassword+"\n", "token", "--password-stdin"); got != first {
+		t.Fatal("--password-stdin did not find the saved token")
+	}
+
+	// Another user, and two consumer keys: separate entries.
+	te.AddUser("other_user", "other-pw-1", true, "")
+	te.set("P21_USERNAME", "other_user", "P21_PASSWORD", "other-pw-1")
+	if te.must(t, "", "token") == first || len(te.cacheFiles(t)) != 2 {
+		t.Fatalf("another user: same token or %d files", len(te.cacheFiles(t)))
+	}
+	_, key2 := te.AddConsumer(auth.NewConsumer{Name: "OTHER_APP", Scope: "/api"})
+	te.set("P21_USERNAME", "", "P21_PASSWORD", "", "P21_CONSUMER_KEY", te.key)
+	one := te.must(t, "", "token")
+	te.set("P21_CONSUMER_KEY", key2)
+	two := te.must(t, "", "token")
+	if one == two || len(te.cacheFiles(t)) != 4 {
+		t.Fatalf("two consumer keys: same token or %d files", len(te.cacheFiles(t)))
+	}
+	for _, f := range te.cacheFiles(t) {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(f, te.key) || strings.Contains(f, key2) || bytes.Contains(b, []byte(te.key)) || bytes.Contains(b, []byte(key2)) {
+			t.Fatalf("%s holds a consumer key", f)
+		}
+	}
+}
+
+// TestTokenCacheRemovesLegacyFiles: files of the old format, whose names
+// held a hash of the password, are removed on first use.
+func TestTokenCacheRemovesLegacyFiles(t *testing.T) {
+	te := newTokenEnv(t).set("P21_USERNAME", tokUser, "P21_PASSWORD", tokPassword)
+	dir := filepath.Join(te.env["XDG_CACHE_HOME"], "gatehouse")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(dir, "0123456789abcdef0123456789abcdef.json")
+	if err := os.WriteFile(legacy, []byte(`{"version":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	te.must(t, "", "token")
+	if _, err := os.Stat(legacy); err == nil {
+		t.Fatal("the legacy cache file is still there")
 	}
 }
 

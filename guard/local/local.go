@@ -39,8 +39,11 @@ type Config struct {
 	DB string
 	// MasterKey is the base64 master key; "" reads DataDir/master.key.
 	MasterKey string
-	// Issuer is the required iss claim (default P21.Soa).
+	// Issuer is the required iss claim of P21 tokens (default P21.Soa).
 	Issuer string
+	// OAuthIssuer is the iss claim of tokens from /oauth/token: the
+	// server's --oauth-issuer, by default its public URL (default Issuer).
+	OAuthIssuer string
 	// Families is the API family table (default policy.DefaultFamilies()).
 	Families []policy.Family
 	// InstallUser acts for Transaction API calls without a user (default admin).
@@ -57,6 +60,7 @@ func Open(ctx context.Context, c Config) (*Decider, error) {
 	if c.Issuer != "" {
 		cfg.Auth.Issuer = c.Issuer
 	}
+	cfg.Auth.OAuthIssuer = c.OAuthIssuer
 	if c.InstallUser != "" {
 		cfg.InstallUser = c.InstallUser
 	}

@@ -35,9 +35,12 @@ type Handler struct {
 	OAuth Service
 	// Keys is the key ring whose public keys the JWKS publishes.
 	Keys *token.Ring
-	// PublicURL is the issuer of the metadata and the base of its endpoint
-	// URLs; when empty it is taken from the request's Host.
+	// PublicURL is the base of the metadata's endpoint URLs, and its issuer
+	// unless Issuer is set; when empty it is taken from the request's Host.
 	PublicURL string
+	// Issuer is the metadata's issuer: the iss of the tokens this endpoint
+	// issues (--oauth-issuer, default the public URL).
+	Issuer string
 	// Strict answers bad user credentials with 400 as RFC 6749 says,
 	// instead of APX's 401 (--oauth-strict).
 	Strict bool
@@ -316,6 +319,14 @@ type Metadata struct {
 
 var authMethods = []string{"client_secret_basic", "client_secret_post"}
 
+// ResponseTypes is the metadata's response_types_supported. RFC 8414 makes
+// the member REQUIRED and strict validators refuse an empty list; gatehouse
+// has no authorization endpoint, so the one true value is "none" (OAuth 2.0
+// Multiple Response Type Encoding Practices §4, IANA-registered): no code
+// and no token ever come from an authorization endpoint. No
+// authorization_endpoint is published, so no client is sent to one.
+var ResponseTypes = []string{"none"}
+
 func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 	base := strings.TrimSuffix(h.PublicURL, "/")
 	if base == "" {
@@ -326,15 +337,19 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 		base = scheme + "://" + r.Host
 		w.Header().Set("Vary", "Host")
 	}
+	issuer := h.Issuer
+	if issuer == "" {
+		issuer = base
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	render.WriteJSON(w, http.StatusOK, Metadata{
-		Issuer:                            base,
+		Issuer:                            issuer,
 		TokenEndpoint:                     base + PathToken,
 		JWKSURI:                           base + PathJWKS,
 		IntrospectionEndpoint:             base + PathIntrospect,
 		RevocationEndpoint:                base + PathRevoke,
 		GrantTypesSupported:               Grants,
-		ResponseTypesSupported:            []string{}, // no authorization endpoint
+		ResponseTypesSupported:            ResponseTypes,
 		TokenEndpointAuthMethodsSupported: authMethods,
 		IntrospectionEndpointAuthMethodsSupported: authMethods,
 		RevocationEndpointAuthMethodsSupported:    authMethods,

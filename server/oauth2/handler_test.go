@@ -129,7 +129,7 @@ func TestAPXDocumentRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if id.Username() != apxUser || id.ConsumerUID() != f.apx.UIDString() || id.Claims.Audience != "access" ||
-		id.Session.Flow != gatehouse.FlowOAuthPassword || id.Claims.Algorithm != "RS256" {
+		id.Session.Flow != gatehouse.FlowOAuthPassword || id.Claims.Algorithm != "ES256" || id.Claims.Issuer != f.URL {
 		t.Fatalf("identity %+v / %+v", id.Claims, id.Session)
 	}
 
@@ -209,7 +209,8 @@ func TestXOAuth2Password(t *testing.T) {
 		t.Fatalf("refreshed token %+v", fresh)
 	}
 	id, err := f.App.Verifier.Verify(context.Background(), fresh.AccessToken)
-	if err != nil || id.Username() != apxUser || id.Session.Flow != gatehouse.FlowOAuthPassword || id.Claims.Algorithm != "RS256" {
+	if err != nil || id.Username() != apxUser || id.Session.Flow != gatehouse.FlowOAuthPassword || id.Claims.Algorithm != "ES256" ||
+		id.Claims.Issuer != f.URL {
 		t.Fatalf("refreshed identity %+v, %v", id, err)
 	}
 }
@@ -241,7 +242,7 @@ func TestXOAuth2ClientCredentials(t *testing.T) {
 		}
 		id, err := f.App.Verifier.Verify(context.Background(), tok.AccessToken)
 		if err != nil || id.Username() != "" || id.ConsumerUID() != f.svc.UIDString() || id.Session.Flow != gatehouse.FlowOAuthClient ||
-			id.Claims.Algorithm != "HS256" {
+			id.Claims.Algorithm != "ES256" || id.Claims.Issuer != f.URL {
 			t.Fatalf("style %d: identity %+v, %v", style, id, err)
 		}
 	}
@@ -501,7 +502,7 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"active": true, "sub": apxUser, "username": apxUser, "client_id": f.rich.UIDString(),
-		"scope": "access", "token_type": "Bearer", "iss": "P21.Soa", "jti": id.Claims.ID, "sid": id.Session.ID,
+		"scope": "access", "token_type": "Bearer", "iss": f.URL, "jti": id.Claims.ID, "sid": id.Session.ID,
 		"exp": float64(id.Claims.ExpiresAt.Unix()), "iat": float64(id.Claims.IssuedAt.Unix()), "nbf": float64(id.Claims.NotBefore.Unix())}
 	if got, _ := json.Marshal(in); string(got) != string(mustJSON(want)) {
 		t.Fatalf("introspection\n got %s\nwant %s", got, mustJSON(want))
@@ -695,7 +696,7 @@ func TestMetadata(t *testing.T) {
 		"revocation_endpoint":                   f.URL + "/oauth/revoke",
 		"jwks_uri":                              f.URL + "/.well-known/jwks.json",
 		"grant_types_supported":                 []any{"password", "client_credentials", "refresh_token"},
-		"response_types_supported":              []any{},
+		"response_types_supported":              []any{"none"},
 		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post"},
@@ -721,7 +722,7 @@ func mustGet(t *testing.T, u string) *http.Request {
 	return req
 }
 
-// TestJWKSVerifiesUserToken checks an RS256 user token from the password
+// TestJWKSVerifiesUserToken checks an ES256 user token from the password
 // grant with go-jose and nothing but the published key set.
 func TestJWKSVerifiesUserToken(t *testing.T) {
 	f := newFixture(t)
@@ -744,13 +745,13 @@ func TestJWKSVerifiesUserToken(t *testing.T) {
 		}
 	}
 	at := f.passwordToken("apx_client", f.apxKey)["access_token"].(string)
-	jws, err := jose.ParseSignedCompact(at, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(at, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	ks := set.Key(kid)
-	if len(ks) != 1 || ks[0].Algorithm != "RS256" {
+	if len(ks) != 1 || ks[0].Algorithm != "ES256" {
 		t.Fatalf("kid %s: %+v", kid, ks)
 	}
 	payload, err := jws.Verify(ks[0].Key)
@@ -759,11 +760,11 @@ func TestJWKSVerifiesUserToken(t *testing.T) {
 	}
 	var claims map[string]any
 	json.Unmarshal(payload, &claims)
-	if claims["sub"] != apxUser || claims["aud"] != "access" {
+	if claims["sub"] != apxUser || claims["aud"] != "access" || claims["iss"] != f.URL {
 		t.Fatalf("claims %v", claims)
 	}
 	// Keys published as next (before they sign) and retired ones stay in the set.
-	if _, err := f.App.Admin.RotateKeys(context.Background(), "test", []string{"RS256"}); err != nil {
+	if _, err := f.App.Admin.RotateKeys(context.Background(), "test", []string{"ES256"}); err != nil {
 		t.Fatal(err)
 	}
 	testtime.Eventually(t, 2*time.Second, func() error {

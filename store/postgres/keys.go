@@ -110,12 +110,71 @@ func (s *Store) RotateKeys(ctx context.Context, expectActive string, newNext gat
 	})
 }
 
-// DeleteRetiredKeys removes retired keys whose NotAfter is before t. A
-// retired key without NotAfter is kept.
+// RevokeKey withdraws kid at once (see store.Keys). It locks the key, and
+// the next key it promotes, so that a concurrent rotation or revocation
+// waits and then sees the outcome.
+func (s *Store) RevokeKey(ctx context.Context, kid string, newNext gatehouse.SigningKey, at, keepUntil time.Time) (gatehouse.SigningKey, error) {
+	newNext.State = gatehouse.KeyNext
+	var was gatehouse.SigningKey
+	err := s.tx(ctx, "revoke key", true, func(ctx context.Context, tx pgx.Tx) error {
+		k, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyCols+" FROM signing_keys WHERE kid = $1 FOR UPDATE", kid))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("key %q: %w", kid, gatehouse.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		was = k
+		if k.State == gatehouse.KeyRevoked {
+			return nil
+		}
+		replace := k.State == gatehouse.KeyActive || k.State == gatehouse.KeyNext
+		if replace && newNext.Algorithm != k.Algorithm {
+			return fmt.Errorf("postgres: revoke key: new next key is %s, the revoked key %s", newNext.Algorithm, k.Algorithm)
+		}
+		var next string
+		if k.State == gatehouse.KeyActive {
+			err := tx.QueryRow(ctx, "SELECT kid FROM signing_keys WHERE algorithm = $1 AND state = 'next' FOR UPDATE", k.Algorithm).Scan(&next)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("no next %s key to take over: %w", k.Algorithm, gatehouse.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		notAfter := keepUntil
+		if k.State == gatehouse.KeyRetired {
+			notAfter = k.NotAfter
+		}
+		if _, err := tx.Exec(ctx, "UPDATE signing_keys SET state = 'revoked', private = NULL, retired_at = coalesce(retired_at, $1), not_after = $2 WHERE kid = $3",
+			dbTime(at), dbTime(notAfter), kid); err != nil {
+			return err
+		}
+		if err := change(ctx, tx, gatehouse.ChangeKey, kid, gatehouse.OpUpdate); err != nil {
+			return err
+		}
+		if next != "" {
+			if _, err := tx.Exec(ctx, "UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2", dbTime(at), next); err != nil {
+				return err
+			}
+			if err := change(ctx, tx, gatehouse.ChangeKey, next, gatehouse.OpUpdate); err != nil {
+				return err
+			}
+		}
+		if replace {
+			return insertKey(ctx, tx, newNext)
+		}
+		return nil
+	})
+	return was, err
+}
+
+// DeleteRetiredKeys removes retired and revoked keys whose NotAfter is
+// before t. A key without NotAfter is kept.
 func (s *Store) DeleteRetiredKeys(ctx context.Context, before time.Time) (int, error) {
 	var n int
 	err := s.tx(ctx, "delete keys", true, func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, "WITH gone AS (DELETE FROM signing_keys WHERE state = 'retired' AND not_after < $1 RETURNING kid), "+
+		return tx.QueryRow(ctx, "WITH gone AS (DELETE FROM signing_keys WHERE state IN ('retired', 'revoked') AND not_after < $1 RETURNING kid), "+
 			"feed AS (INSERT INTO changes (kind, key, op) SELECT 'key', kid, 'delete' FROM gone) "+
 			"SELECT count(*) FROM gone", before).Scan(&n)
 	})

@@ -69,6 +69,9 @@ type Options struct {
 	QueryTimeout time.Duration
 	// ConnectTimeout bounds opening one connection (default 5s).
 	ConnectTimeout time.Duration
+	// Mode says whether a missing store is created and an older one
+	// upgraded (default store.OpenMigrate: both).
+	Mode store.OpenMode
 }
 
 // Store is the PostgreSQL implementation of store.Store.
@@ -84,8 +87,10 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database named by dsn (a postgres:// URL or a
-// key=value string), migrates its schema to the current version, and
-// returns the store. ErrSchemaTooNew when a newer gatehouse has migrated it.
+// key=value string), creates or migrates its schema as opts.Mode allows,
+// and returns the store. ErrSchemaTooNew when a newer gatehouse has
+// migrated it; ErrNoStore and ErrSchemaOld when the mode refuses to create
+// or upgrade.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -121,7 +126,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s := &Store{pool: pool, timeout: opts.QueryTimeout}
 	mctx, cancel := context.WithTimeout(ctx, opts.QueryTimeout+opts.ConnectTimeout+time.Minute)
 	defer cancel()
-	if s.from, err = s.migrate(mctx, opts.Schema); err != nil {
+	if s.from, err = s.migrate(mctx, opts.Schema, opts.Mode); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -282,7 +287,8 @@ func isRetryable(err error) bool {
 // isSentinel reports whether err already carries one of the store errors.
 func isSentinel(err error) bool {
 	for _, e := range []error{gatehouse.ErrNotFound, gatehouse.ErrConflict, gatehouse.ErrUnavailable,
-		gatehouse.ErrRefreshReused, gatehouse.ErrSessionEnded, gatehouse.ErrFeedGap, gatehouse.ErrSchemaTooNew} {
+		gatehouse.ErrRefreshReused, gatehouse.ErrSessionEnded, gatehouse.ErrFeedGap, gatehouse.ErrSchemaTooNew,
+		gatehouse.ErrSchemaOld, gatehouse.ErrNoStore} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // migrations[i] takes the schema from version i to i+1; each runs in one
@@ -236,10 +237,25 @@ func readVersion(ctx context.Context, q interface {
 	return v, err
 }
 
+// checkVersion refuses what mode may not do to a schema at version v:
+// version 0 is a schema without a store.
+func checkVersion(v int, mode store.OpenMode) error {
+	switch {
+	case v > currentVersion:
+		return fmt.Errorf("postgres: schema version %d, this build knows up to %d: %w", v, currentVersion, gatehouse.ErrSchemaTooNew)
+	case v == 0 && mode == store.OpenExisting:
+		return fmt.Errorf("postgres: the schema holds no store: %w", gatehouse.ErrNoStore)
+	case v > 0 && v < currentVersion && mode != store.OpenMigrate:
+		return fmt.Errorf("postgres: schema version %d, this build needs %d: %w", v, currentVersion, gatehouse.ErrSchemaOld)
+	}
+	return nil
+}
+
 // migrate brings the schema up to currentVersion and returns the version it
-// found. Several processes may call it at once: they take turns on an
-// advisory lock, and those that come second find the work done.
-func (s *Store) migrate(ctx context.Context, schema string) (int, error) {
+// found; mode says whether it may create a store (from version 0) or
+// upgrade one. Several processes may call it at once: they take turns on
+// an advisory lock, and those that come second find the work done.
+func (s *Store) migrate(ctx context.Context, schema string, mode store.OpenMode) (int, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, s.err(ctx, "migrate: connect", err)
@@ -249,11 +265,8 @@ func (s *Store) migrate(ctx context.Context, schema string) (int, error) {
 	if err != nil {
 		return 0, s.err(ctx, "migrate: read version", err)
 	}
-	if v > currentVersion {
-		return v, fmt.Errorf("postgres: schema version %d, this build knows up to %d: %w", v, currentVersion, gatehouse.ErrSchemaTooNew)
-	}
-	if v == currentVersion {
-		return v, nil
+	if err := checkVersion(v, mode); err != nil || v == currentVersion {
+		return v, err
 	}
 	var path string
 	if err := conn.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&path); err != nil {
@@ -282,8 +295,8 @@ func (s *Store) migrate(ctx context.Context, schema string) (int, error) {
 	if err != nil {
 		return 0, s.err(ctx, "migrate: read version", err)
 	}
-	if from > currentVersion {
-		return from, fmt.Errorf("postgres: schema version %d, this build knows up to %d: %w", from, currentVersion, gatehouse.ErrSchemaTooNew)
+	if err := checkVersion(from, mode); err != nil {
+		return from, err
 	}
 	for i := from; i < currentVersion; i++ {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

@@ -133,12 +133,79 @@ func (s *Store) RotateKeys(ctx context.Context, expectActive string, newNext gat
 	})
 }
 
-// DeleteRetiredKeys removes retired keys whose NotAfter is before t. A
-// retired key without NotAfter is kept.
+// RevokeKey withdraws kid at once (see store.Keys).
+func (s *Store) RevokeKey(ctx context.Context, kid string, newNext gatehouse.SigningKey, at, keepUntil time.Time) (gatehouse.SigningKey, error) {
+	newNext.State = gatehouse.KeyNext
+	var was gatehouse.SigningKey
+	err := s.write(ctx, func(tx *wtx) error {
+		k, err := scanKey(tx.queryRow("SELECT "+keyCols+" FROM signing_keys WHERE kid = ?", kid))
+		if err == sql.ErrNoRows {
+			return fmt.Errorf("revoke key %q: %w", kid, gatehouse.ErrNotFound)
+		}
+		if err != nil {
+			return writeErr("revoke key", err)
+		}
+		was = k
+		if k.State == gatehouse.KeyRevoked {
+			return nil
+		}
+		// Everything that can refuse is checked before the first write (see op).
+		replace := k.State == gatehouse.KeyActive || k.State == gatehouse.KeyNext
+		var next string
+		if replace {
+			if newNext.Algorithm != k.Algorithm {
+				return fmt.Errorf("sqlite: revoke key: new next key is %s, the revoked key %s", newNext.Algorithm, k.Algorithm)
+			}
+			var taken int
+			if err := tx.queryRow("SELECT count(*) FROM signing_keys WHERE kid = ?", newNext.KID).Scan(&taken); err != nil {
+				return writeErr("revoke key", err)
+			}
+			if taken > 0 {
+				return fmt.Errorf("revoke key: key id %q is taken: %w", newNext.KID, gatehouse.ErrConflict)
+			}
+		}
+		if k.State == gatehouse.KeyActive {
+			err := tx.queryRow("SELECT kid FROM signing_keys WHERE algorithm = ? AND state = 'next'", k.Algorithm).Scan(&next)
+			if err == sql.ErrNoRows {
+				return fmt.Errorf("revoke key: no next %s key to take over: %w", k.Algorithm, gatehouse.ErrNotFound)
+			}
+			if err != nil {
+				return writeErr("revoke key", err)
+			}
+		}
+		notAfter := keepUntil
+		if k.State == gatehouse.KeyRetired {
+			notAfter = k.NotAfter
+		}
+		if _, err := tx.exec("UPDATE signing_keys SET state = 'revoked', private = NULL, retired_at = coalesce(retired_at, ?), not_after = ? WHERE kid = ?",
+			dbTime(at), dbTime(notAfter), kid); err != nil {
+			return writeErr("revoke key", err)
+		}
+		if err := tx.change(gatehouse.ChangeKey, kid, gatehouse.OpUpdate); err != nil {
+			return writeErr("revoke key", err)
+		}
+		if next != "" {
+			if _, err := tx.exec("UPDATE signing_keys SET state = 'active', activated_at = ? WHERE kid = ?", dbTime(at), next); err != nil {
+				return writeErr("promote key", err)
+			}
+			if err := tx.change(gatehouse.ChangeKey, next, gatehouse.OpUpdate); err != nil {
+				return writeErr("revoke key", err)
+			}
+		}
+		if replace {
+			return insertKey(tx, newNext)
+		}
+		return nil
+	})
+	return was, err
+}
+
+// DeleteRetiredKeys removes retired and revoked keys whose NotAfter is
+// before t. A key without NotAfter is kept.
 func (s *Store) DeleteRetiredKeys(ctx context.Context, before time.Time) (int, error) {
 	var n int
 	err := s.write(ctx, func(tx *wtx) error {
-		kids, err := tx.strings("DELETE FROM signing_keys WHERE state = 'retired' AND not_after < ? RETURNING kid", before.UnixMicro())
+		kids, err := tx.strings("DELETE FROM signing_keys WHERE state IN ('retired', 'revoked') AND not_after < ? RETURNING kid", before.UnixMicro())
 		if err != nil {
 			return writeErr("delete keys", err)
 		}

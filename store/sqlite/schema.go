@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // migrations[i] takes the schema from version i to i+1. The version lives in
@@ -169,25 +170,46 @@ CREATE INDEX audit_at ON audit (at);
 // currentVersion is the schema version this build migrates to.
 var currentVersion = len(migrations)
 
-// migrate brings the file up to currentVersion in one write transaction, so
-// that of several processes opening a new file at once one migrates and the
-// others find it done.
-func migrate(ctx context.Context, conn *sql.Conn, deadline time.Time) error {
+// checkVersion refuses what mode may not do to a file at schema version v:
+// version 0 is a file without a store.
+func checkVersion(v int, mode store.OpenMode) error {
+	switch {
+	case v > currentVersion:
+		return fmt.Errorf("sqlite: schema version %d, this build knows up to %d: %w", v, currentVersion, gatehouse.ErrSchemaTooNew)
+	case v == 0 && mode == store.OpenExisting:
+		return fmt.Errorf("sqlite: the file holds no store: %w", gatehouse.ErrNoStore)
+	case v > 0 && v < currentVersion && mode != store.OpenMigrate:
+		return fmt.Errorf("sqlite: schema version %d, this build needs %d: %w", v, currentVersion, gatehouse.ErrSchemaOld)
+	}
+	return nil
+}
+
+// readVersion reads the schema version recorded in the file header.
+func readVersion(ctx context.Context, conn *sql.Conn) (int, error) {
 	var v int
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return unavailable("migrate: read version", err)
+		return 0, unavailable("read schema version", err)
 	}
-	if v > currentVersion {
-		return fmt.Errorf("sqlite: schema version %d, this build knows up to %d: %w", v, currentVersion, gatehouse.ErrSchemaTooNew)
+	return v, nil
+}
+
+// migrate brings the file up to currentVersion in one write transaction, so
+// that of several processes opening a new file at once one migrates and the
+// others find it done. It returns the version it found; mode says whether
+// it may create a store (from version 0) or upgrade one.
+func migrate(ctx context.Context, conn *sql.Conn, deadline time.Time, mode store.OpenMode) (int, error) {
+	v, err := readVersion(ctx, conn)
+	if err != nil {
+		return 0, err
 	}
-	if v == currentVersion {
-		return nil
+	if err := checkVersion(v, mode); err != nil || v == currentVersion {
+		return v, err
 	}
 	if err := retryBusy(ctx, deadline, func() error {
 		_, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE")
 		return err
 	}); err != nil {
-		return unavailable("migrate: begin", err)
+		return v, unavailable("migrate: begin", err)
 	}
 	done := false
 	defer func() {
@@ -196,32 +218,32 @@ func migrate(ctx context.Context, conn *sql.Conn, deadline time.Time) error {
 		}
 	}()
 	// Read again under the lock: another process may have migrated meanwhile.
-	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return unavailable("migrate: read version", err)
+	if v, err = readVersion(ctx, conn); err != nil {
+		return 0, err
 	}
-	if v > currentVersion {
-		return fmt.Errorf("sqlite: schema version %d, this build knows up to %d: %w", v, currentVersion, gatehouse.ErrSchemaTooNew)
+	if err := checkVersion(v, mode); err != nil {
+		return v, err
 	}
 	if v == currentVersion {
 		_, err := conn.ExecContext(ctx, "COMMIT")
 		done = err == nil
 		if err != nil {
-			return unavailable("migrate: commit", err)
+			return v, unavailable("migrate: commit", err)
 		}
-		return nil
+		return v, nil
 	}
 	for i := v; i < currentVersion; i++ {
 		if _, err := conn.ExecContext(ctx, migrations[i]); err != nil {
-			return fmt.Errorf("sqlite: migration %d: %w", i+1, err)
+			return v, fmt.Errorf("sqlite: migration %d: %w", i+1, err)
 		}
 	}
 	// PRAGMA takes no bound parameters; the value is this build's constant.
 	if _, err := conn.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(currentVersion)); err != nil {
-		return fmt.Errorf("sqlite: record schema version: %w", err)
+		return v, fmt.Errorf("sqlite: record schema version: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return unavailable("migrate: commit", err)
+		return v, unavailable("migrate: commit", err)
 	}
 	done = true
-	return nil
+	return v, nil
 }

@@ -22,6 +22,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,12 +46,16 @@ type Options struct {
 	Synchronous string
 	// BusyTimeout: how long to wait for another process's write lock (default 5s).
 	BusyTimeout time.Duration
+	// Mode says whether a missing store is created and an older one
+	// upgraded (default store.OpenMigrate: both).
+	Mode store.OpenMode
 }
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	path string
 	fi   os.FileInfo // the file as opened, to notice it being removed or replaced
+	from int         // schema version found at Open
 
 	rdb    *sql.DB
 	rstmts sync.Map // query -> *sql.Stmt prepared on rdb
@@ -66,8 +71,10 @@ var _ store.Store = (*Store)(nil)
 // errClosed is returned by every method of a closed store.
 var errClosed = fmt.Errorf("sqlite store closed: %w", gatehouse.ErrUnavailable)
 
-// Open opens (creating if needed) the store file at path and migrates it to
-// the current schema.
+// Open opens the store file at path. Whether a missing file is created
+// (mode 0600; SQLite gives its -wal and -shm files the same mode) and an
+// older schema migrated depends on opts.Mode: ErrNoStore and ErrSchemaOld
+// say what was refused.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	syncMode := "FULL"
 	switch strings.ToLower(opts.Synchronous) {
@@ -85,11 +92,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	if err := ensureFile(abs, opts.Mode); err != nil {
+		return nil, err
+	}
 	// A file: URI keeps unusual characters in the path (?, #, %) from being
-	// taken for DSN syntax.
+	// taken for DSN syntax. mode=rw: no connection ever creates the file, so
+	// a store removed under a running process is not silently replaced by
+	// an empty one.
 	uri := (&url.URL{Scheme: "file", Path: abs}).String()
 	ms := strconv.FormatInt(busy.Milliseconds(), 10)
-	common := "_pragma=busy_timeout(" + ms + ")"
+	common := "mode=rw&_pragma=busy_timeout(" + ms + ")"
 
 	// temp_store=memory keeps savepoint journals (replayed batches) off the
 	// disk. Checkpointing every 4000 pages rather than 1000 copies hot pages
@@ -114,6 +126,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	// Refuse before anything is written: even setting WAL mode changes a
+	// file that holds no store.
+	if v, err := readVersion(ctx, conn); err != nil {
+		return fail(err)
+	} else if err := checkVersion(v, opts.Mode); err != nil {
+		return fail(err)
+	}
 	deadline := time.Now().Add(busy)
 	if err := retryBusy(ctx, deadline, func() error {
 		var mode string
@@ -127,7 +146,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}); err != nil {
 		return fail(unavailable("set WAL mode on "+path, err))
 	}
-	if err := migrate(ctx, conn, deadline); err != nil {
+	from, err := migrate(ctx, conn, deadline, opts.Mode)
+	if err != nil {
 		return fail(err)
 	}
 	fi, err := os.Stat(abs)
@@ -144,9 +164,54 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetMaxIdleConns(n)
 	rdb.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{path: abs, fi: fi, rdb: rdb}
-	s.w = newWriter(wdb, conn, busy)
+	s := &Store{path: abs, fi: fi, from: from, rdb: rdb}
+	s.w = newWriter(wdb, conn, busy, s.checkFile)
 	return s, nil
+}
+
+// ensureFile creates a missing store file with mode 0600 when mode allows
+// it, before SQLite opens it: SQLite would create it 0644 (less the umask),
+// and its -wal and -shm files take the main file's mode.
+func ensureFile(path string, mode store.OpenMode) error {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return unavailable("stat "+path, err)
+	case mode == store.OpenExisting:
+		return fmt.Errorf("sqlite: %s does not exist: %w", path, gatehouse.ErrNoStore)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another process created it first
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Migrated reports the schema version Open found and the one it left.
+func (s *Store) Migrated() (from, to int) { return s.from, currentVersion }
+
+// checkFile reports ErrUnavailable when the path no longer names the file
+// this process holds open: removed (the process would write on into an
+// unlinked inode, lost at exit) or replaced by another file. Every write
+// batch and every Ping checks it, so that nothing is acknowledged that a
+// restart would not find.
+func (s *Store) checkFile() error {
+	fi, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s was removed while open: %w", s.path, gatehouse.ErrUnavailable)
+	}
+	if err != nil {
+		return unavailable("stat "+s.path, err)
+	}
+	if !os.SameFile(fi, s.fi) {
+		return fmt.Errorf("%s was replaced by another file while open: %w", s.path, gatehouse.ErrUnavailable)
+	}
+	return nil
 }
 
 // Close stops the writer (failing writes still queued) and closes every
@@ -173,12 +238,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.isClosed() {
 		return errClosed
 	}
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return unavailable("ping", err)
-	}
-	if !os.SameFile(fi, s.fi) {
-		return fmt.Errorf("ping: %s was replaced: %w", s.path, gatehouse.ErrUnavailable)
+	if err := s.checkFile(); err != nil {
+		return fmt.Errorf("ping: %w", err)
 	}
 	var v int
 	if err := s.queryRow(ctx, "PRAGMA user_version").Scan(&v); err != nil {
@@ -288,7 +349,8 @@ func unavailable(what string, err error) error {
 // isSentinel reports whether err already carries one of the store errors.
 func isSentinel(err error) bool {
 	for _, e := range []error{gatehouse.ErrNotFound, gatehouse.ErrConflict, gatehouse.ErrUnavailable,
-		gatehouse.ErrRefreshReused, gatehouse.ErrSessionEnded, gatehouse.ErrFeedGap, gatehouse.ErrSchemaTooNew} {
+		gatehouse.ErrRefreshReused, gatehouse.ErrSessionEnded, gatehouse.ErrFeedGap, gatehouse.ErrSchemaTooNew,
+		gatehouse.ErrSchemaOld, gatehouse.ErrNoStore} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -64,6 +64,9 @@ type writer struct {
 	db   *sql.DB
 	conn *sql.Conn
 	busy time.Duration
+	// check runs before every batch: an error (the file was removed or
+	// replaced) fails the batch without writing.
+	check func() error
 
 	// batches and batched count commits and the ops in them, for the
 	// benchmarks.
@@ -79,8 +82,8 @@ type writer struct {
 	dataVersion int64 // PRAGMA data_version at the last batch
 }
 
-func newWriter(db *sql.DB, conn *sql.Conn, busy time.Duration) *writer {
-	w := &writer{db: db, conn: conn, busy: busy,
+func newWriter(db *sql.DB, conn *sql.Conn, busy time.Duration, check func() error) *writer {
+	w := &writer{db: db, conn: conn, busy: busy, check: check,
 		ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
 		defer close(w.stopped)
@@ -263,8 +266,19 @@ func (w *writer) runBatch(batch []*op) {
 	w.deliver(ran, results)
 }
 
-// deliver answers the ops of a committed batch.
+// deliver answers the ops of a committed batch; if the file was removed or
+// replaced meanwhile, the commit went to a file no restart will find, and
+// every op is told the store is unavailable instead.
 func (w *writer) deliver(ops []*op, results []error) {
+	if w.check != nil {
+		if err := w.check(); err != nil {
+			err = fmt.Errorf("write: %w", err)
+			for _, o := range ops {
+				o.done <- err
+			}
+			return
+		}
+	}
 	for i, o := range ops {
 		o.done <- results[i]
 	}
@@ -334,6 +348,11 @@ func (w *writer) replay(ran, rest []*op) {
 // begin starts the batch transaction, taking the file's write lock, and
 // drops the caches if another connection has written since the last batch.
 func (w *writer) begin() error {
+	if w.check != nil {
+		if err := w.check(); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
 	deadline := time.Now().Add(w.busy)
 	if err := retryBusy(context.Background(), deadline, func() error { return w.exec("BEGIN IMMEDIATE") }); err != nil {
 		return unavailable("begin write transaction", err)

@@ -33,6 +33,9 @@ func checkOneActive(t *testing.T, ks []gatehouse.SigningKey) {
 	}
 }
 
+// us is t as the store keeps it: to the microsecond.
+func us(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
 var keyTests = []test{
 	{"Init", func(t *testing.T, s store.Store) {
 		if ks := listKeys(t, s); len(ks) != 0 {
@@ -119,6 +122,92 @@ var keyTests = []test{
 		for kid, st := range want {
 			if states[kid] != st {
 				t.Fatalf("key %s is %s, want %s (%+v)", kid, states[kid], st, ks)
+			}
+		}
+	}},
+	{"Revoke", func(t *testing.T, s store.Store) {
+		a, n := key("k1", "RS256", gatehouse.KeyActive, at(0)), key("k2", "RS256", gatehouse.KeyNext, at(time.Second))
+		must(t, s.InitKeys(ctx, a, n))
+		ea, en := key("e1", "ES256", gatehouse.KeyActive, at(2*time.Second)), key("e2", "ES256", gatehouse.KeyNext, at(3*time.Second))
+		must(t, s.InitKeys(ctx, ea, en))
+		keyNamed := func(kid string) gatehouse.SigningKey {
+			t.Helper()
+			for _, k := range listKeys(t, s) {
+				if k.KID == kid {
+					return k
+				}
+			}
+			t.Fatalf("no key %s", kid)
+			return gatehouse.SigningKey{}
+		}
+
+		// The active key: the next one takes over, a new next key comes in,
+		// the revoked one loses its private part; one transaction, in the feed.
+		rev := lastRev(t, s)
+		revoked, keep := at(time.Hour), at(25*time.Hour)
+		k3 := key("k3", "RS256", gatehouse.KeyNext, revoked)
+		was, err := s.RevokeKey(ctx, "k1", k3, revoked, keep)
+		must(t, err)
+		checkEqual(t, "RevokeKey result", was, a)
+		wa := a
+		wa.State, wa.Private, wa.RetiredAt, wa.NotAfter = gatehouse.KeyRevoked, nil, revoked, keep
+		wn := n
+		wn.State, wn.ActivatedAt = gatehouse.KeyActive, revoked
+		ks := listKeys(t, s)
+		checkEqual(t, "keys after revoking the active key", ks, []gatehouse.SigningKey{wa, wn, ea, en, k3})
+		checkOneActive(t, ks)
+		expectChanges(t, s, rev, []change{{gatehouse.ChangeKey, "k1", gatehouse.OpUpdate},
+			{gatehouse.ChangeKey, "k2", gatehouse.OpUpdate}, {gatehouse.ChangeKey, "k3", gatehouse.OpCreate}})
+
+		// Again: nothing changes.
+		rev = lastRev(t, s)
+		was, err = s.RevokeKey(ctx, "k1", key("k9", "RS256", gatehouse.KeyNext, at(2*time.Hour)), at(2*time.Hour), at(99*time.Hour))
+		must(t, err)
+		checkEqual(t, "second RevokeKey result", was, wa)
+		checkEqual(t, "keys after a second revocation", listKeys(t, s), ks)
+		noChanges(t, s, rev)
+
+		// The next key: replaced by a new next key.
+		k4 := key("k4", "RS256", gatehouse.KeyNext, at(2*time.Hour))
+		_, err = s.RevokeKey(ctx, "k3", k4, at(2*time.Hour), at(26*time.Hour))
+		must(t, err)
+		if k := keyNamed("k3"); k.State != gatehouse.KeyRevoked || len(k.Private) != 0 || !k.NotAfter.Equal(us(at(26*time.Hour))) {
+			t.Fatalf("revoked next key %+v", k)
+		}
+		if k := keyNamed("k4"); k.State != gatehouse.KeyNext {
+			t.Fatalf("new next key %+v", k)
+		}
+		checkOneActive(t, listKeys(t, s))
+
+		// A retired key: revoked alone, its retirement times kept.
+		must(t, s.RotateKeys(ctx, "e1", key("e3", "ES256", gatehouse.KeyNext, at(3*time.Hour)), at(3*time.Hour), at(30*time.Hour)))
+		rev = lastRev(t, s)
+		_, err = s.RevokeKey(ctx, "e1", key("e4", "ES256", gatehouse.KeyNext, at(4*time.Hour)), at(4*time.Hour), at(99*time.Hour))
+		must(t, err)
+		if k := keyNamed("e1"); k.State != gatehouse.KeyRevoked || len(k.Private) != 0 || !k.RetiredAt.Equal(us(at(3*time.Hour))) ||
+			!k.NotAfter.Equal(us(at(30*time.Hour))) {
+			t.Fatalf("revoked retired key %+v", k)
+		}
+		expectChanges(t, s, rev, []change{{gatehouse.ChangeKey, "e1", gatehouse.OpUpdate}})
+
+		// Refusals change nothing.
+		ks, rev = listKeys(t, s), lastRev(t, s)
+		_, err = s.RevokeKey(ctx, "nope", key("x1", "RS256", gatehouse.KeyNext, at(5*time.Hour)), at(5*time.Hour), at(99*time.Hour))
+		wantErr(t, "revoking an unknown key", err, gatehouse.ErrNotFound)
+		_, err = s.RevokeKey(ctx, "k2", key("e2", "RS256", gatehouse.KeyNext, at(5*time.Hour)), at(5*time.Hour), at(99*time.Hour))
+		wantErr(t, "revoking with a taken kid", err, gatehouse.ErrConflict)
+		checkEqual(t, "keys after refused revocations", listKeys(t, s), ks)
+		noChanges(t, s, rev)
+
+		// Revoked keys go when their NotAfter has passed.
+		n2, err := s.DeleteRetiredKeys(ctx, at(26*time.Hour))
+		must(t, err)
+		if n2 != 1 {
+			t.Fatalf("DeleteRetiredKeys deleted %d keys, want k1", n2)
+		}
+		for _, k := range listKeys(t, s) {
+			if k.KID == "k1" {
+				t.Fatal("k1 kept past its NotAfter")
 			}
 		}
 	}},

@@ -3,7 +3,9 @@ package gatehouse
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Error is a protocol error: what a client is told when a request fails. It
@@ -92,4 +94,18 @@ func ErrStoreDown(cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: CodeTemporarilyUnavail,
 		Description: "The token service cannot reach its store; try again shortly.",
 		RetryAfter:  2 * time.Second, Err: cause}
+}
+
+// Clip keeps client-supplied text short and printable in messages: at most
+// max bytes (cut at a character boundary, "…" added), invalid UTF-8
+// replaced by "?".
+func Clip(s string, max int) string {
+	if len(s) > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
 }

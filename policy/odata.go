@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // OData rules for object families (SPEC §4.2): which objects a request
@@ -46,7 +48,7 @@ func resolveObjects(m *Match, rest, rawQuery string) error {
 				case "$count", "$value", "$ref":
 					continue
 				}
-				return &BadRequestError{Reason: fmt.Sprintf("the OData path segment %q cannot be judged", clip(s))}
+				return &BadRequestError{Reason: fmt.Sprintf("the OData path segment %q cannot be judged", gatehouse.Clip(s, 80))}
 			}
 			name, err := objectSegment(s)
 			if err != nil {
@@ -67,7 +69,7 @@ func systemResource(s string) string {
 	if i := strings.IndexByte(name, '('); i >= 0 {
 		name = name[:i]
 	}
-	return clip(name)
+	return gatehouse.Clip(name, 80)
 }
 
 // objectSegment reads "name" or "name(key)" and returns the lower-cased
@@ -75,10 +77,10 @@ func systemResource(s string) string {
 func objectSegment(s string) (string, error) {
 	name, key, hasKey := strings.Cut(s, "(")
 	if hasKey && !strings.HasSuffix(key, ")") {
-		return "", &BadRequestError{Reason: fmt.Sprintf("the OData path segment %q is not name or name(key)", clip(s))}
+		return "", &BadRequestError{Reason: fmt.Sprintf("the OData path segment %q is not name or name(key)", gatehouse.Clip(s, 80))}
 	}
 	if !isIdent(name) {
-		return "", &BadRequestError{Reason: fmt.Sprintf("the OData path segment %q does not name a table or view (letters, digits and _)", clip(s))}
+		return "", &BadRequestError{Reason: fmt.Sprintf("the OData path segment %q does not name a table or view (letters, digits and _)", gatehouse.Clip(s, 80))}
 	}
 	return strings.ToLower(name), nil
 }
@@ -171,7 +173,7 @@ func resolveParam(m *Match, p string) error {
 	rawName, rawValue, _ := strings.Cut(p, "=")
 	name, err := url.QueryUnescape(rawName)
 	if err != nil {
-		return &BadRequestError{Reason: fmt.Sprintf("the query parameter %q has an invalid percent-escape", clip(rawName))}
+		return &BadRequestError{Reason: fmt.Sprintf("the query parameter %q has an invalid percent-escape", gatehouse.Clip(rawName, 80))}
 	}
 	opt := optionOf(name)
 	if opt == optNone {
@@ -179,7 +181,7 @@ func resolveParam(m *Match, p string) error {
 	}
 	value, err := url.QueryUnescape(rawValue)
 	if err != nil {
-		return &BadRequestError{Reason: fmt.Sprintf("the query option %s has an invalid percent-escape", clip(name))}
+		return &BadRequestError{Reason: fmt.Sprintf("the query option %s has an invalid percent-escape", gatehouse.Clip(name, 80))}
 	}
 	switch opt {
 	case optExpand:
@@ -189,10 +191,10 @@ func resolveParam(m *Match, p string) error {
 	case optExpr:
 		err = readExpr(m, value)
 	case optID:
-		err = fmt.Errorf("%s names a resource by URL", clip(name))
+		err = fmt.Errorf("%s names a resource by URL", gatehouse.Clip(name, 80))
 	}
 	if err != nil {
-		return &BadRequestError{Reason: fmt.Sprintf("the query option %s cannot be judged: %v", clip(name), err)}
+		return &BadRequestError{Reason: fmt.Sprintf("the query option %s cannot be judged: %v", gatehouse.Clip(name, 80), err)}
 	}
 	return nil
 }
@@ -249,7 +251,7 @@ func cutOptions(item string) (path, opts string, err error) {
 		return item, "", nil
 	}
 	if !strings.HasSuffix(item, ")") {
-		return "", "", fmt.Errorf("%q has text after its options", clip(item))
+		return "", "", fmt.Errorf("%q has text after its options", gatehouse.Clip(item, 80))
 	}
 	return item[:i], item[i+1 : len(item)-1], nil
 }
@@ -281,14 +283,14 @@ func readExpand(m *Match, v string, depth int) error {
 				switch strings.ToLower(seg) {
 				case "$ref", "$count", "$value":
 				default:
-					return fmt.Errorf("%q is not a navigation path", clip(path))
+					return fmt.Errorf("%q is not a navigation path", gatehouse.Clip(path, 80))
 				}
 			case isQualified(seg):
 				// A type cast: names no object.
 			case isIdent(seg):
 				m.addObject(strings.ToLower(seg))
 			default:
-				return fmt.Errorf("%q is not a navigation path", clip(path))
+				return fmt.Errorf("%q is not a navigation path", gatehouse.Clip(path, 80))
 			}
 		}
 		if opts != "" {
@@ -310,7 +312,7 @@ func readOptions(m *Match, opts string, depth int) error {
 		name, value, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok {
 			// $expand=Nav($levels) style shorthands are not OData; refuse.
-			return fmt.Errorf("nested option %q has no value", clip(p))
+			return fmt.Errorf("nested option %q has no value", gatehouse.Clip(p, 80))
 		}
 		switch optionOf(name) {
 		case optExpand:
@@ -359,7 +361,7 @@ func readSelect(m *Match, v string, depth int) error {
 			case seg == "" && len(segs) == 1 && len(items) == 1:
 				// An empty $select selects the default.
 			default:
-				return fmt.Errorf("%q is not a property path", clip(path))
+				return fmt.Errorf("%q is not a property path", gatehouse.Clip(path, 80))
 			}
 		}
 		for _, seg := range judged {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // ErrBadPath is the error of a request path that is not canonical, or of a
@@ -118,7 +120,7 @@ func Canonical(escaped string) (string, error) {
 		case s == "." || s == "..":
 			return "", badPath("has a dot segment (. or ..)")
 		case strings.HasSuffix(s, ".") || strings.HasSuffix(s, " ") || strings.HasPrefix(s, " "):
-			return "", badPath("has a segment that ends in a dot or a space, or starts with a space (%q)", clip(s))
+			return "", badPath("has a segment that ends in a dot or a space, or starts with a space (%q)", gatehouse.Clip(s, 80))
 		}
 		if decode {
 			for _, r := range s {
@@ -170,11 +172,4 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -45,11 +44,8 @@ func ErrManyAuthorizations() *gatehouse.Error {
 
 // ErrNoFamily is the answer for a path no API family claims.
 func ErrNoFamily(path string) *gatehouse.Error {
-	if len(path) > 200 {
-		path = path[:200] + "…"
-	}
 	return &gatehouse.Error{Status: http.StatusNotFound, Code: gatehouse.CodeNotFound,
-		Description: "No API is served at " + strings.ToValidUTF8(path, "?") + " on this server."}
+		Description: "No API is served at " + gatehouse.Clip(path, 200) + " on this server."}
 }
 
 // ErrCannotJudge is the answer for a request Resolve refuses (a path that

@@ -161,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Never the query string or headers: they may carry credentials.
 		if s.o.Log.Enabled(r.Context(), lvl) {
-			s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", clipPath(r.URL.Path),
+			s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", gatehouse.Clip(r.URL.Path, 200),
 				"status", sw.status(), "bytes", sw.n, "duration", d, "remote", s.o.ClientAddr.Of(r))
 		}
 	}()
@@ -224,7 +224,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 			break
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clipPath(r.Method))
+			e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", gatehouse.Clip(r.Method, 200))
 			e.Status = http.StatusMethodNotAllowed
 			render.Error(w, render.JSON, e.WithHeader("Allow", "GET, HEAD"))
 			return
@@ -249,7 +249,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		}
 	}
 	render.Error(w, s.o.Format.Choose(r.Header.Get("Accept")), &gatehouse.Error{Status: http.StatusNotFound,
-		Code: gatehouse.CodeNotFound, Description: "There is no endpoint " + clipPath(r.URL.Path) + " on this server"})
+		Code: gatehouse.CodeNotFound, Description: "There is no endpoint " + gatehouse.Clip(r.URL.Path, 200) + " on this server"})
 }
 
 // checksClientSecret reports whether an /oauth/… path is one of the
@@ -327,13 +327,6 @@ func encodedSeparator(r *http.Request) bool {
 	}
 	raw = strings.ToLower(raw)
 	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c")
-}
-
-func clipPath(p string) string {
-	if len(p) > 200 {
-		p = p[:200] + "…"
-	}
-	return strings.ToValidUTF8(p, "?")
 }
 
 // statusWriter records the status and size of a response.

@@ -94,7 +94,7 @@ func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h := smuggled(r.Header); h != "" {
-		c.refuse(w, f, forbidden("The request carries the header %s, which only gatehouse or the proxy may set.", clip(h)))
+		c.refuse(w, f, forbidden("The request carries the header %s, which only gatehouse or the proxy may set.", gatehouse.Clip(h, 200)))
 		return
 	}
 	if c.Observe != nil {
@@ -151,7 +151,7 @@ func original(r *http.Request, mode Mode) (policy.Request, *gatehouse.Error) {
 		}
 	case ModeNginx, ModeForwarded, ModeCheck:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return policy.Request{}, forbidden("The check is asked with GET; %s is not allowed.", clip(r.Method))
+			return policy.Request{}, forbidden("The check is asked with GET; %s is not allowed.", gatehouse.Clip(r.Method, 200))
 		}
 	}
 	got := map[string]string{}
@@ -201,14 +201,14 @@ func original(r *http.Request, mode Mode) (policy.Request, *gatehouse.Error) {
 		}
 	}
 	if method != "" && !validMethod(method) {
-		return policy.Request{}, forbidden("The original request method %q is not an HTTP method.", clip(method))
+		return policy.Request{}, forbidden("The original request method %q is not an HTTP method.", gatehouse.Clip(method, 200))
 	}
 	path, query, _ := strings.Cut(uri, "?")
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		// An absolute URI: judge its path as sent.
 		u, err := url.Parse(path)
 		if err != nil {
-			return policy.Request{}, forbidden("The original request URI %q cannot be read.", clip(uri))
+			return policy.Request{}, forbidden("The original request URI %q cannot be read.", gatehouse.Clip(uri, 200))
 		}
 		path = u.EscapedPath()
 	}
@@ -259,11 +259,4 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
-}
-
-func clip(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

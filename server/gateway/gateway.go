@@ -318,7 +318,7 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		default:
 			g.count(fam, "bad_client_body")
 			g.log.Debug("client body could not be read", "family", fam, "err", berr)
-			render.Error(w, f, gatehouse.ErrInvalidRequest("The request body could not be read: %s.", clip(berr.Error())))
+			render.Error(w, f, gatehouse.ErrInvalidRequest("The request body could not be read: %s.", gatehouse.Clip(berr.Error(), 200)))
 		}
 		return
 	}

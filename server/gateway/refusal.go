@@ -25,7 +25,7 @@ func getOnly(w http.ResponseWriter, r *http.Request, f render.Format) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return true
 	}
-	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clip(r.Method))
+	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", gatehouse.Clip(r.Method, 200))
 	e.Status = http.StatusMethodNotAllowed
 	render.Error(w, f.Choose(r.Header.Get("Accept")), e.WithHeader("Allow", "GET, HEAD"))
 	return false

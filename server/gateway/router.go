@@ -42,7 +42,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "internal":
 		u = rt.Internal
 	default:
-		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), gatehouse.ErrInvalidRequest("urlType %q is not external or internal", clip(q.Get("urlType"))))
+		render.Error(w, rt.Format.Choose(r.Header.Get("Accept")), gatehouse.ErrInvalidRequest("urlType %q is not external or internal", gatehouse.Clip(q.Get("urlType"), 200)))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -95,7 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		render.Error(w, render.JSON, &gatehouse.Error{Status: http.StatusNotFound, Code: gatehouse.CodeNotFound,
-			Description: "There is no endpoint " + clip(r.URL.Path) + "; see " + PathMetadata})
+			Description: "There is no endpoint " + gatehouse.Clip(r.URL.Path, 64) + "; see " + PathMetadata})
 	}
 }
 
@@ -103,7 +103,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, flow string) bool
 	if r.Method == http.MethodPost {
 		return true
 	}
-	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use POST", clip(r.Method))
+	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use POST", gatehouse.Clip(r.Method, 64))
 	e.Status = http.StatusMethodNotAllowed
 	h.fail(w, flow, "invalid", e.WithHeader("Allow", http.MethodPost))
 	return false
@@ -113,7 +113,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return true
 	}
-	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", clip(r.Method))
+	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use GET", gatehouse.Clip(r.Method, 64))
 	e.Status = http.StatusMethodNotAllowed
 	render.Error(w, render.JSON, e.WithHeader("Allow", "GET, HEAD"))
 	return false

@@ -41,10 +41,10 @@ func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
 		return nil, gatehouse.ErrInvalidRequest("the Content-Type header cannot be parsed; send application/x-www-form-urlencoded")
 	}
 	if mt != "application/x-www-form-urlencoded" {
-		return nil, gatehouse.ErrInvalidRequest("Content-Type %s is not supported; send application/x-www-form-urlencoded", clip(mt))
+		return nil, gatehouse.ErrInvalidRequest("Content-Type %s is not supported; send application/x-www-form-urlencoded", gatehouse.Clip(mt, 64))
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", clip(cs))
+		return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", gatehouse.Clip(cs, 64))
 	}
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -176,12 +176,4 @@ func clientAuth(r *http.Request, f Form) (auth.ClientAuth, *gatehouse.Error) {
 		// Another scheme (Bearer, …) is not client authentication here.
 	}
 	return auth.ClientAuth{ID: f.Get("client_id"), Secret: f.Get("client_secret")}, nil
-}
-
-// clip keeps client-supplied text short in error descriptions.
-func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

@@ -80,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.v1(w, r, f)
 	default:
 		render.Error(w, f, &gatehouse.Error{Status: http.StatusNotFound, Code: gatehouse.CodeNotFound,
-			Description: "There is no endpoint " + clip(r.URL.Path) + "; use /api/security/token/v2"})
+			Description: "There is no endpoint " + gatehouse.Clip(r.URL.Path, 64) + "; use /api/security/token/v2"})
 	}
 }
 
@@ -88,7 +88,7 @@ func (h *Handler) method(w http.ResponseWriter, r *http.Request, f render.Format
 	if r.Method == http.MethodPost {
 		return true
 	}
-	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use POST", clip(r.Method))
+	e := gatehouse.ErrInvalidRequest("method %s is not allowed; use POST", gatehouse.Clip(r.Method, 64))
 	e.Status = http.StatusMethodNotAllowed
 	render.Error(w, f, e.WithHeader("Allow", http.MethodPost))
 	return false

@@ -90,17 +90,17 @@ func ParseV2(contentType string, body []byte) (Request, *gatehouse.Error) {
 	if strings.TrimSpace(contentType) != "" {
 		mt, params, err := mime.ParseMediaType(contentType)
 		if err != nil {
-			return Request{}, gatehouse.ErrInvalidRequest("Content-Type %q cannot be parsed; send application/json", clip(contentType))
+			return Request{}, gatehouse.ErrInvalidRequest("Content-Type %q cannot be parsed; send application/json", gatehouse.Clip(contentType, 64))
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-			return Request{}, gatehouse.ErrInvalidRequest("charset %q is not supported; send UTF-8", clip(cs))
+			return Request{}, gatehouse.ErrInvalidRequest("charset %q is not supported; send UTF-8", gatehouse.Clip(cs, 64))
 		}
 		switch {
 		case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
 		case mt == "application/x-www-form-urlencoded":
 			kind = "form"
 		default:
-			return Request{}, gatehouse.ErrInvalidRequest("Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", clip(mt))
+			return Request{}, gatehouse.ErrInvalidRequest("Content-Type %s is not supported; send application/json or application/x-www-form-urlencoded", gatehouse.Clip(mt, 64))
 		}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -142,7 +142,7 @@ func parseJSON(body []byte) (Request, *gatehouse.Error) {
 			continue
 		}
 		if prev, dup := seen[norm]; dup {
-			return r, gatehouse.ErrInvalidRequest("field %s is given twice (as %q and %q)", name, clip(prev), clip(key))
+			return r, gatehouse.ErrInvalidRequest("field %s is given twice (as %q and %q)", name, gatehouse.Clip(prev, 64), gatehouse.Clip(key, 64))
 		}
 		seen[norm] = key
 		switch raw[0] {
@@ -187,7 +187,7 @@ func parseForm(body []byte) (Request, *gatehouse.Error) {
 			return r, gatehouse.ErrInvalidRequest("field %s is given %d times", name, len(vs))
 		}
 		if prev, dup := seen[norm]; dup {
-			return r, gatehouse.ErrInvalidRequest("field %s is given twice (as %q and %q)", name, clip(prev), clip(key))
+			return r, gatehouse.ErrInvalidRequest("field %s is given twice (as %q and %q)", name, gatehouse.Clip(prev, 64), gatehouse.Clip(key, 64))
 		}
 		seen[norm] = key
 		v := vs[0]
@@ -232,7 +232,7 @@ func (r *Request) Flow() (Flow, *gatehouse.Error) {
 		return FlowUser, nil
 	}
 	return 0, &gatehouse.Error{Status: http.StatusBadRequest, Code: gatehouse.CodeUnsupportedGrantType,
-		Description: fmt.Sprintf("GrantType %q is not supported; use password, client_credentials or refresh_token", clip(r.GrantType))}
+		Description: fmt.Sprintf("GrantType %q is not supported; use password, client_credentials or refresh_token", gatehouse.Clip(r.GrantType, 64))}
 }
 
 // ParseV1 reads V1 credentials from request headers: username + password
@@ -320,12 +320,4 @@ func jsonType(c byte) string {
 		return "a boolean"
 	}
 	return "a number"
-}
-
-// clip keeps client-supplied text short in error messages.
-func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

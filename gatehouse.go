@@ -391,3 +391,13 @@ const NeverExpiresUnix = 2147483647
 // NeverExpiresIn is the ExpiresIn (seconds) P21 reports for never-expiring
 // consumer tokens: 20 years.
 const NeverExpiresIn = 630720000
+
+// Defaults shared by the server and the programs that decide as it does
+// (package guard): one place each.
+const (
+	// DefaultIssuer is the iss claim of P21 tokens (--issuer).
+	DefaultIssuer = "P21.Soa"
+	// DefaultInstallUser is the acting user of Transaction API calls
+	// without a user context (--install-user).
+	DefaultInstallUser = "admin"
+)

@@ -104,9 +104,9 @@ func DefaultConfig() Config {
 		RateLimit: 20, RateBurst: 40, RateExempt: []string{"127.0.0.0/8", "::1/128"},
 		ReadTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 2 * time.Minute, ShutdownTimeout: 20 * time.Second,
-		FeedInterval: 250 * time.Millisecond, GCInterval: time.Minute, SessionRetention: 10 * time.Minute,
+		FeedInterval: store.DefaultFeedInterval, GCInterval: time.Minute, SessionRetention: 10 * time.Minute,
 		AuditRetention: DefaultAuditRetention,
-		SQLiteSync:     "full", UpstreamTimeout: 30 * time.Second, InstallUser: "admin",
+		SQLiteSync:     "full", UpstreamTimeout: 30 * time.Second, InstallUser: gatehouse.DefaultInstallUser,
 	}
 }
 

@@ -53,7 +53,7 @@ type Config struct {
 // Defaults fills zero fields with the documented defaults.
 func (c Config) Defaults() Config {
 	if c.Issuer == "" {
-		c.Issuer = "P21.Soa"
+		c.Issuer = gatehouse.DefaultIssuer
 	}
 	if c.UserScope == "" {
 		c.UserScope = "/api"

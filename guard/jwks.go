@@ -135,7 +135,7 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 		c.Client = &http.Client{Timeout: 5 * time.Second}
 	}
 	if c.Issuer == "" {
-		c.Issuer = "P21.Soa"
+		c.Issuer = gatehouse.DefaultIssuer
 	}
 	if c.OAuthIssuer == "" {
 		c.OAuthIssuer = base
@@ -151,7 +151,7 @@ func NewJWKS(ctx context.Context, c JWKSConfig) (*JWKS, error) {
 		}
 	}
 	if c.InstallUser == "" {
-		c.InstallUser = "admin"
+		c.InstallUser = gatehouse.DefaultInstallUser
 	}
 	if c.Leeway <= 0 {
 		c.Leeway = 30 * time.Second

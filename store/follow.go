@@ -34,10 +34,15 @@ type Follower struct {
 	wake      chan struct{}
 }
 
-// NewFollower follows feed, polling every interval (250 ms if zero).
+// DefaultFeedInterval is how often a Follower polls by default
+// (--feed-interval).
+const DefaultFeedInterval = 250 * time.Millisecond
+
+// NewFollower follows feed, polling every interval (DefaultFeedInterval
+// if zero).
 func NewFollower(feed Feed, interval time.Duration, log *slog.Logger) *Follower {
 	if interval <= 0 {
-		interval = 250 * time.Millisecond
+		interval = DefaultFeedInterval
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

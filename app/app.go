@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -196,6 +197,11 @@ type App struct {
 	Metrics    *server.Metrics
 	Handler    http.Handler
 	Clock      gatehouse.Clock
+
+	mu     sync.Mutex
+	closed bool
+	stop   context.CancelFunc // ends Run's loops
+	loops  sync.WaitGroup     // Run and the feed follower it starts
 }
 
 // New opens the store, loads keys and builds the server. Call Run to start
@@ -303,19 +309,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	if uiInt == "" {
 		uiInt = base + "/uiserver0"
 	}
+	clientAddr := server.ClientAddr{Trusted: trusted}
 	a.Handler = server.New(server.Options{
 		Gateway: a.Gateway,
 		Check:   &gateway.Check{Auth: a.Authorizer, Observe: a.Metrics.Gateway, Format: format},
 		Router:  &gateway.Router{Auth: a.Authorizer, External: uiExt, Internal: uiInt, Format: format},
-		P21:     &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1},
+		P21: &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1,
+			Remote: clientAddr.Of, Observe: a.Metrics.Token, Log: log},
 		OAuth2: &oauth2.Handler{OAuth: auth.NewOAuth(a.Service, a.Verifier), Keys: ring,
-			PublicURL: cfg.PublicURL, Issuer: cfg.Auth.OAuthIssuer, Strict: cfg.OAuthStrict},
+			PublicURL: cfg.PublicURL, Issuer: cfg.Auth.OAuthIssuer, Strict: cfg.OAuthStrict,
+			Remote: clientAddr.Of, Observe: a.Metrics.Token, Log: log},
 		Store:       st,
 		Keys:        ring,
 		Format:      format,
 		RateLimiter: server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt),
 		Limited:     a.Service.RateLimited,
-		ClientAddr:  server.ClientAddr{Trusted: trusted},
+		ClientAddr:  clientAddr,
 		Metrics:     a.Metrics,
 		Log:         log,
 		Clock:       clock,
@@ -327,9 +336,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	return a, nil
 }
 
-// Run runs the background loops until ctx ends.
+// Run runs the background loops until ctx ends or Close is called; Close
+// waits for them.
 func (a *App) Run(ctx context.Context) {
-	go a.Follower.Run(ctx)
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.stop = cancel
+	a.loops.Add(2)
+	a.mu.Unlock()
+	defer a.loops.Done()
+	go func() {
+		defer a.loops.Done()
+		a.Follower.Run(ctx)
+	}()
 	if n, err := a.Service.AdoptLockouts(ctx); err != nil {
 		a.Log.Warn("adopting lockouts begun before they were recorded failed", "err", err)
 	} else if n > 0 {
@@ -404,8 +427,22 @@ func (a *App) GC(ctx context.Context) {
 	}
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close stops the background loops, waits for them, and releases the
+// store, so that no poll or sweep runs on a closed store.
+func (a *App) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	if a.stop != nil {
+		a.stop()
+	}
+	a.mu.Unlock()
+	a.loops.Wait()
+	return a.Store.Close()
+}
 
 func parsePrefixes(ss []string, flag string) ([]netip.Prefix, error) {
 	var out []netip.Prefix

@@ -75,28 +75,6 @@ func New(o Options) *Server {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	if o.P21 != nil {
-		if o.P21.Remote == nil {
-			o.P21.Remote = o.ClientAddr.Of
-		}
-		if o.P21.Observe == nil {
-			o.P21.Observe = o.Metrics.Token
-		}
-		if o.P21.Log == nil {
-			o.P21.Log = o.Log
-		}
-	}
-	if h := o.OAuth2; h != nil {
-		if h.Remote == nil {
-			h.Remote = o.ClientAddr.Of
-		}
-		if h.Observe == nil {
-			h.Observe = o.Metrics.Token
-		}
-		if h.Log == nil {
-			h.Log = o.Log
-		}
-	}
 	return &Server{o: o}
 }
 

@@ -367,7 +367,9 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := kr.JWKSJSON()
 	if err != nil {
-		h.Log.Error("JWKS encoding failed", "err", err)
+		if h.Log != nil {
+			h.Log.Error("JWKS encoding failed", "err", err)
+		}
 		render.Error(w, render.JSON, &gatehouse.Error{Status: http.StatusInternalServerError,
 			Code: gatehouse.CodeServerError, Description: "the key set could not be encoded"})
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -132,8 +133,19 @@ func (h *Handler) v1(w http.ResponseWriter, r *http.Request, f render.Format) {
 	h.issue(w, r, f, "p21.v1", flow, req)
 }
 
+// remote is the client address: Remote's answer, else the connection's.
+func (h *Handler) remote(r *http.Request) string {
+	if h.Remote != nil {
+		return h.Remote(r)
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 func (h *Handler) issue(w http.ResponseWriter, r *http.Request, f render.Format, via string, flow Flow, req Request) {
-	m := auth.Meta{Remote: h.Remote(r), Via: via}
+	m := auth.Meta{Remote: h.remote(r), Via: via}
 	var (
 		iss *auth.Issued
 		err error
@@ -155,7 +167,9 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, f render.Format,
 		outcome := "refused"
 		if pe.Status >= 500 {
 			outcome = "error"
-			h.Log.Warn("token request failed", "flow", label, "err", err)
+			if h.Log != nil {
+				h.Log.Warn("token request failed", "flow", label, "err", err)
+			}
 		}
 		h.fail(w, f, label, outcome, pe)
 		return

@@ -154,6 +154,7 @@ type Service struct {
 
 	consumers *consumerCache
 	refusals  *refusals
+	recent    recentSessions // consumer sessions created lately (see stale.go)
 	refreshes *RefreshTokens
 	// ended is told the sessions this service ends (see OnSessionsEnded).
 	ended func(ids ...string)
@@ -214,7 +215,7 @@ func (s *Service) sessionEnded(ids ...string) {
 func (s *Service) Config() Config { return s.cfg }
 
 // Listener returns the change-feed listener that keeps the service's caches current.
-func (s *Service) Listener() store.Listener { return s.consumers }
+func (s *Service) Listener() store.Listener { return serviceListener{s} }
 
 // maxUsernameLen bounds the user-context string a consumer request may carry.
 const maxUsernameLen = 256
@@ -547,6 +548,9 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 	}); err != nil {
 		return nil, s.storeErr(err)
 	}
+	if c != nil {
+		s.recent.add(sess.ID, c)
+	}
 	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: int64(accessExp.Sub(now) / time.Second),
 		Session: sess, Consumer: c}, nil
 }
@@ -654,6 +658,7 @@ func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, 
 	}); err != nil {
 		return nil, s.storeErr(err)
 	}
+	s.recent.add(sess.ID, c)
 	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: expiresIn(c, exp, now), Session: sess, Consumer: c}, nil
 }
 

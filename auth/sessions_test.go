@@ -453,3 +453,70 @@ func TestLockedAccountNotHashed(t *testing.T) {
 		t.Fatalf("refusals: %v", counts)
 	}
 }
+
+// TestStaleConsumerCache: a consumer disabled, re-keyed or deleted by
+// another process lets its old key in here until the feed reports the
+// change; the sessions created meanwhile end when it does.
+func TestStaleConsumerCache(t *testing.T) {
+	ctx := context.Background()
+	a := newApp(t, nil, nil)
+	for _, tc := range []struct {
+		name   string
+		change func(name string) (newKey string, err error)
+		reason string
+	}{
+		{"disabled", func(n string) (string, error) {
+			_, _, err := a.Admin.SetConsumerDisabled(ctx, "test", n, true)
+			return "", err
+		}, gatehouse.EndConsumerDisabled},
+		{"re-keyed", func(n string) (string, error) {
+			_, key, err := a.Admin.RotateConsumerKey(ctx, "test", n)
+			return key, err
+		}, gatehouse.EndKeyRotated},
+		{"deleted", func(n string) (string, error) {
+			_, err := a.Admin.DeleteConsumer(ctx, "test", n)
+			return "", err
+		}, gatehouse.EndConsumerDisabled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, key, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "c-" + strings.ReplaceAll(tc.name, "-", ""), Scope: "/api"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			newKey, err := tc.change("c-" + strings.ReplaceAll(tc.name, "-", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The feed has not been read: the cache still lets the old key in.
+			stale, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{})
+			if err != nil {
+				t.Fatalf("the window this test is about is gone: %v", err)
+			}
+			var fresh *auth.Issued
+			if newKey != "" {
+				if fresh, err = a.Service.ConsumerToken(ctx, newKey, "", auth.Meta{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.Follower.Poll(ctx)
+			for _, iss := range []*auth.Issued{before, stale} {
+				wantStatus(t, errOnly(a.Verifier.Verify(ctx, iss.AccessToken)), 401, "ended")
+			}
+			if s, err := a.Store.GetSession(ctx, stale.Session.ID); err != nil || s.EndReason != tc.reason {
+				t.Fatalf("session let in by the stale cache: %+v, %v", s, err)
+			}
+			if fresh != nil {
+				if _, err := a.Verifier.Verify(ctx, fresh.AccessToken); err != nil {
+					t.Fatalf("a session of the new key: %v", err)
+				}
+			}
+			if _, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{}); err == nil {
+				t.Fatal("the old key still works after the feed was read")
+			}
+		})
+	}
+}

@@ -323,10 +323,13 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 		// Too long, or a control character: no user can have this name. The
 		// answer (and the time it takes) is an unknown user's; it is not
 		// counted toward a lockout of a name that cannot exist.
-		if _, err := s.passwords.Check(ctx, password.Check{Key: impossibleKey, Password: pw}); err != nil && ctx.Err() != nil {
+		r, err := s.passwords.Check(ctx, password.Check{Key: impossibleKey, Password: pw})
+		if err != nil && ctx.Err() != nil {
 			return gatehouse.User{}, ctx.Err()
 		}
-		return gatehouse.User{}, s.refuseUser(ctx, "", s.names.Tag(username), "impossible_username", m, flow, false)
+		err = s.refuseUser(ctx, "", s.names.Tag(username), "impossible_username", m, flow, false)
+		s.passwords.Pad(ctx, r)
+		return gatehouse.User{}, err
 	}
 	now := s.clock.Now()
 	u, err := s.store.GetUser(ctx, username)
@@ -368,17 +371,24 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 		// A hash we cannot read is a refusal, logged for the operator.
 		s.log.Warn("stored password hash unreadable", "user", u.Name, "err", err)
 	}
+	// Every refusal is answered after the same work and no sooner than the
+	// refusal of an argon2id user (Pad).
+	refuse := func(reason string, count bool) (gatehouse.User, error) {
+		err := s.refuseUser(ctx, key, name, reason, m, flow, count)
+		s.passwords.Pad(ctx, r)
+		return gatehouse.User{}, err
+	}
 	switch {
 	case unknown:
-		return gatehouse.User{}, s.refuseUser(ctx, key, name, "unknown_user", m, flow, true)
+		return refuse("unknown_user", true)
 	case r.Skipped:
-		// Counted like any refusal, so that it does the same work (and
-		// takes the same time) as a wrong password.
-		return gatehouse.User{}, s.refuseUser(ctx, key, name, "locked_out", m, flow, true)
+		// Counted like any refusal, so that it does the same work as a
+		// wrong password.
+		return refuse("locked_out", true)
 	case !r.OK:
-		return gatehouse.User{}, s.refuseUser(ctx, key, name, "wrong_password", m, flow, true)
+		return refuse("wrong_password", true)
 	case u.Deleted:
-		return gatehouse.User{}, s.refuseUser(ctx, key, name, "deleted_user", m, flow, false)
+		return refuse("deleted_user", false)
 	}
 	if s.cfg.LockoutThreshold > 0 {
 		if n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow); err == nil && n > 0 {

@@ -44,11 +44,11 @@ const MaxLen = 1024
 //
 // Checks take turns (see [Check]): at most GOMAXPROCS hash computations run
 // at once, at most one per user name, and user names are served in turn, so
-// that a flood of checks for one name does not delay the others. A check
-// that fails answers no sooner than an argon2id check with the hasher's
-// parameters takes, measured as it runs, so that the time of a refusal does
-// not tell an unknown user, a cheap imported hash, a locked account and a
-// wrong password apart.
+// that a flood of checks for one name does not delay the others. A
+// refusal, padded (Pad), is answered no sooner than the refusal of a check
+// that computed argon2id with the hasher's parameters, measured as they
+// happen, so that its time does not tell an unknown user, a cheap imported
+// hash, a locked account and a wrong password apart.
 type Hasher struct {
 	p     Params
 	turns *turns
@@ -85,10 +85,7 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer h.turns.release(t)
-	start := time.Now()
-	out := h.hash([]byte(pw))
-	h.floor.add(time.Since(start))
-	return out, nil
+	return h.hash([]byte(pw)), nil
 }
 
 func (h *Hasher) hash(pw []byte) string {
@@ -129,13 +126,15 @@ type Result struct {
 	Rehash bool
 	// Skipped: Skip said so, and nothing was hashed.
 	Skipped bool
+
+	start   time.Time // when the check's turn came
+	measure bool      // it computed argon2id with the hasher's parameters
 }
 
-// Check runs c when its turn comes. A check that does not succeed (wrong
-// password, dummy hash, skipped, unreadable hash) returns no sooner than
-// the floor after its turn came: the time an argon2id check with the
-// hasher's parameters takes, as measured from the recent ones. A success
-// returns at once: it tells the caller nothing the caller does not know.
+// Check runs c when its turn comes. A refusal (wrong password, dummy hash,
+// skipped, unreadable hash, or a right password the caller refuses all the
+// same) is to be answered after Pad, so that every refusal takes as long as
+// one that computed argon2id.
 // An unreadable hash is an error; so is ctx ending while the check waits.
 func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
 	h.calibrate()
@@ -143,30 +142,53 @@ func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	start := time.Now()
-	var r Result
+	r := Result{start: time.Now(), measure: true}
 	switch {
 	case c.Skip != nil && c.Skip():
-		r.Skipped = true
+		r.Skipped, r.measure = true, false
 	case len(c.Password) > MaxLen:
 		// Do the work of a real check anyway, so length does not show in timing.
 		h.verifyDummy("")
 	case c.Hash == "":
 		h.verifyDummy(c.Password)
 	default:
-		r.OK, r.Rehash, err = h.verify(c.Hash, c.Password)
+		r.OK, r.Rehash, r.measure, err = h.verify(c.Hash, c.Password)
 	}
 	h.turns.release(t)
-	if !r.OK {
-		h.pad(ctx, start)
-	}
 	return r, err
 }
 
-// Verify reports whether pw matches hash (a Check of its own, see there).
-// rehash is true when the hash should be replaced by a new one with the
-// current parameters (bcrypt, or older argon2id parameters). An unreadable
-// hash is an error.
+// Pad waits until the floor (see Floor) has passed since r's turn came, or
+// ctx ends. Call it for a refusal, when the answer is ready to be sent,
+// after whatever the caller does for a refusal (counting it, auditing it):
+// a refusal whose check computed argon2id with the hasher's parameters is
+// measured there, from its turn on, so the floor covers that work too, and
+// whatever else its memory-hard hashing costs the process (a garbage
+// collection) meanwhile. A success needs no padding: it tells the caller
+// nothing the caller does not know.
+func (h *Hasher) Pad(ctx context.Context, r Result) {
+	if r.start.IsZero() {
+		return
+	}
+	if r.measure {
+		h.floor.add(time.Since(r.start))
+	}
+	d := h.floor.get() - time.Since(r.start)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Verify reports whether pw matches hash (a Check of its own, padded when
+// it fails). rehash is true when the hash should be replaced by a new one
+// with the current parameters (bcrypt, or older argon2id parameters). An
+// unreadable hash is an error.
 func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
 	if hash == "" {
 		// A user without a password cannot sign in; spend the same time.
@@ -174,47 +196,48 @@ func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, 
 		return false, false, nil
 	}
 	r, err := h.Check(ctx, Check{Hash: hash, Password: pw})
+	if !r.OK {
+		h.Pad(ctx, r)
+	}
 	return r.OK, r.Rehash, err
 }
 
 // VerifyDummy spends the time of a failed verification against a hash
 // that matches nothing, for unknown users.
 func (h *Hasher) VerifyDummy(ctx context.Context, pw string) {
-	_, _ = h.Check(ctx, Check{Password: pw})
+	r, _ := h.Check(ctx, Check{Password: pw})
+	h.Pad(ctx, r)
 }
 
-// verify checks pw against a stored hash; the caller holds a turn.
-func (h *Hasher) verify(hash, pw string) (ok, rehash bool, err error) {
+// verify checks pw against a stored hash; the caller holds a turn. current
+// reports an argon2id computation with the hasher's parameters.
+func (h *Hasher) verify(hash, pw string) (ok, rehash, current bool, err error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		p, salt, key, err := Decode(hash)
 		if err != nil {
-			return false, false, err
+			return false, false, false, err
 		}
-		start := time.Now()
 		got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 		current := p.Memory == h.p.Memory && p.Time == h.p.Time && p.Threads == h.p.Threads && uint32(len(key)) == h.p.KeyLen
-		if current {
-			h.floor.add(time.Since(start))
-		}
 		ok := subtle.ConstantTimeCompare(got, key) == 1
-		return ok, ok && !current, nil
+		return ok, ok && !current, current, nil
 	case isBcrypt(hash):
 		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > maxStoredBcryptCost {
 			// Refused without hashing: a cost-31 hash would hold a slot for a day.
-			return false, false, fmt.Errorf("bcrypt hash cost is over %d", maxStoredBcryptCost)
+			return false, false, false, fmt.Errorf("bcrypt hash cost is over %d", maxStoredBcryptCost)
 		}
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
 		switch {
 		case err == nil:
-			return true, true, nil
+			return true, true, false, nil
 		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
-			return false, false, nil
+			return false, false, false, nil
 		default:
-			return false, false, fmt.Errorf("bcrypt hash: %w", err)
+			return false, false, false, fmt.Errorf("bcrypt hash: %w", err)
 		}
 	}
-	return false, false, errors.New("unknown password hash format (want argon2id PHC or bcrypt)")
+	return false, false, false, errors.New("unknown password hash format (want argon2id PHC or bcrypt)")
 }
 
 // calibrate makes the dummy hash on first use, measuring the argon2id cost
@@ -226,7 +249,9 @@ func (h *Hasher) calibrate() {
 		h.dummy = h.hash([]byte(rand.Text()))
 		h.floor.add(time.Since(start))
 		// One more: the first computation also pays for faulting its memory in.
+		start = time.Now()
 		h.verifyDummy("")
+		h.floor.add(time.Since(start))
 	})
 }
 
@@ -237,30 +262,15 @@ func (h *Hasher) verifyDummy(pw string) {
 	if err != nil {
 		return
 	}
-	start := time.Now()
 	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
-	h.floor.add(time.Since(start))
 	subtle.ConstantTimeCompare(got, key)
 }
 
-// Floor is the time a failed check takes at least: the median of the
-// recent argon2id computations with the hasher's parameters (0 before the
-// first).
+// Floor is the time a refusal takes at least, from its check's turn on:
+// the 75th percentile of the last 31 refusals that computed argon2id with
+// the hasher's parameters, measured at Pad (0 before the first; at first
+// use, two argon2id computations stand in).
 func (h *Hasher) Floor() time.Duration { return h.floor.get() }
-
-// pad waits until the floor has passed since start, or ctx ends.
-func (h *Hasher) pad(ctx context.Context, start time.Time) {
-	d := h.floor.get() - time.Since(start)
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
 
 func isBcrypt(h string) bool {
 	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$"))

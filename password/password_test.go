@@ -218,9 +218,19 @@ func TestFailuresArePadded(t *testing.T) {
 	} {
 		start := time.Now()
 		r, _ := h.Check(ctx, c)
+		h.Pad(ctx, r)
 		if took := time.Since(start); took < floor || r.OK {
 			t.Errorf("%s: answered after %v (ok %t), before the floor of %v", name, took, r.OK, floor)
 		}
+	}
+	// Verify and VerifyDummy pad on their own.
+	start := time.Now()
+	if ok, _, _ := h.Verify(ctx, string(b), "nope"); ok || time.Since(start) < floor {
+		t.Errorf("Verify of a wrong password answered after %v, before the floor", time.Since(start))
+	}
+	start = time.Now()
+	if h.VerifyDummy(ctx, "pw"); time.Since(start) < floor {
+		t.Errorf("VerifyDummy answered after %v, before the floor", time.Since(start))
 	}
 	// A success is not padded: it is right whatever it took.
 	if r, err := h.Check(ctx, Check{Key: "a", Hash: string(b), Password: "pw"}); !r.OK || !r.Rehash || err != nil {
@@ -252,6 +262,27 @@ func TestFloorFollowsArgon2(t *testing.T) {
 	h.VerifyDummy(context.Background(), "pw")
 	if h.Floor() <= 0 {
 		t.Fatal("no floor after the first check")
+	}
+	// Refusals that computed argon2id move it; others do not.
+	for range 31 {
+		h.floor.add(time.Hour)
+	}
+	r, _ := h.Check(context.Background(), Check{Password: "pw"})
+	r.start = r.start.Add(-2 * time.Hour) // as if it had taken two hours
+	for range 31 {
+		h.Pad(context.Background(), r)
+	}
+	two := h.Floor()
+	if two < 2*time.Hour || two > 2*time.Hour+time.Minute {
+		t.Fatalf("floor %v after refusals of two hours", two)
+	}
+	r, _ = h.Check(context.Background(), Check{Password: "pw", Skip: func() bool { return true }})
+	r.start = r.start.Add(-3 * time.Hour)
+	for range 31 {
+		h.Pad(context.Background(), r)
+	}
+	if h.Floor() != two {
+		t.Fatalf("floor %v moved by skipped checks", h.Floor())
 	}
 }
 

@@ -100,7 +100,7 @@ type NewUser struct {
 // without repeating the value.
 func checkImportedHash(h string) error {
 	if !password.IsHash(h) {
-		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$; cost 4 to %d) or argon2id PHC ($argon2id$v=19$…) hash", password.MaxBcryptCost)
+		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$; cost 4 to %d) or argon2id PHC ($argon2id$v=19$…; at most 64 MiB, 3 passes over 64 MiB, 8 lanes) hash", password.MaxBcryptCost)
 	}
 	return nil
 }

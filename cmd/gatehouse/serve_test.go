@@ -473,6 +473,7 @@ func TestUserImportHash(t *testing.T) {
 		{"$2b$99$xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "not a bcrypt"},
 		// Imported bcrypt costs are capped at 12: each step doubles the work of every sign-in.
 		{"$2b$13$" + string(h[7:]) + "\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "cost 4 to 12"},
+		{"$argon2id$v=19$m=262144,t=3,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "at most 64 MiB"},
 		{"", []string{"user", "set-password", "legacy"}, "--password-hash-stdin"},
 	} {
 		code, _, errs := cli(t, tc.stdin, env, append([]string{"--data", dir}, tc.args...)...)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // A consumer disabled, deleted or re-keyed by another process (the CLI,
@@ -97,52 +98,80 @@ func (l serviceListener) Reset() {
 	l.s.endStale(nil)
 }
 
-// endStale ends the remembered sessions of the consumers uids (nil: all)
-// whose consumer is now disabled or gone, or holds another key than the one
-// that let the session in.
+// endStale ends, for each consumer of uids (nil: all) with sessions
+// remembered here, the sessions the consumer as now stored no longer
+// allows: all of them when it is disabled or gone (any still active was let
+// in after the change ended the others), else those still active that this
+// process let in with a key the consumer no longer has.
 func (s *Service) endStale(uids map[int64]bool) {
 	recent := s.recent.of(uids)
 	if len(recent) == 0 {
 		return
 	}
-	// It runs in the feed's goroutine: bounded, so that the feed goes on.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	now := map[int64]*gatehouse.Consumer{}
+	byUID := map[int64][]recentSession{}
 	for _, x := range recent {
-		c, seen := now[x.uid]
-		if !seen {
-			got, err := s.store.GetConsumer(ctx, x.uid)
-			switch {
-			case errors.Is(err, gatehouse.ErrNotFound):
-			case err != nil:
-				s.log.Warn("cannot check the sessions of a changed consumer", "consumer", x.uid, "err", err)
-				return
-			default:
-				c = &got
-			}
-			now[x.uid] = c
+		byUID[x.uid] = append(byUID[x.uid], x)
+	}
+	// It runs in the feed's goroutine: bounded, so that the feed goes on.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	for uid, xs := range byUID {
+		if err := s.endStaleOf(ctx, uid, xs); err != nil {
+			s.log.Warn("cannot end the sessions a changed consumer no longer allows", "consumer", uid, "err", err)
 		}
-		reason := ""
-		switch {
-		case c == nil || c.Disabled:
-			reason = gatehouse.EndConsumerDisabled
-		case !hmac.Equal(c.KeyHash, x.keyHash):
-			reason = gatehouse.EndKeyRotated
-		default:
+	}
+}
+
+func (s *Service) endStaleOf(ctx context.Context, uid int64, xs []recentSession) error {
+	c, err := s.store.GetConsumer(ctx, uid)
+	gone := errors.Is(err, gatehouse.ErrNotFound)
+	if err != nil && !gone {
+		return err
+	}
+	now := s.clock.Now()
+	if gone || c.Disabled {
+		ended, err := s.store.EndSessions(ctx, store.SessionFilter{ConsumerUID: uid}, gatehouse.EndConsumerDisabled, now)
+		if err != nil {
+			return err
+		}
+		s.staleEnded(ctx, ended, gatehouse.EndConsumerDisabled, now)
+		return nil
+	}
+	oldKey := map[string]bool{}
+	for _, x := range xs {
+		if !hmac.Equal(c.KeyHash, x.keyHash) {
+			oldKey[x.id] = true
+		}
+	}
+	if len(oldKey) == 0 {
+		return nil
+	}
+	// After a new key, the sessions still active are those let in after it.
+	active, err := s.store.ListSessions(ctx, store.SessionFilter{ConsumerUID: uid, ActiveAt: now})
+	if err != nil {
+		return err
+	}
+	var ended []string
+	for _, x := range active {
+		if !oldKey[x.ID] {
 			continue
 		}
-		sess, err := s.store.GetSession(ctx, x.id)
-		if err != nil || !sess.EndedAt.IsZero() {
-			continue // ended already (by the change itself, most often)
+		if err := s.store.EndSession(ctx, x.ID, gatehouse.EndKeyRotated, now); err != nil {
+			return err
 		}
-		at := s.clock.Now()
-		if err := s.store.EndSession(ctx, x.id, reason, at); err != nil {
-			s.log.Warn("cannot end a session of a changed consumer", "session", x.id, "err", err)
-			continue
-		}
-		s.sessionEnded(x.id)
-		s.audit(ctx, gatehouse.AuditEvent{At: at, Actor: "system", Action: "session.end", Target: "session:" + x.id,
-			Outcome: gatehouse.OutcomeSuccess, Detail: "reason=" + reason + ": created after the consumer changed, before this server learnt of it"})
+		ended = append(ended, x.ID)
+	}
+	s.staleEnded(ctx, ended, gatehouse.EndKeyRotated, now)
+	return nil
+}
+
+func (s *Service) staleEnded(ctx context.Context, ids []string, reason string, at time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	s.sessionEnded(ids...)
+	for _, id := range ids {
+		s.audit(ctx, gatehouse.AuditEvent{At: at, Actor: "system", Action: "session.end", Target: "session:" + id,
+			Outcome: gatehouse.OutcomeSuccess, Detail: "reason=" + reason + ": let in after the consumer changed, before this server learnt of it"})
 	}
 }

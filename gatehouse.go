@@ -211,6 +211,7 @@ const (
 	EndUserDeleted      = "user_deleted"      // the user was deleted
 	EndConsumerDisabled = "consumer_disabled" // the consumer was disabled or deleted
 	EndKeyRotated       = "key_rotated"       // the consumer's key was replaced
+	EndPasswordChanged  = "password_changed"  // the user's password was replaced
 )
 
 // Session is the "middleware session" every successful token request

@@ -230,6 +230,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 			return nil, fmt.Errorf("token algorithm %q is not one of RS256, ES256, EdDSA, HS256", alg)
 		}
 	}
+	if g := cfg.Auth.RefreshReuseGrace; g < 0 || g > auth.MaxRefreshReuseGrace {
+		return nil, fmt.Errorf("--refresh-reuse-grace %s is not between 0 and %s", g, auth.MaxRefreshReuseGrace)
+	}
 	// The public URL is computed once (serve passes the one made from the
 	// bound address) and is the identity of the server everywhere.
 	if cfg.PublicURL, err = PublicURL(cfg.PublicURL, cfg.Addr, cfg.TLSCert != ""); err != nil {
@@ -269,9 +272,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	hasher := password.NewHasher(password.DefaultParams())
 	ck := auth.NewConsumerKeys(a.MasterKey)
 	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck,
-		NameTags: auth.NewNameTags(a.MasterKey), Clock: clock, Log: log})
+		NameTags: auth.NewNameTags(a.MasterKey), RefreshTokens: auth.NewRefreshTokens(a.MasterKey), Clock: clock, Log: log})
 	a.Admin = auth.NewAdmin(st, hasher, ck, a.Keys, cfg.Auth, clock)
 	a.Verifier = auth.NewVerifier(cfg.Auth, ring, st, clock)
+	// Sessions this process ends are refused here at once, not at the next feed poll.
+	a.Service.OnSessionsEnded(a.Verifier.SessionEnded)
+	a.Admin.OnSessionsEnded(a.Verifier.SessionEnded)
 	a.Directory = auth.NewDirectory(st)
 	fams := cfg.Families
 	if fams == nil {

@@ -2,11 +2,20 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
@@ -125,4 +134,130 @@ func accessToken(rec *httptest.ResponseRecorder) string {
 	s := rec.Body.String()
 	i := strings.Index(s, `"AccessToken":"`) + len(`"AccessToken":"`)
 	return s[i : i+strings.Index(s[i:], `"`)]
+}
+
+// BenchmarkRefusalTiming measures how long a refused sign-in takes, through
+// HTTP on loopback, for an unknown user, a user with an imported cost-4
+// bcrypt hash, an argon2id user (all three with a wrong password) and a
+// locked-out user, in turn, each name tried once (so none but the locked
+// one reaches the lockout threshold). It reports the median of each kind
+// and the largest difference between the medians of the first three:
+//
+//	go test -run '^$' -bench RefusalTiming -benchtime 200x ./app/
+func BenchmarkRefusalTiming(b *testing.B) {
+	e := benchEnv(b)
+	ctx := context.Background()
+	cheap, _ := bcrypt.GenerateFromPassword([]byte("their old password"), 4)
+	for i := range b.N {
+		if _, err := e.App.Admin.AddUser(ctx, "bench", auth.NewUser{Name: fmt.Sprintf("bcrypt%d", i), PasswordHash: string(cheap)}); err != nil {
+			b.Fatal(err)
+		}
+		e.AddUser(fmt.Sprintf("argon%d", i), "correct horse battery", true, "")
+	}
+	e.AddUser("locked", "correct horse battery", true, "")
+	signIn := func(user string) time.Duration {
+		start := time.Now()
+		resp, _ := e.Post("/api/security/token/v2", "application/json", `{"username":"`+user+`","password":"wrong password"}`)
+		d := time.Since(start)
+		if resp.StatusCode != http.StatusUnauthorized {
+			b.Fatalf("%s: %d", user, resp.StatusCode)
+		}
+		return d
+	}
+	for range e.Cfg.Auth.LockoutThreshold {
+		signIn("locked")
+	}
+	kinds := []string{"unknown", "bcrypt4", "argon2id", "locked"}
+	took := map[string][]time.Duration{}
+	b.ResetTimer()
+	for i := range b.N {
+		// Each round starts with another kind, so that none is always first.
+		for k := range kinds {
+			kind := kinds[(i+k)%len(kinds)]
+			user := map[string]string{"unknown": fmt.Sprintf("nobody%d", i), "bcrypt4": fmt.Sprintf("bcrypt%d", i),
+				"argon2id": fmt.Sprintf("argon%d", i), "locked": "locked"}[kind]
+			took[kind] = append(took[kind], signIn(user))
+		}
+	}
+	b.StopTimer()
+	median := func(ds []time.Duration) float64 {
+		ds = slices.Clone(ds)
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2]) / 1e6
+	}
+	lo, hi := 1e9, 0.0
+	for _, kind := range kinds {
+		m := median(took[kind])
+		b.ReportMetric(m, "ms-p50-"+kind)
+		if kind != "locked" {
+			lo, hi = min(lo, m), max(hi, m)
+		}
+	}
+	b.ReportMetric(hi-lo, "ms-p50-spread")
+}
+
+// BenchmarkPasswordGrantRate measures OAuth password grants through the
+// HTTP handler (no network), each client goroutine signing in as a user of
+// its own, next to raw argon2id computations with the same parameters and
+// no limit on how many run at once, at the same concurrency. The two
+// alternate in windows of 40 operations, b.N rounds, so that both see the
+// same machine; it reports the rate of each over all rounds and their
+// ratio:
+//
+//	go test -run '^$' -bench PasswordGrantRate -benchtime 5x ./app/
+func BenchmarkPasswordGrantRate(b *testing.B) {
+	e := benchEnv(b)
+	_, key := e.AddConsumer(auth.NewConsumer{Name: "bench", Scope: "access", Grants: []string{"password"}})
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+key))
+	const maxConcurrency, window = 8, 40
+	for i := range maxConcurrency {
+		e.AddUser(fmt.Sprintf("user%d", i), "correct horse battery", true, "")
+	}
+	p := password.DefaultParams()
+	salt := []byte("0123456789abcdef")
+	grant := func(user int) {
+		form := url.Values{"grant_type": {"password"}, "username": {fmt.Sprintf("user%d", user)},
+			"password": {"correct horse battery"}}.Encode()
+		req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", basic)
+		req.RemoteAddr = "127.0.0.1:1234"
+		rec := httptest.NewRecorder()
+		e.App.Handler.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Errorf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	hash := func(int) { argon2.IDKey([]byte("correct horse battery"), salt, p.Time, p.Memory, p.Threads, p.KeyLen) }
+	// run does n operations on c goroutines and returns how long they took.
+	run := func(c, n int, op func(worker int)) time.Duration {
+		var left atomic.Int64
+		left.Store(int64(n))
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range c {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for left.Add(-1) >= 0 {
+					op(w)
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	for _, c := range []int{2, 4, 8} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			var tg, th time.Duration
+			for range b.N {
+				tg += run(c, window, grant)
+				th += run(c, window, hash)
+			}
+			grants, hashes := float64(b.N*window)/tg.Seconds(), float64(b.N*window)/th.Seconds()
+			b.ReportMetric(grants, "grants/s")
+			b.ReportMetric(hashes, "argon2id/s")
+			b.ReportMetric(grants/hashes, "ratio")
+		})
+	}
 }

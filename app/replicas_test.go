@@ -357,6 +357,75 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("PasswordSetEndsSessionsEverywhere", func(t *testing.T) {
+		r.a.AddUser("pat", "pat-password-1", true, "")
+		var toks []struct{ AccessToken, RefreshToken string }
+		for _, e := range r.both() {
+			resp, body := e.Post("/api/security/token/v2", "application/json", `{"username":"pat","password":"pat-password-1"}`)
+			var tok struct{ AccessToken, RefreshToken string }
+			if resp.StatusCode != 200 || json.Unmarshal(body, &tok) != nil {
+				t.Fatalf("sign-in at %s: %d %s", e.URL, resp.StatusCode, body)
+			}
+			toks = append(toks, tok)
+			for _, e := range r.both() {
+				if code := check(t, e, tok.AccessToken).StatusCode; code != 200 {
+					t.Fatalf("check before: %d", code)
+				}
+			}
+		}
+		if err := r.a.App.Admin.SetPassword(ctx, actor, "pat", "pat-password-2"); err != nil {
+			t.Fatal(err)
+		}
+		changed := time.Now()
+		for i, tok := range toks {
+			r.waitRefused(t, tok.AccessToken, fmt.Sprintf("access token %d after set-password", i))
+			for _, e := range r.both() {
+				resp, body := e.Post("/api/security/token/v2", "application/json", `{"GrantType":"refresh_token","RefreshToken":"`+tok.RefreshToken+`"}`)
+				if resp.StatusCode != 400 || !strings.Contains(string(body), "invalid_grant") {
+					t.Fatalf("refresh token %d at %s after set-password: %d %s", i, e.URL, resp.StatusCode, body)
+				}
+			}
+		}
+		if d := time.Since(changed); d >= time.Second {
+			t.Fatalf("old tokens refused everywhere only after %v", d)
+		}
+		if tok := r.b.Token(`{"username":"pat","password":"pat-password-2"}`); check(t, r.a, tok).StatusCode != 200 {
+			t.Fatal("the new password's token is refused")
+		}
+	})
+
+	t.Run("RefreshReuseEndsAtOnce", func(t *testing.T) {
+		r.a.AddUser("quin", "quin-password-1", true, "")
+		refresh := func(e *apptest.Env, rt string) (int, struct{ AccessToken, RefreshToken string }) {
+			resp, body := e.Post("/api/security/token/v2", "application/json", `{"GrantType":"refresh_token","RefreshToken":"`+rt+`"}`)
+			var tok struct{ AccessToken, RefreshToken string }
+			json.Unmarshal(body, &tok)
+			return resp.StatusCode, tok
+		}
+		resp, body := r.a.Post("/api/security/token/v2", "application/json", `{"username":"quin","password":"quin-password-1"}`)
+		var first struct{ RefreshToken string }
+		if resp.StatusCode != 200 || json.Unmarshal(body, &first) != nil {
+			t.Fatalf("sign-in: %d %s", resp.StatusCode, body)
+		}
+		code, next := refresh(r.a, first.RefreshToken)
+		if code != 200 {
+			t.Fatalf("refresh: %d", code)
+		}
+		for _, e := range r.both() {
+			if code := check(t, e, next.AccessToken).StatusCode; code != 200 {
+				t.Fatalf("check before: %d", code)
+			}
+		}
+		// B sees the reuse: B refuses the session's token at once, A within a second.
+		if code, _ := refresh(r.b, first.RefreshToken); code != 400 {
+			t.Fatalf("reuse at B: %d", code)
+		}
+		if code := check(t, r.b, next.AccessToken).StatusCode; code != 401 {
+			t.Fatalf("B's first check after the reuse it saw: %d, want 401", code)
+		}
+		r.waitRefused(t, next.AccessToken, "refresh reuse")
+	})
+
 	t.Run("LockoutAcrossReplicas", func(t *testing.T) {
 		r.a.AddUser("dave", "dave-password-1", true, "")
 		body := func(pw string) string { return `{"username":"dave","password":"` + pw + `"}` }
@@ -373,8 +442,11 @@ func TestReplicas(t *testing.T) {
 				t.Fatalf("right password after 3 failures on two replicas, at %s: %d, want 401 (locked)", e.URL, resp.StatusCode)
 			}
 		}
+		// The two refused while locked count too: no hash tells a right
+		// password from a wrong one then, and the work (and time) of the
+		// answer is a wrong password's.
 		n, err := r.store.CountAuthFailures(ctx, "dave", time.Now(), time.Hour)
-		if err != nil || n != 3 {
+		if err != nil || n != 5 {
 			t.Fatalf("failures recorded: %d, %v", n, err)
 		}
 	})

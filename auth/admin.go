@@ -28,6 +28,8 @@ type Admin struct {
 	keys      *KeyManager
 	cfg       Config
 	clock     gatehouse.Clock
+	// ended is told the sessions a change ends (see OnSessionsEnded).
+	ended func(ids ...string)
 }
 
 // NewAdmin builds the administration service.
@@ -35,7 +37,18 @@ func NewAdmin(st store.Store, pw *password.Hasher, ck *ConsumerKeys, km *KeyMana
 	if clock == nil {
 		clock = gatehouse.SystemClock
 	}
-	return &Admin{store: st, passwords: pw, ckeys: ck, keys: km, cfg: cfg.Defaults(), clock: clock}
+	return &Admin{store: st, passwords: pw, ckeys: ck, keys: km, cfg: cfg.Defaults(), clock: clock, ended: func(...string) {}}
+}
+
+// OnSessionsEnded makes the service tell f about the sessions its changes
+// end, so that a verifier in the same process forgets them at once; other
+// processes learn of them from the change feed. Call before use.
+func (a *Admin) OnSessionsEnded(f func(ids ...string)) { a.ended = f }
+
+func (a *Admin) sessionsEnded(ids []string) {
+	if len(ids) > 0 {
+		a.ended(ids...)
+	}
 }
 
 // InputError is an administrator's mistake; its message names what is wrong.
@@ -87,7 +100,7 @@ type NewUser struct {
 // without repeating the value.
 func checkImportedHash(h string) error {
 	if !password.IsHash(h) {
-		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$; cost 4 to %d) or argon2id PHC ($argon2id$v=19$…) hash", password.MaxBcryptCost)
+		return inputErr("the password hash is not a bcrypt ($2a$, $2b$, $2y$; cost 4 to %d) or argon2id PHC ($argon2id$v=19$…; at most 64 MiB, 3 passes over 64 MiB, 8 lanes) hash", password.MaxBcryptCost)
 	}
 	return nil
 }
@@ -223,32 +236,45 @@ func (a *Admin) DeleteUser(ctx context.Context, actor, name string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
+	a.sessionsEnded(ended)
 	a.audit(ctx, actor, "user.delete", "user:"+u.Name, fmt.Sprintf("%d sessions ended", len(ended)))
 	return ended, nil
 }
 
-// SetPassword replaces a user's password.
-func (a *Admin) SetPassword(ctx context.Context, actor, name, pw string) error {
-	if pw == "" {
-		return inputErr("the password is empty")
-	}
-	h, err := a.passwords.Hash(ctx, pw)
-	if err != nil {
-		return inputErr("password: %v", err)
-	}
-	return a.setHash(ctx, actor, name, h, "")
+// PasswordChange is a new credential for ChangePassword: a password, or an
+// imported hash (see NewUser.PasswordHash).
+type PasswordChange struct {
+	Password string
+	Hash     string
+	// KeepSessions keeps the user's sessions. By default a new credential
+	// ends every session acting as the user: whoever held the old one may
+	// hold its tokens too.
+	KeepSessions bool
 }
 
-// SetPasswordHash replaces a user's password with an imported hash (see
-// NewUser.PasswordHash).
-func (a *Admin) SetPasswordHash(ctx context.Context, actor, name, hash string) error {
-	if err := checkImportedHash(hash); err != nil {
-		return err
+// ChangePassword replaces a user's password (or imports a hash) and, unless
+// ch.KeepSessions, ends every session acting as the user, reason
+// password_changed, and returns their ids. The password is stored first
+// and the sessions ended after, so that a sign-in with the old password
+// that raced with the change is refused (see Service.PasswordToken).
+func (a *Admin) ChangePassword(ctx context.Context, actor, name string, ch PasswordChange) ([]string, error) {
+	var h, detail string
+	switch {
+	case ch.Password != "" && ch.Hash != "":
+		return nil, inputErr("give a password or a password hash, not both")
+	case ch.Hash != "":
+		if err := checkImportedHash(ch.Hash); err != nil {
+			return nil, err
+		}
+		h, detail = ch.Hash, "imported-hash; "
+	case ch.Password == "":
+		return nil, inputErr("the password is empty")
+	default:
+		var err error
+		if h, err = a.passwords.Hash(ctx, ch.Password); err != nil {
+			return nil, inputErr("password: %v", err)
+		}
 	}
-	return a.setHash(ctx, actor, name, hash, "imported-hash")
-}
-
-func (a *Admin) setHash(ctx context.Context, actor, name, h, detail string) error {
 	u, err := a.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
 		if u.Deleted {
 			return inputErr("user %q is deleted", u.Name)
@@ -258,10 +284,41 @@ func (a *Admin) setHash(ctx context.Context, actor, name, h, detail string) erro
 		return nil
 	})
 	if err != nil {
-		return notFound(err, "user", name)
+		return nil, notFound(err, "user", name)
 	}
-	a.audit(ctx, actor, "user.set-password", "user:"+u.Name, detail)
-	return nil
+	if ch.KeepSessions {
+		a.audit(ctx, actor, "user.set-password", "user:"+u.Name, detail+"sessions kept")
+		return nil, nil
+	}
+	ended, err := a.store.EndSessions(ctx, store.SessionFilter{Username: u.Name}, gatehouse.EndPasswordChanged, a.clock.Now())
+	if err != nil {
+		a.audit(ctx, actor, "user.set-password", "user:"+u.Name, detail+"sessions not ended: store failure")
+		return nil, fmt.Errorf("the password of %s was replaced, but its sessions could not be ended (run `gatehouse session end --user %s`): %w",
+			u.Name, u.Name, err)
+	}
+	a.sessionsEnded(ended)
+	a.audit(ctx, actor, "user.set-password", "user:"+u.Name, fmt.Sprintf("%s%d sessions ended", detail, len(ended)))
+	return ended, nil
+}
+
+// SetPassword replaces a user's password and ends the user's sessions (see
+// ChangePassword).
+func (a *Admin) SetPassword(ctx context.Context, actor, name, pw string) error {
+	if pw == "" {
+		return inputErr("the password is empty")
+	}
+	_, err := a.ChangePassword(ctx, actor, name, PasswordChange{Password: pw})
+	return err
+}
+
+// SetPasswordHash replaces a user's password with an imported hash (see
+// NewUser.PasswordHash) and ends the user's sessions (see ChangePassword).
+func (a *Admin) SetPasswordHash(ctx context.Context, actor, name, hash string) error {
+	if hash == "" {
+		return inputErr("the password hash is empty")
+	}
+	_, err := a.ChangePassword(ctx, actor, name, PasswordChange{Hash: hash})
+	return err
 }
 
 // UnlockUser forgets a user's failed sign-ins, ending a lockout.
@@ -599,6 +656,7 @@ func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disa
 		if ended, err = a.store.EndSessions(ctx, store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndConsumerDisabled, a.clock.Now()); err != nil {
 			return c, nil, err
 		}
+		a.sessionsEnded(ended)
 	}
 	a.audit(ctx, actor, action, "consumer:"+c.UIDString(), fmt.Sprintf("%d sessions ended", len(ended)))
 	return c, ended, nil
@@ -627,6 +685,7 @@ func (a *Admin) RotateConsumerKey(ctx context.Context, actor, ref string) (gateh
 	if err != nil {
 		return c, "", err
 	}
+	a.sessionsEnded(ended)
 	a.audit(ctx, actor, "consumer.rotate-key", "consumer:"+c.UIDString(), fmt.Sprintf("%d sessions ended", len(ended)))
 	return c, key, nil
 }
@@ -649,6 +708,7 @@ func (a *Admin) EndSession(ctx context.Context, actor, id string) error {
 	if err := a.store.EndSession(ctx, id, gatehouse.EndAdmin, a.clock.Now()); err != nil {
 		return notFound(err, "session", id)
 	}
+	a.sessionsEnded([]string{id})
 	a.audit(ctx, actor, "session.end", "session:"+id, "")
 	return nil
 }
@@ -662,6 +722,7 @@ func (a *Admin) EndUserSessions(ctx context.Context, actor, username string) ([]
 	if err != nil {
 		return nil, err
 	}
+	a.sessionsEnded(ended)
 	a.audit(ctx, actor, "session.end", "user:"+username, fmt.Sprintf("%d sessions ended", len(ended)))
 	return ended, nil
 }

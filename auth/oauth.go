@@ -126,12 +126,13 @@ func (o *OAuth) PasswordGrant(ctx context.Context, cl *Client, username, pw stri
 	if err := o.allowGrant(ctx, cl, gatehouse.GrantPassword, m); err != nil {
 		return nil, err
 	}
-	u, err := o.s.authenticateUser(ctx, username, pw, m, FlowLabel(gatehouse.FlowOAuthPassword, m))
+	flow := FlowLabel(gatehouse.FlowOAuthPassword, m)
+	u, err := o.s.authenticateUser(ctx, username, pw, m, flow)
 	if err != nil {
 		return nil, err
 	}
 	c := cl.c.Consumer
-	return o.s.startUserSession(ctx, u.Name, &c, cl.c.scope, gatehouse.FlowOAuthPassword, m,
+	return o.s.passwordSession(ctx, u, &c, cl.c.scope, gatehouse.FlowOAuthPassword, m, flow,
 		cl.c.AllowsGrant(gatehouse.GrantRefreshToken))
 }
 
@@ -143,23 +144,15 @@ func (o *OAuth) ClientCredentialsGrant(ctx context.Context, cl *Client, m Meta) 
 }
 
 // RefreshGrant rotates a refresh token of one of the client's sessions. A
-// spent token ends its session (reuse detection), and this process's
-// verifier forgets the session at once; a token of another client is
+// spent token ends its session (reuse detection), at once for this
+// process (see Service.OnSessionsEnded); a token of another client is
 // refused without being spent.
 func (o *OAuth) RefreshGrant(ctx context.Context, cl *Client, refresh string, m Meta) (*Issued, error) {
 	if err := o.allowGrant(ctx, cl, gatehouse.GrantRefreshToken, m); err != nil {
 		return nil, err
 	}
 	c := cl.c.Consumer
-	iss, err := o.s.refresh(ctx, refresh, &c, m)
-	var pe *gatehouse.Error
-	if err != nil && errors.As(err, &pe) && pe.Code == gatehouse.CodeInvalidGrant && len(refresh) <= 512 {
-		h := sha256.Sum256([]byte(refresh))
-		if sess, err := o.s.store.FindSessionByRefresh(ctx, h[:]); err == nil && sess.EndReason == gatehouse.EndRefreshReuse {
-			o.v.SessionEnded(sess.ID)
-		}
-	}
-	return iss, err
+	return o.s.refresh(ctx, refresh, &c, m)
 }
 
 // Introspection is what RFC 7662 reports about a token. Only Active is

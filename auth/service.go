@@ -48,7 +48,16 @@ type Config struct {
 	LockoutWindow    time.Duration
 	// Leeway is the clock skew tolerated on exp and nbf when verifying.
 	Leeway time.Duration
+	// RefreshReuseGrace is how long after a refresh a retry with the refresh
+	// token it spent gets the same new pair again instead of ending the
+	// session as a reuse; 0 (the default) allows no retry.
+	RefreshReuseGrace time.Duration
 }
+
+// MaxRefreshReuseGrace bounds RefreshReuseGrace: long enough for a client
+// to retry a response it lost, short enough that a stolen spent token is
+// still caught.
+const MaxRefreshReuseGrace = 5 * time.Minute
 
 // Defaults fills zero fields with the documented defaults.
 func (c Config) Defaults() Config {
@@ -145,6 +154,10 @@ type Service struct {
 
 	consumers *consumerCache
 	refusals  *refusals
+	recent    recentSessions // consumer sessions created lately (see stale.go)
+	refreshes *RefreshTokens
+	// ended is told the sessions this service ends (see OnSessionsEnded).
+	ended func(ids ...string)
 }
 
 // Deps are the parts a Service is built from.
@@ -156,8 +169,12 @@ type Deps struct {
 	// NameTags stand in for unknown user names in the audit trail; nil:
 	// a secret of this process only.
 	NameTags *NameTags
-	Clock    gatehouse.Clock
-	Log      *slog.Logger
+	// RefreshTokens derives replacement refresh tokens; every process
+	// sharing a store needs the same (NewRefreshTokens of the master key).
+	// nil: a secret of this process only.
+	RefreshTokens *RefreshTokens
+	Clock         gatehouse.Clock
+	Log           *slog.Logger
 }
 
 // NewService builds a token service.
@@ -171,10 +188,26 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.NameTags == nil {
 		d.NameTags = newProcessNameTags()
 	}
+	if d.RefreshTokens == nil {
+		d.RefreshTokens = newRandomRefreshTokens()
+	}
 	return &Service{
 		cfg: cfg.Defaults(), store: d.Store, keys: d.Keys, passwords: d.Passwords,
-		ckeys: d.ConsumerKeys, names: d.NameTags, clock: d.Clock, log: d.Log,
+		ckeys: d.ConsumerKeys, names: d.NameTags, refreshes: d.RefreshTokens, clock: d.Clock, log: d.Log,
 		consumers: newConsumerCache(), refusals: newRefusals(d.Store, d.Clock, d.Log),
+		ended: func(...string) {},
+	}
+}
+
+// OnSessionsEnded makes the service tell f about every session it ends
+// (refresh-token reuse, a credential that changed while signing in), so
+// that this process's verifier forgets them at once rather than at the next
+// feed poll. Call before serving.
+func (s *Service) OnSessionsEnded(f func(ids ...string)) { s.ended = f }
+
+func (s *Service) sessionEnded(ids ...string) {
+	if len(ids) > 0 && ids[0] != "" {
+		s.ended(ids...)
 	}
 }
 
@@ -182,7 +215,7 @@ func NewService(cfg Config, d Deps) *Service {
 func (s *Service) Config() Config { return s.cfg }
 
 // Listener returns the change-feed listener that keeps the service's caches current.
-func (s *Service) Listener() store.Listener { return s.consumers }
+func (s *Service) Listener() store.Listener { return serviceListener{s} }
 
 // maxUsernameLen bounds the user-context string a consumer request may carry.
 const maxUsernameLen = 256
@@ -226,11 +259,44 @@ func CheckContextUsername(u string) *gatehouse.Error {
 // PasswordToken authenticates a user by password and issues a user token
 // with a refresh token (P21 user flow).
 func (s *Service) PasswordToken(ctx context.Context, username, pw string, m Meta) (*Issued, error) {
-	u, err := s.authenticateUser(ctx, username, pw, m, FlowLabel(gatehouse.FlowUser, m))
+	flow := FlowLabel(gatehouse.FlowUser, m)
+	u, err := s.authenticateUser(ctx, username, pw, m, flow)
 	if err != nil {
 		return nil, err
 	}
-	return s.startUserSession(ctx, u.Name, nil, s.cfg.UserScope, gatehouse.FlowUser, m, true)
+	return s.passwordSession(ctx, u, nil, s.cfg.UserScope, gatehouse.FlowUser, m, flow, true)
+}
+
+// passwordSession starts the session of a user whose password was just
+// checked, then makes sure the credential still stands: a password set, or
+// the user deleted, while the check ran must not leave a session the
+// change did not end. The change ends the sessions it finds after it is
+// stored; a session stored after the change is found here, ended, and its
+// tokens are never handed out.
+func (s *Service) passwordSession(ctx context.Context, u gatehouse.User, c *gatehouse.Consumer, scopeStr, sessFlow string, m Meta, flow string, withRefresh bool) (*Issued, error) {
+	iss, err := s.startUserSession(ctx, u.Name, c, scopeStr, sessFlow, m, withRefresh)
+	if err != nil {
+		return nil, err
+	}
+	now, err := s.store.GetUser(ctx, u.Name)
+	if err == nil && !now.Deleted && now.PasswordHash == u.PasswordHash {
+		return iss, nil
+	}
+	reason := gatehouse.EndPasswordChanged
+	if err == nil && now.Deleted {
+		reason = gatehouse.EndUserDeleted
+	}
+	if eerr := s.store.EndSession(ctx, iss.Session.ID, reason, s.clock.Now()); eerr != nil && err == nil {
+		err = eerr
+	}
+	if err != nil && !errors.Is(err, gatehouse.ErrNotFound) {
+		// Not confirmed: the tokens are not handed out.
+		return nil, s.storeErr(err)
+	}
+	s.sessionEnded(iss.Session.ID)
+	s.audit(ctx, gatehouse.AuditEvent{Actor: "system", Action: "session.end", Target: "session:" + iss.Session.ID,
+		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: "reason=" + reason + ": the credential changed during the sign-in"})
+	return nil, s.refuseUser(ctx, strings.ToLower(u.Name), u.Name, "credential_changed", m, flow, false)
 }
 
 // FlowLabel is the flow name used in audit details.
@@ -241,8 +307,14 @@ func FlowLabel(flow string, m Meta) string {
 	return m.Via + "/" + flow
 }
 
+// impossibleKey queues the password checks of user names no user can have:
+// they take turns among themselves, never ahead of real names.
+const impossibleKey = "\x00impossible"
+
 // authenticateUser checks a username and password with uniform answers and
 // timing for every failure, and lockout. It returns the user on success.
+// Checks of one name take turns, and a locked name is refused without
+// hashing (see password.Check).
 func (s *Service) authenticateUser(ctx context.Context, username, pw string, m Meta, flow string) (gatehouse.User, error) {
 	if !utf8.ValidString(username) {
 		return gatehouse.User{}, gatehouse.ErrInvalidRequest("username is not valid UTF-8")
@@ -251,72 +323,111 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 		// Too long, or a control character: no user can have this name. The
 		// answer (and the time it takes) is an unknown user's; it is not
 		// counted toward a lockout of a name that cannot exist.
-		s.passwords.VerifyDummy(ctx, pw)
-		return gatehouse.User{}, s.refuseUser(ctx, "", s.names.Tag(username), "impossible_username", m, flow, false)
-	}
-	now := s.clock.Now()
-	key := strings.ToLower(username)
-	locked := false
-	if s.cfg.LockoutThreshold > 0 {
-		n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow)
-		if err != nil {
-			return gatehouse.User{}, s.storeErr(err)
-		}
-		locked = n >= s.cfg.LockoutThreshold
-	}
-	u, err := s.store.GetUser(ctx, username)
-	switch {
-	case errors.Is(err, gatehouse.ErrNotFound):
-		s.passwords.VerifyDummy(ctx, pw)
-		// The name may be a password typed into the wrong field: it is
-		// recorded, in the audit trail and the lockout counts, only as its tag.
-		tag := s.names.Tag(username)
-		return gatehouse.User{}, s.refuseUser(ctx, tag, tag, "unknown_user", m, flow, true)
-	case err != nil:
-		return gatehouse.User{}, s.storeErr(err)
-	}
-	ok, rehash, err := s.passwords.Verify(ctx, u.PasswordHash, pw)
-	if err != nil {
-		if ctx.Err() != nil {
+		r, err := s.passwords.Check(ctx, password.Check{Key: impossibleKey, Password: pw})
+		if err != nil && ctx.Err() != nil {
 			return gatehouse.User{}, ctx.Err()
 		}
+		err = s.refuseUser(ctx, "", s.names.Tag(username), "impossible_username", m, flow, false)
+		s.passwords.Pad(ctx, r)
+		return gatehouse.User{}, err
+	}
+	now := s.clock.Now()
+	u, err := s.store.GetUser(ctx, username)
+	unknown := errors.Is(err, gatehouse.ErrNotFound)
+	if err != nil && !unknown {
+		return gatehouse.User{}, s.storeErr(err)
+	}
+	// key counts the failures of the name; name is what the audit trail
+	// says. An unknown name may be a password typed into the wrong field:
+	// it is recorded, in the audit trail and the lockout counts, only as
+	// its tag.
+	key, name := strings.ToLower(username), u.Name
+	if unknown {
+		key = s.names.Tag(username)
+		name = key
+	}
+	var lockErr error
+	c := password.Check{Key: strings.ToLower(username), Password: pw, Skip: func() bool {
+		if s.cfg.LockoutThreshold <= 0 {
+			return false
+		}
+		n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow)
+		if err != nil {
+			lockErr = err
+			return true
+		}
+		return n >= s.cfg.LockoutThreshold
+	}}
+	if !unknown {
+		c.Hash = u.PasswordHash
+	}
+	r, err := s.passwords.Check(ctx, c)
+	switch {
+	case lockErr != nil:
+		return gatehouse.User{}, s.storeErr(lockErr)
+	case err != nil && ctx.Err() != nil:
+		return gatehouse.User{}, ctx.Err()
+	case err != nil:
 		// A hash we cannot read is a refusal, logged for the operator.
 		s.log.Warn("stored password hash unreadable", "user", u.Name, "err", err)
-		ok = false
+	}
+	// Every refusal is answered after the same work and no sooner than the
+	// refusal of an argon2id user (Pad).
+	refuse := func(reason string, count bool) (gatehouse.User, error) {
+		err := s.refuseUser(ctx, key, name, reason, m, flow, count)
+		s.passwords.Pad(ctx, r)
+		return gatehouse.User{}, err
 	}
 	switch {
-	case !ok:
-		return gatehouse.User{}, s.refuseUser(ctx, key, u.Name, "wrong_password", m, flow, true)
+	case unknown:
+		return refuse("unknown_user", true)
+	case r.Skipped:
+		// Counted like any refusal, so that it does the same work as a
+		// wrong password.
+		return refuse("locked_out", true)
+	case !r.OK:
+		return refuse("wrong_password", true)
 	case u.Deleted:
-		return gatehouse.User{}, s.refuseUser(ctx, key, u.Name, "deleted_user", m, flow, false)
-	case locked:
-		return gatehouse.User{}, s.refuseUser(ctx, key, u.Name, "locked_out", m, flow, false)
+		return refuse("deleted_user", false)
 	}
 	if s.cfg.LockoutThreshold > 0 {
 		if n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow); err == nil && n > 0 {
 			_ = s.store.ClearAuthFailures(ctx, key)
 		}
 	}
-	if rehash {
-		s.upgradeHash(ctx, u.Name, pw)
+	if r.Rehash {
+		if h, ok := s.upgradeHash(ctx, u, pw); ok {
+			u.PasswordHash = h
+		}
 	}
 	return u, nil
 }
 
 // upgradeHash re-hashes a password with the current parameters after a
-// successful sign-in (bcrypt imports, old argon2 parameters). Best effort.
-func (s *Service) upgradeHash(ctx context.Context, name, pw string) {
+// successful sign-in (bcrypt imports, old argon2 parameters), unless the
+// hash changed meanwhile (a new password set by an administrator stays).
+// Best effort: it reports the new hash when it stored it.
+func (s *Service) upgradeHash(ctx context.Context, u gatehouse.User, pw string) (string, bool) {
 	h, err := s.passwords.Hash(ctx, pw)
 	if err != nil {
-		return
+		return "", false
 	}
-	_, err = s.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
-		u.PasswordHash = h
+	errChanged := errors.New("password hash changed meanwhile")
+	_, err = s.store.UpdateUser(ctx, u.Name, func(x *gatehouse.User) error {
+		if x.PasswordHash != u.PasswordHash {
+			return errChanged
+		}
+		x.PasswordHash = h
 		return nil
 	})
-	if err != nil {
-		s.log.Warn("password hash upgrade failed", "user", name, "err", err)
+	switch {
+	case errors.Is(err, errChanged):
+		return "", false
+	case err != nil:
+		s.log.Warn("password hash upgrade failed", "user", u.Name, "err", err)
+		return "", false
 	}
+	return h, true
 }
 
 // refuseUser audits a failed sign-in, counts it for lockout when it was a
@@ -447,6 +558,9 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 	}); err != nil {
 		return nil, s.storeErr(err)
 	}
+	if c != nil {
+		s.recent.add(sess.ID, c)
+	}
 	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: int64(accessExp.Sub(now) / time.Second),
 		Session: sess, Consumer: c}, nil
 }
@@ -485,10 +599,15 @@ func expiresIn(c *gatehouse.Consumer, exp, now time.Time) int64 {
 // sign signs an access token of sess, with the algorithm and issuer of its
 // flow (Config.Signing).
 func (s *Service) sign(sess *gatehouse.Session, exp, now time.Time) (string, error) {
+	return s.signClaims(sess, exp, now, token.RandomToken(16))
+}
+
+// signClaims is sign with the token's id jti.
+func (s *Service) signClaims(sess *gatehouse.Session, exp, now time.Time, jti string) (string, error) {
 	alg, iss := s.cfg.Signing(sess.Flow)
 	cl := token.Claims{
 		Issuer: iss, Subject: sess.Username, Audience: sess.Scope,
-		ExpiresAt: exp, IssuedAt: now, NotBefore: now, ID: token.RandomToken(16),
+		ExpiresAt: exp, IssuedAt: now, NotBefore: now, ID: jti,
 		SessionID: sess.ID,
 	}
 	if sess.ConsumerUID != 0 {
@@ -549,6 +668,7 @@ func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, 
 	}); err != nil {
 		return nil, s.storeErr(err)
 	}
+	s.recent.add(sess.ID, c)
 	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: expiresIn(c, exp, now), Session: sess, Consumer: c}, nil
 }
 
@@ -611,46 +731,61 @@ func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse
 		return nil, s.refuseRefresh(ctx, sess.ID, "other_client", m, flow)
 	}
 	now := s.clock.Now()
-	newRefresh := token.RandomToken(32)
+	// The replacement is derived from the token, so that a retry within the
+	// reuse grace presents the same one and gets the same pair.
+	newRefresh, jti := s.refreshes.next(refresh)
 	nh := sha256.Sum256([]byte(newRefresh))
 	ev := gatehouse.AuditEvent{At: now, Actor: "user:" + sess.Username, Action: "token.refresh", Target: "session:" + sess.ID,
 		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote, Detail: flow}
 	if client != nil {
 		ev.Actor = "consumer:" + client.UIDString()
 	}
-	sess, err = s.store.RefreshSession(ctx, store.Refresh{
+	res, err := s.store.RefreshSession(ctx, store.Refresh{
 		OldHash: old[:], NewHash: nh[:], Now: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
-		Audit: []gatehouse.AuditEvent{ev},
+		Grace: s.cfg.RefreshReuseGrace, Audit: []gatehouse.AuditEvent{ev},
 	})
 	switch {
 	case errors.Is(err, gatehouse.ErrRefreshReused):
-		return nil, s.refuseRefresh(ctx, sess.ID, "reused; session ended", m, flow)
+		// Ended in the store; here at once, not at the next feed poll.
+		s.sessionEnded(res.Session.ID)
+		return nil, s.refuseRefresh(ctx, res.Session.ID, "reused; session ended", m, flow)
 	case errors.Is(err, gatehouse.ErrSessionEnded):
-		return nil, s.refuseRefresh(ctx, sess.ID, "session ended", m, flow)
+		return nil, s.refuseRefresh(ctx, res.Session.ID, "session ended", m, flow)
 	case errors.Is(err, gatehouse.ErrNotFound):
 		return nil, s.refuseRefresh(ctx, "", "unknown", m, flow)
 	case err != nil:
 		return nil, s.storeErr(err)
 	}
-	exp := now.Add(s.cfg.UserTokenTTL)
+	sess = res.Session
+	if res.Retry {
+		ev.At, ev.Detail = now, flow+": retry within the reuse grace; the same pair again"
+		s.audit(ctx, ev)
+	}
+	// Claims are computed from the time of the rotation, so that a retry
+	// signs the same ones.
+	iat := res.At
+	exp := iat.Add(s.cfg.UserTokenTTL)
 	var c *gatehouse.Consumer
 	if client != nil {
 		c = client
 		switch {
 		case sess.Flow != gatehouse.FlowOAuthPassword:
-			exp, _ = consumerExpiry(client, now)
+			exp, _ = consumerExpiry(client, iat)
 		case !client.NeverExpires() && client.Lifetime < s.cfg.UserTokenTTL:
-			exp = now.Add(client.Lifetime)
+			exp = iat.Add(client.Lifetime)
 		}
 	}
 	if exp.After(sess.ExpiresAt) {
 		exp = sess.ExpiresAt
 	}
-	at, err := s.sign(&sess, exp, now)
+	if !now.Before(exp) {
+		return nil, s.refuseRefresh(ctx, sess.ID, "retry after the access token expired", m, flow)
+	}
+	at, err := s.signClaims(&sess, exp, iat, jti)
 	if err != nil {
 		return nil, err
 	}
-	return &Issued{AccessToken: at, RefreshToken: newRefresh, ExpiresIn: int64(exp.Sub(now) / time.Second),
+	return &Issued{AccessToken: at, RefreshToken: newRefresh, ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second),
 		Session: sess, Consumer: c}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -40,9 +41,18 @@ func DefaultParams() Params {
 const MaxLen = 1024
 
 // Hasher hashes and verifies passwords. It is safe for concurrent use.
+//
+// Checks take turns (see [Check]): at most GOMAXPROCS hash computations run
+// at once, at most one per user name, and user names are served in turn, so
+// that a flood of checks for one name does not delay the others. A
+// refusal, padded (Pad), is answered no sooner than the refusal of a check
+// that computed argon2id with the hasher's parameters, measured as they
+// happen, so that its time does not tell an unknown user, a cheap imported
+// hash, a locked account and a wrong password apart.
 type Hasher struct {
 	p     Params
-	slots chan struct{}
+	turns *turns
+	floor floor
 
 	dummyOnce sync.Once
 	dummy     string
@@ -53,7 +63,7 @@ type Hasher struct {
 // is memory-bound: more at once than there are CPUs only makes each slower
 // (measured: 74 hashes/s with 2 at once on 2 CPUs, 64/s with 4).
 func NewHasher(p Params) *Hasher {
-	return &Hasher{p: p, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	return &Hasher{p: p, turns: newTurns(runtime.GOMAXPROCS(0))}
 }
 
 // ErrTooLong is returned for passwords over MaxLen bytes.
@@ -61,17 +71,6 @@ var ErrTooLong = fmt.Errorf("password is longer than %d bytes", MaxLen)
 
 // ErrEmpty is returned when hashing an empty password.
 var ErrEmpty = errors.New("password is empty")
-
-func (h *Hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (h *Hasher) release() { <-h.slots }
 
 // Hash returns the PHC-format argon2id hash of pw.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
@@ -81,10 +80,11 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if len(pw) > MaxLen {
 		return "", ErrTooLong
 	}
-	if err := h.acquire(ctx); err != nil {
+	t, err := h.turns.acquire(ctx, "")
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.turns.release(t)
 	return h.hash([]byte(pw)), nil
 }
 
@@ -101,63 +101,163 @@ func Encode(p Params, salt, key []byte) string {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
-// Verify reports whether pw matches hash. rehash is true when the hash
-// should be replaced by a new one with the current parameters (bcrypt, or
-// older argon2id parameters). An unreadable hash is an error.
-func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
-	if len(pw) > MaxLen {
-		// Do the work of a real check anyway, so length does not show in timing.
-		h.VerifyDummy(ctx, "")
-		return false, false, nil
+// Check is one password check.
+type Check struct {
+	// Key is what the check queues under: at most one check per key runs
+	// at a time, and keys take turns. Use the lower-cased user name; ""
+	// queues the check on its own.
+	Key string
+	// Hash is the stored hash; "" checks against a dummy hash that matches
+	// nothing (an unknown user, or a user without a password).
+	Hash     string
+	Password string
+	// Skip, when set, is asked once the check's turn has come; when it
+	// says true no hash is computed (a locked account) and the check fails,
+	// in the time a failed check takes.
+	Skip func() bool
+}
+
+// Result is the outcome of a Check.
+type Result struct {
+	OK bool
+	// Rehash: the password is right and the hash should be replaced by a
+	// new one with the current parameters (bcrypt, or other argon2id
+	// parameters).
+	Rehash bool
+	// Skipped: Skip said so, and nothing was hashed.
+	Skipped bool
+
+	start   time.Time // when the check's turn came
+	measure bool      // it computed argon2id with the hasher's parameters
+}
+
+// Check runs c when its turn comes. A refusal (wrong password, dummy hash,
+// skipped, unreadable hash, or a right password the caller refuses all the
+// same) is to be answered after Pad, so that every refusal takes as long as
+// one that computed argon2id.
+// An unreadable hash is an error; so is ctx ending while the check waits.
+func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
+	h.calibrate()
+	t, err := h.turns.acquire(ctx, c.Key)
+	if err != nil {
+		return Result{}, err
 	}
+	r := Result{start: time.Now(), measure: true}
+	switch {
+	case c.Skip != nil && c.Skip():
+		r.Skipped, r.measure = true, false
+	case len(c.Password) > MaxLen:
+		// Do the work of a real check anyway, so length does not show in timing.
+		h.verifyDummy("")
+	case c.Hash == "":
+		h.verifyDummy(c.Password)
+	default:
+		r.OK, r.Rehash, r.measure, err = h.verify(c.Hash, c.Password)
+	}
+	h.turns.release(t)
+	return r, err
+}
+
+// Pad waits until the floor (see Floor) has passed since r's turn came, or
+// ctx ends. Call it for a refusal, when the answer is ready to be sent,
+// after whatever the caller does for a refusal (counting it, auditing it):
+// a refusal whose check computed argon2id with the hasher's parameters is
+// measured there, from its turn on, so the floor covers that work too, and
+// whatever else its memory-hard hashing costs the process (a garbage
+// collection) meanwhile. A success needs no padding: it tells the caller
+// nothing the caller does not know.
+func (h *Hasher) Pad(ctx context.Context, r Result) {
+	if r.start.IsZero() {
+		return
+	}
+	if r.measure {
+		h.floor.add(time.Since(r.start))
+	}
+	d := h.floor.get() - time.Since(r.start)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Verify reports whether pw matches hash (a Check of its own, padded when
+// it fails). rehash is true when the hash should be replaced by a new one
+// with the current parameters (bcrypt, or older argon2id parameters). An
+// unreadable hash is an error.
+func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
 	if hash == "" {
 		// A user without a password cannot sign in; spend the same time.
 		h.VerifyDummy(ctx, pw)
 		return false, false, nil
 	}
-	if err := h.acquire(ctx); err != nil {
-		return false, false, err
+	r, err := h.Check(ctx, Check{Hash: hash, Password: pw})
+	if !r.OK {
+		h.Pad(ctx, r)
 	}
-	defer h.release()
+	return r.OK, r.Rehash, err
+}
+
+// VerifyDummy spends the time of a failed verification against a hash
+// that matches nothing, for unknown users.
+func (h *Hasher) VerifyDummy(ctx context.Context, pw string) {
+	r, _ := h.Check(ctx, Check{Password: pw})
+	h.Pad(ctx, r)
+}
+
+// verify checks pw against a stored hash; the caller holds a turn. current
+// reports an argon2id computation with the hasher's parameters.
+func (h *Hasher) verify(hash, pw string) (ok, rehash, current bool, err error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		p, salt, key, err := Decode(hash)
 		if err != nil {
-			return false, false, err
+			return false, false, false, err
 		}
 		got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+		current := p.Memory == h.p.Memory && p.Time == h.p.Time && p.Threads == h.p.Threads && uint32(len(key)) == h.p.KeyLen
 		ok := subtle.ConstantTimeCompare(got, key) == 1
-		return ok, ok && (p.Memory != h.p.Memory || p.Time != h.p.Time || p.Threads != h.p.Threads || uint32(len(key)) != h.p.KeyLen), nil
+		return ok, ok && !current, current, nil
 	case isBcrypt(hash):
-		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > MaxBcryptCost {
+		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > maxStoredBcryptCost {
 			// Refused without hashing: a cost-31 hash would hold a slot for a day.
-			return false, false, fmt.Errorf("bcrypt hash cost is over %d", MaxBcryptCost)
+			return false, false, false, fmt.Errorf("bcrypt hash cost is over %d", maxStoredBcryptCost)
 		}
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
 		switch {
 		case err == nil:
-			return true, true, nil
+			return true, true, false, nil
 		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
-			return false, false, nil
+			return false, false, false, nil
 		default:
-			return false, false, fmt.Errorf("bcrypt hash: %w", err)
+			return false, false, false, fmt.Errorf("bcrypt hash: %w", err)
 		}
 	}
-	return false, false, errors.New("unknown password hash format (want argon2id PHC or bcrypt)")
+	return false, false, false, errors.New("unknown password hash format (want argon2id PHC or bcrypt)")
 }
 
-// VerifyDummy spends the time of a real verification against a hash that
-// matches nothing, for unknown users.
-func (h *Hasher) VerifyDummy(ctx context.Context, pw string) {
-	if err := h.acquire(ctx); err != nil {
-		return
-	}
-	defer h.release()
-	// A hash of a random password with the current parameters, so that
-	// checking an unknown user costs the same as checking a real one. Made
-	// on first use: a server that never sees an unknown user never spends
-	// the memory.
-	h.dummyOnce.Do(func() { h.dummy = h.hash([]byte(rand.Text())) })
+// calibrate makes the dummy hash on first use, measuring the argon2id cost
+// on the way, so that the floor is known before the first check is padded.
+// A server that never checks a password never spends the memory.
+func (h *Hasher) calibrate() {
+	h.dummyOnce.Do(func() {
+		start := time.Now()
+		h.dummy = h.hash([]byte(rand.Text()))
+		h.floor.add(time.Since(start))
+		// One more: the first computation also pays for faulting its memory in.
+		start = time.Now()
+		h.verifyDummy("")
+		h.floor.add(time.Since(start))
+	})
+}
+
+// verifyDummy checks pw against the dummy hash; the caller holds a turn
+// (or is calibrating).
+func (h *Hasher) verifyDummy(pw string) {
 	p, salt, key, err := Decode(h.dummy)
 	if err != nil {
 		return
@@ -166,18 +266,41 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) {
 	subtle.ConstantTimeCompare(got, key)
 }
 
+// Floor is the time a refusal takes at least, from its check's turn on:
+// the 75th percentile of the last 31 refusals that computed argon2id with
+// the hasher's parameters, measured at Pad (0 before the first; at first
+// use, two argon2id computations stand in).
+func (h *Hasher) Floor() time.Duration { return h.floor.get() }
+
 func isBcrypt(h string) bool {
 	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$"))
 }
 
-// MaxBcryptCost bounds the cost of a bcrypt hash this package verifies:
-// each step doubles the work, and cost 14 already takes about a second.
-const MaxBcryptCost = 14
+// MaxBcryptCost bounds the cost of an imported bcrypt hash: each step
+// doubles the work, and cost 12 already takes about a quarter of a second,
+// ten times an argon2id check.
+const MaxBcryptCost = 12
 
-// IsHash reports whether s is a hash this package can verify (for
-// importing users with existing hashes): a bcrypt hash of cost 4 to
-// MaxBcryptCost whose salt and digest are bcrypt's base64, or an argon2id
-// PHC string within this package's limits.
+// maxStoredBcryptCost bounds the cost of a stored bcrypt hash this package
+// verifies: hashes of cost 13 and 14 imported before MaxBcryptCost was 12
+// still verify (and are replaced by argon2id at the first success); above,
+// a check is refused without hashing.
+const maxStoredBcryptCost = 14
+
+// Limits on imported argon2id hashes: as costly as the second recommended
+// option of RFC 9106 (64 MiB, 3 passes) at most, about ten times the
+// default, as MaxBcryptCost is for bcrypt.
+const (
+	maxImportMemory     = 64 * 1024 // KiB
+	maxImportMemoryTime = 3 * maxImportMemory
+	maxImportThreads    = 8
+)
+
+// IsHash reports whether s is a hash this package can verify and will
+// accept for import (users moved from another system with their hashes): a
+// bcrypt hash of cost 4 to MaxBcryptCost whose salt and digest are
+// bcrypt's base64, or an argon2id PHC string of at most 64 MiB, 3 passes
+// over 64 MiB in all, and 8 lanes.
 func IsHash(s string) bool {
 	if isBcrypt(s) {
 		cost, err := bcrypt.Cost([]byte(s))
@@ -191,8 +314,9 @@ func IsHash(s string) bool {
 		}
 		return true
 	}
-	_, _, _, err := Decode(s)
-	return err == nil
+	p, _, _, err := Decode(s)
+	return err == nil && p.Memory <= maxImportMemory && uint64(p.Memory)*uint64(p.Time) <= maxImportMemoryTime &&
+		p.Threads <= maxImportThreads
 }
 
 // Limits on decoded parameters, so a hostile stored hash cannot make a

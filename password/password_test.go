@@ -2,8 +2,11 @@ package password
 
 import (
 	"context"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -87,12 +90,209 @@ func TestContextCancelled(t *testing.T) {
 	h := NewHasher(fast())
 	ctx, cancel := context.WithCancel(context.Background())
 	// Fill every slot, then a cancelled caller must not wait forever.
-	for i := 0; i < cap(h.slots); i++ {
-		h.slots <- struct{}{}
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		if _, err := h.turns.acquire(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cancel()
 	if _, err := h.Hash(ctx, "pw"); err == nil {
 		t.Fatal("Hash did not honour cancellation")
+	}
+	if _, err := h.Check(ctx, Check{Key: "bob", Password: "pw"}); err == nil {
+		t.Fatal("Check did not honour cancellation")
+	}
+}
+
+// waiting returns how many checks of key wait for their turn.
+func (t *turns) waiting(key string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if q := t.queue[key]; q != nil {
+		return q.waiters.Len()
+	}
+	return 0
+}
+
+// waitFor yields until key has n checks waiting.
+func waitFor(t *testing.T, tu *turns, key string, n int) {
+	t.Helper()
+	for tu.waiting(key) != n {
+		runtime.Gosched()
+	}
+}
+
+func TestOneCheckPerKey(t *testing.T) {
+	tu := newTurns(2)
+	k, err := tu.acquire(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A slot is free, but bob has a check running: a second one waits (and
+	// so gives up on a context that has ended).
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tu.acquire(done, "bob"); err == nil {
+		t.Fatal("a second check of one key ran beside the first")
+	}
+	// Another key takes the free slot at once.
+	if _, err := tu.acquire(done, "carol"); err != nil {
+		t.Fatalf("another key waited for a free slot: %v", err)
+	}
+	// Unkeyed checks never wait for each other while slots are free.
+	tu2 := newTurns(2)
+	for range 2 {
+		if _, err := tu2.acquire(done, ""); err != nil {
+			t.Fatalf("unkeyed check waited: %v", err)
+		}
+	}
+	// Once bob's check ends, the next one runs.
+	tu.release(k)
+	if _, err := tu.acquire(done, "bob"); err != nil {
+		t.Fatalf("bob waited after his check ended: %v", err)
+	}
+	// Both slots are taken now: any key waits.
+	if _, err := tu.acquire(done, "dave"); err == nil {
+		t.Fatal("dave took a slot although none is free")
+	}
+}
+
+func TestKeysTakeTurns(t *testing.T) {
+	tu := newTurns(1)
+	ctx := context.Background()
+	first, err := tu.acquire(ctx, "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 8)
+	var wg sync.WaitGroup
+	start := func(key, name string, waiting int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := tu.acquire(ctx, key)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- name
+			tu.release(k)
+		}()
+		waitFor(t, tu, key, waiting)
+	}
+	// Three more checks of mallory queue up, then one each of alice and bob.
+	start("mallory", "mallory2", 1)
+	start("mallory", "mallory3", 2)
+	start("mallory", "mallory4", 3)
+	start("alice", "alice", 1)
+	start("bob", "bob", 1)
+	tu.release(first)
+	wg.Wait()
+	close(order)
+	var got []string
+	for n := range order {
+		got = append(got, n)
+	}
+	// alice and bob came after mallory's queue, yet each waits for at most
+	// one of mallory's checks.
+	want := []string{"alice", "bob", "mallory2", "mallory3", "mallory4"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+func TestFailuresArePadded(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(fast())
+	h.calibrate()
+	const floor = 60 * time.Millisecond
+	for range len(h.floor.samples) {
+		h.floor.add(floor)
+	}
+	b, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	for name, c := range map[string]Check{
+		"bcrypt wrong":   {Key: "a", Hash: string(b), Password: "nope"},
+		"unknown user":   {Key: "b", Password: "nope"},
+		"locked account": {Key: "c", Hash: string(b), Password: "pw", Skip: func() bool { return true }},
+		"unreadable":     {Key: "d", Hash: "$argon2id$garbage", Password: "pw"},
+	} {
+		start := time.Now()
+		r, _ := h.Check(ctx, c)
+		h.Pad(ctx, r)
+		if took := time.Since(start); took < floor || r.OK {
+			t.Errorf("%s: answered after %v (ok %t), before the floor of %v", name, took, r.OK, floor)
+		}
+	}
+	// Verify and VerifyDummy pad on their own.
+	start := time.Now()
+	if ok, _, _ := h.Verify(ctx, string(b), "nope"); ok || time.Since(start) < floor {
+		t.Errorf("Verify of a wrong password answered after %v, before the floor", time.Since(start))
+	}
+	start = time.Now()
+	if h.VerifyDummy(ctx, "pw"); time.Since(start) < floor {
+		t.Errorf("VerifyDummy answered after %v, before the floor", time.Since(start))
+	}
+	// A success is not padded: it is right whatever it took.
+	if r, err := h.Check(ctx, Check{Key: "a", Hash: string(b), Password: "pw"}); !r.OK || !r.Rehash || err != nil {
+		t.Fatalf("bcrypt right: %+v %v", r, err)
+	}
+}
+
+func TestSkipHashesNothing(t *testing.T) {
+	h := NewHasher(fast())
+	asked := 0
+	// An unreadable hash would be an error if it were read.
+	r, err := h.Check(context.Background(), Check{Key: "bob", Hash: "$argon2id$garbage", Password: "pw",
+		Skip: func() bool { asked++; return true }})
+	if err != nil || r.OK || !r.Skipped || asked != 1 {
+		t.Fatalf("skipped check: %+v %v (asked %d)", r, err, asked)
+	}
+	r, err = h.Check(context.Background(), Check{Key: "bob", Hash: "$argon2id$garbage", Password: "pw",
+		Skip: func() bool { return false }})
+	if err == nil || r.Skipped {
+		t.Fatalf("not skipped: %+v %v", r, err)
+	}
+}
+
+func TestFloorFollowsArgon2(t *testing.T) {
+	h := NewHasher(fast())
+	if h.Floor() != 0 {
+		t.Fatal("a floor before any measurement")
+	}
+	h.VerifyDummy(context.Background(), "pw")
+	if h.Floor() <= 0 {
+		t.Fatal("no floor after the first check")
+	}
+	// Refusals that computed argon2id move it; others do not.
+	for range 31 {
+		h.floor.add(time.Hour)
+	}
+	r, _ := h.Check(context.Background(), Check{Password: "pw"})
+	r.start = r.start.Add(-2 * time.Hour) // as if it had taken two hours
+	for range 31 {
+		h.Pad(context.Background(), r)
+	}
+	two := h.Floor()
+	if two < 2*time.Hour || two > 2*time.Hour+time.Minute {
+		t.Fatalf("floor %v after refusals of two hours", two)
+	}
+	r, _ = h.Check(context.Background(), Check{Password: "pw", Skip: func() bool { return true }})
+	r.start = r.start.Add(-3 * time.Hour)
+	for range 31 {
+		h.Pad(context.Background(), r)
+	}
+	if h.Floor() != two {
+		t.Fatalf("floor %v moved by skipped checks", h.Floor())
+	}
+}
+
+func TestStoredBcryptCost(t *testing.T) {
+	// Costs above the import cap that were imported before it still verify;
+	// beyond maxStoredBcryptCost a check is refused without hashing.
+	good, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	h := NewHasher(fast())
+	if _, _, err := h.Verify(context.Background(), "$2b$15$"+string(good[7:]), "pw"); err == nil {
+		t.Fatal("a cost-15 hash was checked")
 	}
 }
 
@@ -147,13 +347,21 @@ func TestIsHash(t *testing.T) {
 		"plain-password":     false,
 		"$2b$99$" + g[7:]:    false, // cost out of range
 		"$2b$03$" + g[7:]:    false,
-		"$2b$15$" + g[7:]:    false, // over MaxBcryptCost
-		"$2b$14$" + g[7:]:    true,
+		"$2b$15$" + g[7:]:    false,
+		"$2b$14$" + g[7:]:    false, // over MaxBcryptCost
+		"$2b$13$" + g[7:]:    false,
+		"$2b$12$" + g[7:]:    true,
 		"$2b$10x" + g[7:]:    false,
 		g[:59] + "!":         false, // not bcrypt's base64
 		"$2c$" + g[4:]:       false,
 		"$argon2i$v=19$x":    false,
 		"$argon2id$v=19$m=1": false,
+		"$argon2id$v=19$m=65536,t=3,p=8$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5":  true, // RFC 9106's second option
+		"$argon2id$v=19$m=65537,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5":  false,
+		"$argon2id$v=19$m=65536,t=4,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5":  false,
+		"$argon2id$v=19$m=19456,t=10,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5": true,
+		"$argon2id$v=19$m=19456,t=11,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5": false,
+		"$argon2id$v=19$m=1024,t=1,p=9$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5":   false,
 	} {
 		if got := IsHash(s); got != want {
 			t.Errorf("IsHash(%q) = %t, want %t", s, got, want)

@@ -16,6 +16,9 @@ type RefreshToken struct {
 	Hash      []byte
 	SessionID string
 	Spent     bool
+	// SpentAt is when it was spent; zero when not spent, or not known (spent
+	// before the store kept the time).
+	SpentAt time.Time
 }
 
 // SessionRecord is a session with its refresh tokens, as copied.

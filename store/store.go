@@ -153,8 +153,42 @@ type Refresh struct {
 	Now     time.Time
 	// ExpiresAt is the session's new expiry (sliding refresh window).
 	ExpiresAt time.Time
-	// Audit events are written in the same transaction when the rotation succeeds.
+	// Grace is the reuse grace: a token spent less than Grace before Now
+	// whose replacement is NewHash, still unspent, is a retry of that
+	// rotation (see [Refreshed.Retry]) rather than a reuse. 0: every
+	// spent token is a reuse. It works only when the replacement of a
+	// token is derived from it, so that a retry presents the same NewHash.
+	Grace time.Duration
+	// Audit events are written in the same transaction when the rotation
+	// succeeds (not on a retry, which changes nothing).
 	Audit []gatehouse.AuditEvent
+}
+
+// Refreshed is the outcome of RefreshSession. With ErrRefreshReused and
+// ErrSessionEnded it still names the session the token belongs to.
+type Refreshed struct {
+	Session gatehouse.Session
+	// At is when the presented token was spent: r.Now truncated as the
+	// store keeps times, or for a Retry the time of the rotation it repeats.
+	At time.Time
+	// Retry reports a token spent within r.Grace whose replacement
+	// r.NewHash is still the session's unspent token: nothing was changed,
+	// and the caller answers with the pair of that rotation again.
+	Retry bool
+}
+
+// ReuseEndEvent is the audit event RefreshSession writes, in the same
+// transaction, when a reused refresh token ends session id: session.end of
+// session:ID with detail reason=refresh_reuse at r.Now, by the actor and
+// from the address of r's first event (the refresh that presented the
+// spent token), else by system:refresh_reuse.
+func ReuseEndEvent(r *Refresh, id string) gatehouse.AuditEvent {
+	ev := gatehouse.AuditEvent{At: r.Now, Actor: "system:refresh_reuse", Action: "session.end", Target: "session:" + id,
+		Outcome: gatehouse.OutcomeSuccess, Detail: "reason=" + gatehouse.EndRefreshReuse}
+	if len(r.Audit) > 0 {
+		ev.Actor, ev.Remote = r.Audit[0].Actor, r.Audit[0].Remote
+	}
+	return ev
 }
 
 // SessionFilter selects sessions for ListSessions and EndSessions. Empty
@@ -175,11 +209,13 @@ type Sessions interface {
 	// GetSession finds a session by id.
 	GetSession(ctx context.Context, id string) (gatehouse.Session, error)
 	// RefreshSession spends the refresh token r.OldHash and stores r.NewHash
-	// in its place, atomically. Unknown token: ErrNotFound. A spent token: the
-	// store ends the session (reason refresh_reuse, committed) and returns
-	// ErrRefreshReused. A session that has ended or expired at r.Now:
-	// ErrSessionEnded.
-	RefreshSession(ctx context.Context, r Refresh) (gatehouse.Session, error)
+	// in its place, atomically. Unknown token: ErrNotFound. A spent token,
+	// unless it is a retry within r.Grace (see [Refreshed.Retry]): the store
+	// ends the session (reason refresh_reuse) and writes its
+	// [ReuseEndEvent] in one committed transaction, and returns
+	// ErrRefreshReused with the session. A session that has ended or
+	// expired at r.Now: ErrSessionEnded, with the session.
+	RefreshSession(ctx context.Context, r Refresh) (Refreshed, error)
 	// FindSessionByRefresh returns the session a refresh token (spent or not)
 	// belongs to, without changing anything.
 	FindSessionByRefresh(ctx context.Context, hash []byte) (gatehouse.Session, error)

@@ -111,6 +111,28 @@ families:
 	}
 }
 
+// TestRefreshReuseGraceSetting: --refresh-reuse-grace is read like every
+// other setting (flag, environment, YAML) and shown by --print-config.
+func TestRefreshReuseGraceSetting(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	os.WriteFile(cfg, []byte("refresh-reuse-grace: 20s\n"), 0o600)
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, nil, `refresh-reuse-grace: 0s`},
+		{nil, []string{"--config", cfg}, `refresh-reuse-grace: 20s`},
+		{map[string]string{"GATEHOUSE_REFRESH_REUSE_GRACE": "15s"}, []string{"--config", cfg}, `refresh-reuse-grace: 15s`},
+		{map[string]string{"GATEHOUSE_REFRESH_REUSE_GRACE": "15s"}, []string{"--refresh-reuse-grace", "5s"}, `refresh-reuse-grace: 5s`},
+	} {
+		code, out, errs := runCmd(t, tc.env, append([]string{"serve", "--print-config"}, tc.args...)...)
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%v %v: exit %d, want %q in:\n%s%s", tc.env, tc.args, code, tc.want, out, errs)
+		}
+	}
+}
+
 func TestConfigFileMisspeltSectionKey(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	os.WriteFile(cfg, []byte("addr: 127.0.0.1:0\nfamilies:\n  - name: access\n    prefixes: [/access/]\n"), 0o600)

@@ -86,6 +86,7 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.StringVar(&cfg.Auth.UserScope, "user-scope", cfg.Auth.UserScope, "scope (aud claim) of user-credential tokens")
 	f.DurationVar(&cfg.Auth.UserTokenTTL, "user-token-ttl", cfg.Auth.UserTokenTTL, "lifetime of user access tokens")
 	f.DurationVar(&cfg.Auth.RefreshTTL, "refresh-token-ttl", cfg.Auth.RefreshTTL, "how long a user session can be refreshed after its last refresh")
+	f.DurationVar(&cfg.Auth.RefreshReuseGrace, "refresh-reuse-grace", 0, "how long after a refresh a retry with the spent refresh token gets the same new pair instead of ending the session (0: never)")
 	f.StringVar(&cfg.Auth.UserTokenAlg, "user-token-alg", cfg.Auth.UserTokenAlg, "signing algorithm of user tokens: RS256, ES256, EdDSA, HS256")
 	f.StringVar(&cfg.Auth.ConsumerTokenAlg, "consumer-token-alg", cfg.Auth.ConsumerTokenAlg, "signing algorithm of P21 consumer tokens: RS256, ES256, EdDSA, HS256")
 	f.StringVar(&cfg.Auth.OAuthTokenAlg, "oauth-token-alg", cfg.Auth.OAuthTokenAlg, "signing algorithm of /oauth/token tokens: ES256, RS256, EdDSA (HS256 cannot be checked with the JWKS)")

@@ -471,6 +471,9 @@ func TestUserImportHash(t *testing.T) {
 		{"not-a-hash-SECRETISH\n", []string{"user", "add", "x", "--password-hash-stdin"}, "not a bcrypt"},
 		{"pw\n", []string{"user", "add", "y", "--password-stdin", "--password-hash-env", "H"}, "not both"},
 		{"$2b$99$xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "not a bcrypt"},
+		// Imported bcrypt costs are capped at 12: each step doubles the work of every sign-in.
+		{"$2b$13$" + string(h[7:]) + "\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "cost 4 to 12"},
+		{"$argon2id$v=19$m=262144,t=3,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\n", []string{"user", "set-password", "legacy", "--password-hash-stdin"}, "at most 64 MiB"},
 		{"", []string{"user", "set-password", "legacy"}, "--password-hash-stdin"},
 	} {
 		code, _, errs := cli(t, tc.stdin, env, append([]string{"--data", dir}, tc.args...)...)
@@ -496,4 +499,57 @@ func TestUserImportHash(t *testing.T) {
 	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "password=imported-hash") || strings.Contains(evs[0].Detail, "$2") {
 		t.Errorf("user.add audit: %+v", evs)
 	}
+}
+
+// TestSetPasswordEndsSessions: `user set-password` ends the user's sessions,
+// for a password and for an imported hash, unless --keep-sessions.
+func TestSetPasswordEndsSessions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	mustCLI(t, "", env, "--data", dir, "migrate")
+	mustCLI(t, "pw-one-1\n", env, "--data", dir, "user", "add", "lee", "--password-stdin")
+	cfg := apptest.Config(t)
+	cfg.DataDir = dir
+	a, err := app.New(ctx, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	signIn := func(pw string) string {
+		t.Helper()
+		iss, err := a.Service.PasswordToken(ctx, "lee", pw, auth.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return iss.Session.ID
+	}
+	reason := func(id string) string {
+		t.Helper()
+		s, err := a.Store.GetSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.EndReason
+	}
+	id := signIn("pw-one-1")
+	if out := mustCLI(t, "pw-two-2\n", env, "--data", dir, "user", "set-password", "lee", "--password-stdin"); !strings.Contains(out, "1 sessions ended") {
+		t.Fatalf("set-password: %s", out)
+	}
+	if r := reason(id); r != "password_changed" {
+		t.Fatalf("session after set-password: ended %q", r)
+	}
+	id = signIn("pw-two-2")
+	if out := mustCLI(t, "pw-three-3\n", env, "--data", dir, "user", "set-password", "lee", "--password-stdin", "--keep-sessions"); !strings.Contains(out, "sessions kept") {
+		t.Fatalf("set-password --keep-sessions: %s", out)
+	}
+	if r := reason(id); r != "" {
+		t.Fatalf("session after set-password --keep-sessions: ended %q", r)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw-four-4"), bcrypt.MinCost)
+	mustCLI(t, string(h)+"\n", env, "--data", dir, "user", "set-password", "lee", "--password-hash-stdin")
+	if r := reason(id); r != "password_changed" {
+		t.Fatalf("session after a hash import: ended %q", r)
+	}
+	signIn("pw-four-4")
 }

@@ -213,11 +213,14 @@ argon2id hash at the user's first successful sign-in.`,
 		},
 	}
 
-	var spStdin, shStdin bool
+	var spStdin, shStdin, keepSessions bool
 	var spEnv, shEnv string
 	setPw := &cobra.Command{
 		Use:   "set-password NAME",
-		Short: "Replace a user's password (from stdin or an environment variable)",
+		Short: "Replace a user's password (from stdin or an environment variable) and end the user's sessions",
+		Long: `Replace a user's password, or import an existing hash for it. Every session
+acting as the user ends (reason password_changed): whoever knew the old
+password may hold its tokens. --keep-sessions keeps them.`,
 		Example: `  echo 'N3w-secret' | gatehouse user set-password api_user --password-stdin
   echo '$2b$10$…' | gatehouse user set-password api_user --password-hash-stdin`,
 		Args: cobra.ExactArgs(1),
@@ -241,17 +244,23 @@ argon2id hash at the user's first successful sign-in.`,
 				return err
 			}
 			defer a.Close()
-			set := a.admin.SetPassword
+			ch := auth.PasswordChange{Password: secret, KeepSessions: keepSessions}
 			if hashGiven {
-				set = a.admin.SetPasswordHash
+				ch = auth.PasswordChange{Hash: secret, KeepSessions: keepSessions}
 			}
-			if err := set(cmd.Context(), a.actor, args[0], secret); err != nil {
+			ended, err := a.admin.ChangePassword(cmd.Context(), a.actor, args[0], ch)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "password of %s replaced\n", args[0])
+			if keepSessions {
+				fmt.Fprintf(e.stdout, "password of %s replaced; sessions kept\n", args[0])
+			} else {
+				fmt.Fprintf(e.stdout, "password of %s replaced; %d sessions ended\n", args[0], len(ended))
+			}
 			return nil
 		},
 	}
+	setPw.Flags().BoolVar(&keepSessions, "keep-sessions", false, "keep the user's sessions (by default they end)")
 	setPw.Flags().BoolVar(&spStdin, "password-stdin", false, "read the password from stdin")
 	setPw.Flags().StringVar(&spEnv, "password-env", "", "read the password from this environment variable")
 	setPw.Flags().BoolVar(&shStdin, "password-hash-stdin", false, "read an existing bcrypt or argon2id hash from stdin, instead of a password")

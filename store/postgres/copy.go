@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/store"
@@ -19,14 +20,16 @@ var (
 func (s *Store) RefreshTokens(ctx context.Context, sessionIDs []string) ([]store.RefreshToken, error) {
 	qctx, cancel := s.ctx(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(qctx, "SELECT hash, session_id, spent FROM refresh_tokens WHERE session_id = ANY($1) ORDER BY session_id, hash",
+	rows, err := s.pool.Query(qctx, "SELECT hash, session_id, spent, spent_at FROM refresh_tokens WHERE session_id = ANY($1) ORDER BY session_id, hash",
 		sessionIDs)
 	if err != nil {
 		return nil, s.err(ctx, "refresh tokens", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RefreshToken, error) {
 		var t store.RefreshToken
-		err := r.Scan(&t.Hash, &t.SessionID, &t.Spent)
+		var spentAt pgtype.Timestamptz
+		err := r.Scan(&t.Hash, &t.SessionID, &t.Spent, &spentAt)
+		t.SpentAt = goTime(spentAt)
 		return t, err
 	})
 	return out, s.err(ctx, "refresh tokens", err)
@@ -75,7 +78,7 @@ func (s *Store) ImportSessions(ctx context.Context, rs []store.SessionRecord) er
 				x.ID, x.Username, x.ConsumerUID, x.Flow, x.Scope, dbTime(x.CreatedAt), dbTime(x.ExpiresAt), dbTime(x.EndedAt),
 				x.EndReason, x.RemoteAddr, lower(x.Username))
 			for _, t := range rs[i].RefreshTokens {
-				b.Queue("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES ($1, $2, $3)", t.Hash, x.ID, t.Spent)
+				b.Queue("INSERT INTO refresh_tokens (hash, session_id, spent, spent_at) VALUES ($1, $2, $3, $4)", t.Hash, x.ID, t.Spent, dbTime(t.SpentAt))
 			}
 			b.Queue("INSERT INTO changes (kind, key, op) VALUES ('session', $1, 'create')", x.ID)
 		}

@@ -462,6 +462,11 @@ func TestCopyFromSQLite(t *testing.T) {
 	if x.ID != "live" || !spent {
 		t.Fatalf("copied spent refresh token: %+v %v", x, spent)
 	}
+	// When r1 was spent is copied too: within a reuse grace, its retry is one still.
+	if res, err := dst.RefreshSession(bg, store.Refresh{OldHash: []byte("r1"), NewHash: []byte("r2"), Now: now.Add(time.Second),
+		ExpiresAt: now.Add(time.Hour), Grace: time.Minute}); err != nil || !res.Retry || !res.At.Equal(now.Truncate(time.Microsecond)) {
+		t.Fatalf("retry after the copy: %+v, %v", res, err)
+	}
 	if _, err := dst.RefreshSession(bg, store.Refresh{OldHash: []byte("r2"), NewHash: []byte("r3"), Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatalf("refresh with the copied live token: %v", err)
 	}

@@ -216,6 +216,10 @@ ALTER TABLE audit ADD COLUMN count_key text COLLATE "C";
 CREATE UNIQUE INDEX audit_count_key ON audit (count_key) WHERE count_key IS NOT NULL;
 CREATE INDEX audit_at ON audit (at);
 `,
+	// 4: when a refresh token was spent, for the reuse grace.
+	`
+ALTER TABLE refresh_tokens ADD COLUMN spent_at timestamptz;
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

@@ -150,24 +150,42 @@ func (s *Store) GetSession(ctx context.Context, id string) (gatehouse.Session, e
 // RefreshSession spends r.OldHash and stores r.NewHash in its place. The
 // token and its session are locked, so of two refreshes with one token the
 // second sees it spent.
-func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.Session, error) {
+func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (store.Refreshed, error) {
 	const what = "refresh token"
 	if len(r.OldHash) == 0 {
-		return gatehouse.Session{}, fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
+		return store.Refreshed{}, fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
 	}
-	var out gatehouse.Session
+	var out store.Refreshed
 	err := s.tx(ctx, what, true, func(ctx context.Context, tx pgx.Tx) error {
+		out = store.Refreshed{} // the transaction may run again
 		var spent bool
-		x, err := scanSession(tx.QueryRow(ctx, "SELECT "+sessionColsS+", t.spent FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "+
-			"WHERE t.hash = $1 FOR UPDATE", r.OldHash), &spent)
+		var spentAt pgtype.Timestamptz
+		x, err := scanSession(tx.QueryRow(ctx, "SELECT "+sessionColsS+", t.spent, t.spent_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "+
+			"WHERE t.hash = $1 FOR UPDATE", r.OldHash), &spent, &spentAt)
 		if err != nil {
 			return err
 		}
+		out.Session = x
 		if spent {
+			if r.Grace > 0 && spentAt.Valid && len(r.NewHash) > 0 && r.Now.Sub(spentAt.Time) < r.Grace {
+				var next bool
+				if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND NOT spent)",
+					r.NewHash, x.ID).Scan(&next); err != nil {
+					return err
+				}
+				if next {
+					if !x.Active(r.Now) {
+						return fmt.Errorf("session %q: %w", x.ID, gatehouse.ErrSessionEnded)
+					}
+					out.At, out.Retry = goTime(spentAt), true
+					return nil
+				}
+			}
 			// A replayed token means it leaked: end the session for good, and
 			// keep that even though the call fails.
 			if x.EndedAt.IsZero() {
-				rows, err := tx.Query(ctx, endSessionsSQL("id = $3 AND ended_at IS NULL"), endTime(r.Now), gatehouse.EndRefreshReuse, x.ID)
+				end := stored(endTime(r.Now))
+				rows, err := tx.Query(ctx, endSessionsSQL("id = $3 AND ended_at IS NULL"), end, gatehouse.EndRefreshReuse, x.ID)
 				if err != nil {
 					return err
 				}
@@ -175,13 +193,19 @@ func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.
 				if err := rows.Err(); err != nil {
 					return err
 				}
+				ev := store.ReuseEndEvent(&r, x.ID)
+				if _, err := tx.Exec(ctx, insertAuditSQL, auditArgs(&ev)...); err != nil {
+					return err
+				}
+				out.Session.EndedAt, out.Session.EndReason = end, gatehouse.EndRefreshReuse
 			}
 			return committed{fmt.Errorf("session %q: %w", x.ID, gatehouse.ErrRefreshReused)}
 		}
 		if !x.Active(r.Now) {
 			return fmt.Errorf("session %q: %w", x.ID, gatehouse.ErrSessionEnded)
 		}
-		if _, err := tx.Exec(ctx, "UPDATE refresh_tokens SET spent = true WHERE hash = $1", r.OldHash); err != nil {
+		now := stored(r.Now)
+		if _, err := tx.Exec(ctx, "UPDATE refresh_tokens SET spent = true, spent_at = $2 WHERE hash = $1", r.OldHash, now); err != nil {
 			return err
 		}
 		if len(r.NewHash) > 0 {
@@ -200,14 +224,14 @@ func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.
 				return err
 			}
 		}
-		x.ExpiresAt = stored(r.ExpiresAt)
-		out = x
+		out.Session.ExpiresAt = stored(r.ExpiresAt)
+		out.At = now
 		return nil
 	})
-	if err != nil {
-		return gatehouse.Session{}, err
+	if err != nil && !errors.Is(err, gatehouse.ErrRefreshReused) && !errors.Is(err, gatehouse.ErrSessionEnded) {
+		return store.Refreshed{}, err
 	}
-	return out, nil
+	return out, err
 }
 
 // FindSessionByRefresh returns the session a refresh token, spent or not,

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -29,7 +30,7 @@ func (s *Store) RefreshTokens(ctx context.Context, sessionIDs []string) ([]store
 		for i, id := range part {
 			args[i] = id
 		}
-		q := "SELECT hash, session_id, spent FROM refresh_tokens WHERE session_id IN (?" + strings.Repeat(", ?", len(part)-1) +
+		q := "SELECT hash, session_id, spent, spent_at FROM refresh_tokens WHERE session_id IN (?" + strings.Repeat(", ?", len(part)-1) +
 			") ORDER BY session_id, hash"
 		rows, err := s.rdb.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -37,10 +38,12 @@ func (s *Store) RefreshTokens(ctx context.Context, sessionIDs []string) ([]store
 		}
 		for rows.Next() {
 			var t store.RefreshToken
-			if err := rows.Scan(&t.Hash, &t.SessionID, &t.Spent); err != nil {
+			var spentAt sql.NullInt64
+			if err := rows.Scan(&t.Hash, &t.SessionID, &t.Spent, &spentAt); err != nil {
 				rows.Close()
 				return nil, s.readErr("refresh tokens", err)
 			}
+			t.SpentAt = goTime(spentAt)
 			out = append(out, t)
 		}
 		err = rows.Err()
@@ -107,7 +110,7 @@ func (s *Store) ImportSessions(ctx context.Context, rs []store.SessionRecord) er
 				return writeErr(what, err)
 			}
 			for _, t := range rs[i].RefreshTokens {
-				if _, err := tx.exec("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES (?, ?, ?)", t.Hash, x.ID, t.Spent); err != nil {
+				if _, err := tx.exec("INSERT INTO refresh_tokens (hash, session_id, spent, spent_at) VALUES (?, ?, ?, ?)", t.Hash, x.ID, t.Spent, dbTime(t.SpentAt)); err != nil {
 					return writeErr(what+" refresh token", err)
 				}
 			}

@@ -62,6 +62,11 @@ func TestCopy(t *testing.T) {
 	if c.UID != 4 {
 		t.Fatalf("uid after the copy = %d, want 4", c.UID)
 	}
+	// When r1 was spent is copied too: within a reuse grace, its retry is one still.
+	if res, err := dst.RefreshSession(ctx, store.Refresh{OldHash: []byte("r1"), NewHash: []byte("r2"), Now: now.Add(time.Second),
+		ExpiresAt: now.Add(time.Hour), Grace: time.Minute}); err != nil || !res.Retry || !res.At.Equal(now.Truncate(time.Microsecond)) {
+		t.Fatalf("retry after the copy: %+v, %v", res, err)
+	}
 	if _, err := dst.RefreshSession(ctx, store.Refresh{OldHash: []byte("r1"), NewHash: []byte("r3"), Now: now, ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, gatehouse.ErrRefreshReused) {
 		t.Fatalf("spent refresh token after the copy: %v", err)
 	}

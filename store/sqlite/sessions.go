@@ -197,35 +197,53 @@ func (s *Store) GetSession(ctx context.Context, id string) (gatehouse.Session, e
 }
 
 // RefreshSession spends r.OldHash and stores r.NewHash in its place.
-func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.Session, error) {
+func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (store.Refreshed, error) {
 	const what = "refresh token"
 	if len(r.OldHash) == 0 {
-		return gatehouse.Session{}, fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
+		return store.Refreshed{}, fmt.Errorf("%s: %w", what, gatehouse.ErrNotFound)
 	}
-	var out gatehouse.Session
+	var out store.Refreshed
 	err := s.write(ctx, func(tx *wtx) error {
+		out = store.Refreshed{} // the op may run again
 		var id string
 		var spent bool
-		if err := tx.queryRow("SELECT session_id, spent FROM refresh_tokens WHERE hash = ?", r.OldHash).Scan(&id, &spent); err != nil {
+		var spentAt sql.NullInt64
+		if err := tx.queryRow("SELECT session_id, spent, spent_at FROM refresh_tokens WHERE hash = ?", r.OldHash).Scan(&id, &spent, &spentAt); err != nil {
 			return writeErr(what, err)
 		}
 		x, err := scanSession(tx.queryRow("SELECT "+sessionCols+" FROM sessions WHERE id = ?", id))
 		if err != nil {
 			return writeErr(what, err)
 		}
-		// Its end or expiry may change below.
-		tx.w.caps.drop(principal{x.ConsumerUID, lower(x.Username)})
+		out.Session = x
 		if spent {
+			retry, err := graceRetry(tx, &r, id, spentAt)
+			if err != nil {
+				return writeErr(what, err)
+			}
+			if retry {
+				if !x.Active(r.Now) {
+					return fmt.Errorf("session %q: %w", id, gatehouse.ErrSessionEnded)
+				}
+				out.At, out.Retry = goTime(spentAt), true
+				return nil
+			}
 			// A replayed token means it leaked: end the session for good, and
 			// keep that even though the call fails.
 			if x.EndedAt.IsZero() {
+				tx.w.caps.drop(principal{x.ConsumerUID, lower(x.Username)})
+				end := tx.at(r.Now)
 				if _, err := tx.exec("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-					tx.at(r.Now), gatehouse.EndRefreshReuse, id); err != nil {
+					end, gatehouse.EndRefreshReuse, id); err != nil {
 					return writeErr(what, err)
 				}
 				if err := tx.change(gatehouse.ChangeSession, id, gatehouse.OpEnd); err != nil {
 					return writeErr(what, err)
 				}
+				if err := insertAudit(tx, []gatehouse.AuditEvent{store.ReuseEndEvent(&r, id)}); err != nil {
+					return writeErr(what+" audit", err)
+				}
+				out.Session.EndedAt, out.Session.EndReason = time.UnixMicro(end).UTC(), gatehouse.EndRefreshReuse
 			}
 			return committed{fmt.Errorf("session %q: %w", id, gatehouse.ErrRefreshReused)}
 		}
@@ -237,7 +255,10 @@ func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.
 				return fmt.Errorf("new %s: %w", what, err)
 			}
 		}
-		if _, err := tx.exec("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?", r.OldHash); err != nil {
+		// Its expiry changes below.
+		tx.w.caps.drop(principal{x.ConsumerUID, lower(x.Username)})
+		now := tx.at(r.Now)
+		if _, err := tx.exec("UPDATE refresh_tokens SET spent = 1, spent_at = ? WHERE hash = ?", now, r.OldHash); err != nil {
 			return writeErr(what, err)
 		}
 		if len(r.NewHash) > 0 {
@@ -254,14 +275,26 @@ func (s *Store) RefreshSession(ctx context.Context, r store.Refresh) (gatehouse.
 		if err := insertAudit(tx, r.Audit); err != nil {
 			return writeErr(what+" audit", err)
 		}
-		x.ExpiresAt = stored(r.ExpiresAt)
-		out = x
+		out.Session.ExpiresAt = stored(r.ExpiresAt)
+		out.At = time.UnixMicro(now).UTC()
 		return nil
 	})
-	if err != nil {
-		return gatehouse.Session{}, err
+	if err != nil && !errors.Is(err, gatehouse.ErrRefreshReused) && !errors.Is(err, gatehouse.ErrSessionEnded) {
+		return store.Refreshed{}, err
 	}
-	return out, nil
+	return out, err
+}
+
+// graceRetry reports whether a spent token of session id is a retry within
+// r.Grace: spent less than r.Grace before r.Now, and its replacement
+// r.NewHash is still the session's unspent token.
+func graceRetry(tx *wtx, r *store.Refresh, id string, spentAt sql.NullInt64) (bool, error) {
+	if r.Grace <= 0 || !spentAt.Valid || len(r.NewHash) == 0 || r.Now.Sub(goTime(spentAt)) >= r.Grace {
+		return false, nil
+	}
+	var n int
+	err := tx.queryRow("SELECT count(*) FROM refresh_tokens WHERE hash = ? AND session_id = ? AND spent = 0", r.NewHash, id).Scan(&n)
+	return n > 0, err
 }
 
 // FindSessionByRefresh returns the session a refresh token, spent or not,

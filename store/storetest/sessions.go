@@ -410,7 +410,7 @@ var refreshTests = []test{
 		must(t, err)
 		want := x
 		want.ExpiresAt = at(2 * time.Hour)
-		checkEqual(t, "RefreshSession result", got, want)
+		checkEqual(t, "RefreshSession result", got, store.Refreshed{Session: want, At: at(time.Minute)})
 		checkEqual(t, "session after refresh", getSession(t, s, "s1"), want)
 		for _, r := range []string{"r1", "r2"} {
 			found, err := s.FindSessionByRefresh(ctx, hash(r))
@@ -426,7 +426,7 @@ var refreshTests = []test{
 		got, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r2"), NewHash: hash("r3"), Now: at(time.Hour),
 			ExpiresAt: at(3 * time.Hour)})
 		must(t, err)
-		if !got.ExpiresAt.Equal(at(3 * time.Hour).Truncate(time.Microsecond)) {
+		if !got.Session.ExpiresAt.Equal(at(3*time.Hour).Truncate(time.Microsecond)) || got.Retry {
 			t.Fatalf("second refresh: %+v", got)
 		}
 	}},
@@ -435,8 +435,11 @@ var refreshTests = []test{
 		_, err := s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r2"), Now: at(time.Minute), ExpiresAt: at(time.Hour)})
 		must(t, err)
 		rev := lastRev(t, s)
-		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r9"), Now: at(2 * time.Minute),
-			ExpiresAt: at(5 * time.Hour), Audit: []gatehouse.AuditEvent{{At: at(2 * time.Minute), Action: "token.refresh"}}})
+		refresh := gatehouse.AuditEvent{At: at(2 * time.Minute), Actor: "user:bob", Action: "token.refresh", Target: "session:s1",
+			Outcome: gatehouse.OutcomeSuccess, Remote: "198.51.100.4", Detail: "p21.v2/refresh"}
+		r := store.Refresh{OldHash: hash("r1"), NewHash: hash("r9"), Now: at(2 * time.Minute), ExpiresAt: at(5 * time.Hour),
+			Audit: []gatehouse.AuditEvent{refresh}}
+		got, err := s.RefreshSession(ctx, r)
 		wantErr(t, "reused refresh token", err, gatehouse.ErrRefreshReused)
 		x := getSession(t, s, "s1")
 		if x.EndReason != gatehouse.EndRefreshReuse || !x.EndedAt.Equal(at(2*time.Minute).Truncate(time.Microsecond)) {
@@ -445,19 +448,112 @@ var refreshTests = []test{
 		if !x.ExpiresAt.Equal(at(time.Hour).Truncate(time.Microsecond)) {
 			t.Fatalf("reuse changed the expiry: %+v", x)
 		}
+		// The failed call names the session it ended, as ended.
+		checkEqual(t, "RefreshSession result on reuse", got.Session, x)
 		expectChanges(t, s, rev, []change{{gatehouse.ChangeSession, "s1", gatehouse.OpEnd}})
-		if evs, _ := s.ListAudit(ctx, store.AuditFilter{}); len(evs) != 0 {
-			t.Fatalf("a failed refresh wrote its audit events: %+v", evs)
+		// The end is audited in the same transaction, naming the session;
+		// the refresh event itself is not written.
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		want := gatehouse.AuditEvent{ID: evs[0].ID, At: at(2 * time.Minute), Actor: "user:bob", Action: "session.end", Target: "session:s1",
+			Outcome: gatehouse.OutcomeSuccess, Remote: "198.51.100.4", Detail: "reason=" + gatehouse.EndRefreshReuse, Count: 1}
+		checkEqual(t, "audit after reuse", evs, []gatehouse.AuditEvent{want})
+		if ev := store.ReuseEndEvent(&r, "s1"); ev.Action != want.Action || ev.Actor != want.Actor || ev.Detail != want.Detail {
+			t.Fatalf("ReuseEndEvent: %+v, want what the store wrote: %+v", ev, want)
 		}
 		_, err = s.FindSessionByRefresh(ctx, hash("r9"))
 		wantErr(t, "replacement of a reused token", err, gatehouse.ErrNotFound)
-		// The current token of the ended session is refused too.
-		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r2"), NewHash: hash("r3"), Now: at(3 * time.Minute), ExpiresAt: at(time.Hour)})
+		// The current token of the ended session is refused too, naming it.
+		got, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r2"), NewHash: hash("r3"), Now: at(3 * time.Minute), ExpiresAt: at(time.Hour)})
 		wantErr(t, "current token of a session ended by reuse", err, gatehouse.ErrSessionEnded)
-		// Reusing again keeps the first end.
-		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r4"), Now: at(4 * time.Minute), ExpiresAt: at(time.Hour)})
+		checkEqual(t, "RefreshSession result for an ended session", got.Session, x)
+		// Reusing again keeps the first end, and audits no second one.
+		got, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r4"), Now: at(4 * time.Minute), ExpiresAt: at(time.Hour)})
 		wantErr(t, "reused again", err, gatehouse.ErrRefreshReused)
 		checkEqual(t, "session after a second reuse", getSession(t, s, "s1"), x)
+		checkEqual(t, "RefreshSession result on a second reuse", got.Session, x)
+		if evs, _ := s.ListAudit(ctx, store.AuditFilter{}); len(evs) != 1 {
+			t.Fatalf("a second reuse wrote audit events: %+v", evs)
+		}
+	}},
+	{"ReuseWithoutEvents", func(t *testing.T, s store.Store) {
+		// Without events of the caller's, the end is audited by the system.
+		createSession(t, s, session("s1", 0, "bob", 0), "r1", 0)
+		_, err := s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r2"), Now: at(time.Minute), ExpiresAt: at(time.Hour)})
+		must(t, err)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r3"), Now: at(2 * time.Minute), ExpiresAt: at(time.Hour)})
+		wantErr(t, "reused refresh token", err, gatehouse.ErrRefreshReused)
+		evs, err := s.ListAudit(ctx, store.AuditFilter{Action: "session.end"})
+		must(t, err)
+		if len(evs) != 1 || evs[0].Actor != "system:refresh_reuse" || evs[0].Target != "session:s1" || evs[0].Detail != "reason=refresh_reuse" {
+			t.Fatalf("audit of a reuse: %+v", evs)
+		}
+	}},
+	{"ReuseGrace", func(t *testing.T, s store.Store) {
+		const grace = 10 * time.Second
+		createSession(t, s, session("s1", 7, "bob", 0), "r1", 0)
+		ev := gatehouse.AuditEvent{At: at(time.Minute), Action: "token.refresh", Target: "session:s1", Outcome: gatehouse.OutcomeSuccess}
+		first, err := s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r2"), Now: at(time.Minute),
+			ExpiresAt: at(2 * time.Hour), Grace: grace, Audit: []gatehouse.AuditEvent{ev}})
+		must(t, err)
+		rev := lastRev(t, s)
+		// A retry with the same replacement within the grace changes nothing
+		// and reports the time of the rotation it repeats.
+		for _, now := range []time.Duration{time.Minute, time.Minute + grace - time.Microsecond} {
+			got, err := s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r2"), Now: at(now),
+				ExpiresAt: at(3 * time.Hour), Grace: grace, Audit: []gatehouse.AuditEvent{ev}})
+			must(t, err)
+			checkEqual(t, "retry within the grace", got, store.Refreshed{Session: first.Session, At: at(time.Minute), Retry: true})
+		}
+		noChanges(t, s, rev)
+		if evs, _ := s.ListAudit(ctx, store.AuditFilter{}); len(evs) != 1 {
+			t.Fatalf("a retry wrote audit events: %+v", evs)
+		}
+		checkEqual(t, "session after retries", getSession(t, s, "s1"), first.Session)
+		if _, spent, err := s.FindRefreshToken(ctx, hash("r2")); err != nil || spent {
+			t.Fatalf("the replacement after retries: spent %t, %v", spent, err)
+		}
+		// Another replacement is a reuse, even within the grace.
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("r1"), NewHash: hash("r-other"), Now: at(time.Minute + time.Second),
+			ExpiresAt: at(3 * time.Hour), Grace: grace})
+		wantErr(t, "another replacement within the grace", err, gatehouse.ErrRefreshReused)
+
+		// At the end of the grace, a retry is a reuse.
+		createSession(t, s, session("s2", 7, "carol", 0), "q1", 0)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("q1"), NewHash: hash("q2"), Now: at(time.Minute), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		must(t, err)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("q1"), NewHash: hash("q2"), Now: at(time.Minute + grace), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		wantErr(t, "retry at the end of the grace", err, gatehouse.ErrRefreshReused)
+		if x := getSession(t, s, "s2"); x.EndReason != gatehouse.EndRefreshReuse {
+			t.Fatalf("session after a late retry: %+v", x)
+		}
+
+		// Once the replacement is spent, the older token is a reuse.
+		createSession(t, s, session("s3", 7, "dave", 0), "p1", 0)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("p1"), NewHash: hash("p2"), Now: at(time.Minute), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		must(t, err)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("p2"), NewHash: hash("p3"), Now: at(time.Minute + time.Second), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		must(t, err)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("p1"), NewHash: hash("p2"), Now: at(time.Minute + 2*time.Second), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		wantErr(t, "retry after the replacement was spent", err, gatehouse.ErrRefreshReused)
+
+		// Without a grace, a retry is a reuse.
+		createSession(t, s, session("s4", 7, "erin", 0), "o1", 0)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("o1"), NewHash: hash("o2"), Now: at(time.Minute), ExpiresAt: at(2 * time.Hour)})
+		must(t, err)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("o1"), NewHash: hash("o2"), Now: at(time.Minute), ExpiresAt: at(2 * time.Hour), Grace: 0})
+		wantErr(t, "retry without a grace", err, gatehouse.ErrRefreshReused)
+
+		// A retry for a session ended meanwhile is refused without a reuse.
+		createSession(t, s, session("s5", 7, "fay", 0), "n1", 0)
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("n1"), NewHash: hash("n2"), Now: at(time.Minute), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		must(t, err)
+		must(t, s.EndSession(ctx, "s5", gatehouse.EndAdmin, at(time.Minute+time.Second)))
+		_, err = s.RefreshSession(ctx, store.Refresh{OldHash: hash("n1"), NewHash: hash("n2"), Now: at(time.Minute + 2*time.Second), ExpiresAt: at(2 * time.Hour), Grace: grace})
+		wantErr(t, "retry for an ended session", err, gatehouse.ErrSessionEnded)
+		if x := getSession(t, s, "s5"); x.EndReason != gatehouse.EndAdmin {
+			t.Fatalf("session ended meanwhile: %+v", x)
+		}
 	}},
 	{"Refused", func(t *testing.T, s store.Store) {
 		createSession(t, s, session("ended", 7, "bob", 0), "r-ended", 0)

@@ -19,10 +19,21 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// newKID returns a random key id that does not start with "-" or "_", so
+// that it can be given on a command line (`gatehouse keys retire KID`)
+// without being read as a flag.
+func newKID() string {
+	for {
+		if k := RandomToken(12); k[0] != '-' && k[0] != '_' {
+			return k
+		}
+	}
+}
+
 // NewSigningKey makes a new key for alg, its private part sealed under mk.
 // The caller sets its state before storing it.
 func NewSigningKey(alg string, mk *masterkey.Key, now time.Time) (gatehouse.SigningKey, error) {
-	k := gatehouse.SigningKey{KID: RandomToken(12), Algorithm: alg, CreatedAt: now}
+	k := gatehouse.SigningKey{KID: newKID(), Algorithm: alg, CreatedAt: now}
 	var priv []byte
 	var pub crypto.PublicKey
 	switch alg {

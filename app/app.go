@@ -20,6 +20,9 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/issue"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/policy"
@@ -187,11 +190,11 @@ type App struct {
 	Store      store.Store
 	MasterKey  *masterkey.Key
 	Keys       *auth.KeyManager
-	Service    *auth.Service
-	Admin      *auth.Admin
-	Verifier   *auth.Verifier
-	Directory  *auth.Directory
-	Authorizer *auth.Authorizer
+	Service    *issue.Service
+	Admin      *admin.Admin
+	Verifier   *verify.Verifier
+	Directory  *verify.Directory
+	Authorizer *verify.Authorizer
 	Gateway    *gateway.Gateway
 	Follower   *store.Follower
 	Metrics    *server.Metrics
@@ -271,14 +274,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	}
 	hasher := password.NewHasher(password.DefaultParams())
 	ck := auth.NewConsumerKeys(a.MasterKey)
-	a.Service = auth.NewService(cfg.Auth, auth.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck,
-		NameTags: auth.NewNameTags(a.MasterKey), RefreshTokens: auth.NewRefreshTokens(a.MasterKey), Clock: clock, Log: log})
-	a.Admin = auth.NewAdmin(st, hasher, ck, a.Keys, cfg.Auth, clock)
-	a.Verifier = auth.NewVerifier(cfg.Auth, ring, st, clock)
+	a.Service = issue.NewService(cfg.Auth, issue.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck,
+		NameTags: issue.NewNameTags(a.MasterKey), RefreshTokens: issue.NewRefreshTokens(a.MasterKey), Clock: clock, Log: log})
+	a.Admin = admin.New(st, hasher, ck, a.Keys, cfg.Auth, clock)
+	a.Verifier = verify.NewVerifier(cfg.Auth, ring, st, clock)
 	// Sessions this process ends are refused here at once, not at the next feed poll.
 	a.Service.OnSessionsEnded(a.Verifier.SessionEnded)
 	a.Admin.OnSessionsEnded(a.Verifier.SessionEnded)
-	a.Directory = auth.NewDirectory(st)
+	a.Directory = verify.NewDirectory(st)
 	fams := cfg.Families
 	if fams == nil {
 		fams = policy.DefaultFamilies()
@@ -287,7 +290,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	if err != nil {
 		return nil, fmt.Errorf("API families: %w", err)
 	}
-	a.Authorizer = &auth.Authorizer{Verifier: a.Verifier, Directory: a.Directory, Table: table, InstallUser: cfg.InstallUser}
+	a.Authorizer = &verify.Authorizer{Verifier: a.Verifier, Directory: a.Directory, Table: table, InstallUser: cfg.InstallUser}
 	ups, err := gateway.ParseUpstreams(cfg.Upstreams, func(f string) bool { return table.Family(f) != nil })
 	if err != nil {
 		return nil, err
@@ -322,7 +325,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Router:  &gateway.Router{Auth: a.Authorizer, External: uiExt, Internal: uiInt, Format: format},
 		P21: &p21.Handler{Issuer: a.Service, Format: format, V1: cfg.V1,
 			Remote: clientAddr.Of, Observe: a.Metrics.Token, Log: log},
-		OAuth2: &oauth2.Handler{OAuth: auth.NewOAuth(a.Service, a.Verifier), Keys: ring,
+		OAuth2: &oauth2.Handler{OAuth: issue.NewOAuth(a.Service, a.Verifier), Keys: ring,
 			PublicURL: cfg.PublicURL, Issuer: cfg.Auth.OAuthIssuer, Strict: cfg.OAuthStrict,
 			Remote: clientAddr.Of, Observe: a.Metrics.Token, Log: log},
 		Store:       st,

@@ -14,6 +14,8 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
@@ -65,7 +67,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	km := auth.NewKeyManager(e.App.Store, mk, &token.Ring{}, nil, nil)
-	adm := auth.NewAdmin(e.App.Store, nil, nil, km, e.App.Service.Config(), nil)
+	adm := admin.New(e.App.Store, nil, nil, km, e.App.Service.Config(), nil)
 	if _, err := adm.RotateKeys(ctx, "test", []string{token.RS256}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestAlgorithms(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			e := apptest.New(t, func(c *app.Config) { c.Auth.UserTokenAlg, c.Auth.ConsumerTokenAlg = alg, alg })
 			e.AddUser("api_user", "pw-one-two", true, "")
-			_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+			_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 			for _, body := range []string{`{"username":"api_user","password":"pw-one-two"}`, `{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`} {
 				tok := e.Token(body)
 				if h := header(t, tok); h["alg"] != alg || h["kid"] == "" {
@@ -152,19 +154,19 @@ func TestGarbageCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	_, short, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "short", Scope: "/api", Lifetime: time.Hour})
+	_, short, err := a.Admin.AddConsumer(ctx, "test", admin.NewConsumer{Name: "short", Scope: "/api", Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, never, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "never", Scope: "/api"})
+	_, never, err := a.Admin.AddConsumer(ctx, "test", admin.NewConsumer{Name: "never", Scope: "/api"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, err := a.Service.ConsumerToken(ctx, short, "", auth.Meta{})
+	s1, err := a.Service.ConsumerToken(ctx, short, "", issue.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := a.Service.ConsumerToken(ctx, never, "", auth.Meta{})
+	s2, err := a.Service.ConsumerToken(ctx, never, "", issue.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,13 +195,13 @@ func TestLockoutEndAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "ylock", Password: "right-password-1"}); err != nil {
+	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "ylock", Password: "right-password-1"}); err != nil {
 		t.Fatal(err)
 	}
 	start := clk.Now()
 	for i := range 4 {
 		clk.add(time.Second)
-		if _, err := a.Service.PasswordToken(ctx, "ylock", "wrong", auth.Meta{Remote: "192.0.2.9"}); err == nil {
+		if _, err := a.Service.PasswordToken(ctx, "ylock", "wrong", issue.Meta{Remote: "192.0.2.9"}); err == nil {
 			t.Fatalf("wrong password %d accepted", i)
 		}
 	}
@@ -230,7 +232,7 @@ func TestLockoutEndAudited(t *testing.T) {
 		t.Errorf("lockout.start at %v, want %v", evs[0].At, want)
 	}
 	// The right password works again, and unlocking an unlocked user says so.
-	if _, err := b.Service.PasswordToken(ctx, "ylock", "right-password-1", auth.Meta{}); err != nil {
+	if _, err := b.Service.PasswordToken(ctx, "ylock", "right-password-1", issue.Meta{}); err != nil {
 		t.Fatalf("after the lockout: %v", err)
 	}
 	if err := b.Admin.UnlockUser(ctx, "test", "ylock"); err != nil {
@@ -274,7 +276,7 @@ func TestLockoutBegunBeforeRecording(t *testing.T) {
 		t.Fatalf("adopted twice: %d", n)
 	}
 	// Another failure while locked: no second start.
-	a.Service.PasswordToken(ctx, "old", "x", auth.Meta{})
+	a.Service.PasswordToken(ctx, "old", "x", issue.Meta{})
 	clk.add(2 * time.Minute)
 	a.GC(ctx)
 	evs, err := a.Store.ListAudit(ctx, store.AuditFilter{Action: "lockout."})
@@ -299,7 +301,7 @@ func TestSeedDemoOnlyIntoAnEmptyStore(t *testing.T) {
 	if err != nil || d == nil || d.Password == "" || d.ConsumerKey == "" {
 		t.Fatalf("first SeedDemo: %+v, %v", d, err)
 	}
-	if _, err := a.Service.ConsumerToken(ctx, d.ConsumerKey, "", auth.Meta{}); err != nil {
+	if _, err := a.Service.ConsumerToken(ctx, d.ConsumerKey, "", issue.Meta{}); err != nil {
 		t.Fatalf("demo consumer key: %v", err)
 	}
 	if d2, err := a.SeedDemo(ctx); err != nil || d2 != nil {
@@ -310,7 +312,7 @@ func TestSeedDemoOnlyIntoAnEmptyStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.Admin.AddUser(ctx, "test", auth.NewUser{Name: "someone"}); err != nil {
+	if _, err := b.Admin.AddUser(ctx, "test", admin.NewUser{Name: "someone"}); err != nil {
 		t.Fatal(err)
 	}
 	if d3, err := b.SeedDemo(ctx); err != nil || d3 != nil {

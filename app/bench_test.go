@@ -19,7 +19,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/token"
@@ -47,7 +47,7 @@ func post(b *testing.B, h http.Handler, body string) *httptest.ResponseRecorder 
 // the HTTP handler (no network): key check, signing, one durable session write.
 func BenchmarkIssueConsumerToken(b *testing.B) {
 	e := benchEnv(b)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "bench", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "bench", Scope: "/api"})
 	body := `{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`
 	// Many clients at once, as in production: their session writes share commits.
 	b.SetParallelism(16)
@@ -88,7 +88,7 @@ func BenchmarkBearerCheck(b *testing.B) {
 	e.AddRole("clerk")
 	e.AddUser("bench", "correct horse battery", true, "clerk")
 	e.App.Admin.SetRoleEntries(context.Background(), "bench", "clerk", true, []string{"supplier"})
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "bench", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "bench", Scope: "/api"})
 	consumerTok := accessToken(post(b, e.App.Handler, `{"GrantType":"client_credentials","ClientSecret":"`+key+`"}`))
 	userTok := accessToken(post(b, e.App.Handler, `{"username":"bench","password":"correct horse battery"}`))
 	for _, c := range []struct{ name, tok, path string }{
@@ -112,7 +112,7 @@ func BenchmarkBearerCheck(b *testing.B) {
 // BenchmarkVerifyToken measures verifying an issued token with the server's key ring.
 func BenchmarkVerifyToken(b *testing.B) {
 	e := benchEnv(b)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "bench", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "bench", Scope: "/api"})
 	e.AddUser("bench", "correct horse battery", true, "")
 	consumerTok := accessToken(post(b, e.App.Handler, `{"GrantType":"client_credentials","ClientSecret":"`+key+`"}`))
 	userTok := accessToken(post(b, e.App.Handler, `{"username":"bench","password":"correct horse battery"}`))
@@ -149,7 +149,7 @@ func BenchmarkRefusalTiming(b *testing.B) {
 	ctx := context.Background()
 	cheap, _ := bcrypt.GenerateFromPassword([]byte("their old password"), 4)
 	for i := range b.N {
-		if _, err := e.App.Admin.AddUser(ctx, "bench", auth.NewUser{Name: fmt.Sprintf("bcrypt%d", i), PasswordHash: string(cheap)}); err != nil {
+		if _, err := e.App.Admin.AddUser(ctx, "bench", admin.NewUser{Name: fmt.Sprintf("bcrypt%d", i), PasswordHash: string(cheap)}); err != nil {
 			b.Fatal(err)
 		}
 		e.AddUser(fmt.Sprintf("argon%d", i), "correct horse battery", true, "")
@@ -207,7 +207,7 @@ func BenchmarkRefusalTiming(b *testing.B) {
 //	go test -run '^$' -bench PasswordGrantRate -benchtime 5x ./app/
 func BenchmarkPasswordGrantRate(b *testing.B) {
 	e := benchEnv(b)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "bench", Scope: "access", Grants: []string{"password"}})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "bench", Scope: "access", Grants: []string{"password"}})
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+key))
 	const maxConcurrency, window = 8, 40
 	for i := range maxConcurrency {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -34,15 +35,15 @@ func (a *App) SeedDemo(ctx context.Context) (*Demo, error) {
 		return nil, err
 	}
 	all := true
-	if _, err := a.Admin.SetRoleFlags(ctx, actor, "demo", auth.RoleFlags{AllowAll: &all}); err != nil {
+	if _, err := a.Admin.SetRoleFlags(ctx, actor, "demo", admin.RoleFlags{AllowAll: &all}); err != nil {
 		return nil, err
 	}
 	d := &Demo{Username: "demo", Password: token.RandomToken(12), ConsumerName: "demo-service"}
-	if _, err := a.Admin.AddUser(ctx, actor, auth.NewUser{Name: d.Username, Role: "demo", AllowOData: true,
+	if _, err := a.Admin.AddUser(ctx, actor, admin.NewUser{Name: d.Username, Role: "demo", AllowOData: true,
 		Identity: gatehouse.IdentitySQL, Password: d.Password}); err != nil {
 		return nil, err
 	}
-	d.Consumer, d.ConsumerKey, err = a.Admin.AddConsumer(ctx, actor, auth.NewConsumer{
+	d.Consumer, d.ConsumerKey, err = a.Admin.AddConsumer(ctx, actor, admin.NewConsumer{
 		Name: d.ConsumerName, Type: gatehouse.ConsumerService, SDK: true, Scope: "/api",
 		Grants: []string{gatehouse.GrantPassword, gatehouse.GrantRefreshToken},
 	})

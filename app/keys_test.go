@@ -15,6 +15,8 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/token"
 )
@@ -47,7 +49,7 @@ func TestRetireHorizonPerAlgorithm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	for _, c := range []auth.NewConsumer{{Name: "forever", Scope: "/api"}, {Name: "hourly", Scope: "/api", Lifetime: time.Hour}} {
+	for _, c := range []admin.NewConsumer{{Name: "forever", Scope: "/api"}, {Name: "hourly", Scope: "/api", Lifetime: time.Hour}} {
 		if _, _, err := a.Admin.AddConsumer(ctx, "test", c); err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +105,7 @@ func TestRetireKeyRefusedEverywhere(t *testing.T) {
 	cfg.PublicURL = ""
 	other := apptest.Start(t, cfg) // a second server on the same store
 	e.AddUser("api_user", "pw-one-two", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 	ctx := context.Background()
 	user := e.Token(`{"username":"api_user","password":"pw-one-two"}`)
 	consumer := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
@@ -122,7 +124,7 @@ func TestRetireKeyRefusedEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm := auth.NewAdmin(e.App.Store, nil, nil, auth.NewKeyManager(e.App.Store, mk, &token.Ring{}, nil, nil), e.App.Service.Config(), nil)
+	adm := admin.New(e.App.Store, nil, nil, auth.NewKeyManager(e.App.Store, mk, &token.Ring{}, nil, nil), e.App.Service.Config(), nil)
 	r, err := adm.RetireKey(ctx, "test", kid)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +136,7 @@ func TestRetireKeyRefusedEverywhere(t *testing.T) {
 		testtime.Eventually(t, time.Second, func() error {
 			_, err := srv.App.Verifier.Verify(ctx, user)
 			var ge *gatehouse.Error
-			if errors.As(err, &ge) && ge.Status == 401 && ge.Description == auth.DescKeyRevoked {
+			if errors.As(err, &ge) && ge.Status == 401 && ge.Description == verify.DescKeyRevoked {
 				return nil
 			}
 			return fmt.Errorf("%s answers %v for a token of the retired key", name, err)
@@ -172,7 +174,7 @@ func TestRetireKeyRefusedEverywhere(t *testing.T) {
 	if r, err = adm.RetireKey(ctx, "test", hs); err != nil || !r.Already {
 		t.Fatalf("RetireKey again: %+v, %v", r, err)
 	}
-	var ie *auth.InputError
+	var ie *admin.InputError
 	if _, err := adm.RetireKey(ctx, "test", "no-such-kid"); !errors.As(err, &ie) {
 		t.Fatalf("RetireKey of an unknown kid: %v", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
@@ -165,7 +165,7 @@ func TestReplicas(t *testing.T) {
 	const actor = "test"
 
 	t.Run("ConsumerAndTokensAcrossReplicas", func(t *testing.T) {
-		_, key := r.a.AddConsumer(auth.NewConsumer{Name: "shared", Scope: "/api"})
+		_, key := r.a.AddConsumer(admin.NewConsumer{Name: "shared", Scope: "/api"})
 		fromB := mustConsumerToken(t, r.b, key)
 		fromA := mustConsumerToken(t, r.a, key)
 		for _, e := range r.both() {
@@ -181,9 +181,9 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("EndsHonouredWithinOneSecond", func(t *testing.T) {
-		_, k1 := r.a.AddConsumer(auth.NewConsumer{Name: "ended", Scope: "/api"})
-		_, k2 := r.a.AddConsumer(auth.NewConsumer{Name: "disabled", Scope: "/api"})
-		_, k3 := r.a.AddConsumer(auth.NewConsumer{Name: "rekeyed", Scope: "/api"})
+		_, k1 := r.a.AddConsumer(admin.NewConsumer{Name: "ended", Scope: "/api"})
+		_, k2 := r.a.AddConsumer(admin.NewConsumer{Name: "disabled", Scope: "/api"})
+		_, k3 := r.a.AddConsumer(admin.NewConsumer{Name: "rekeyed", Scope: "/api"})
 		r.a.AddUser("carol", "carol-password-1", true, "")
 		cases := []struct {
 			name  string
@@ -235,7 +235,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("ConcurrentKeyRotations", func(t *testing.T) {
-		_, key := r.a.AddConsumer(auth.NewConsumer{Name: "rotation", Scope: "/api"})
+		_, key := r.a.AddConsumer(admin.NewConsumer{Name: "rotation", Scope: "/api"})
 		before := mustConsumerToken(t, r.a, key)
 		old := r.a.App.Keys.Ring().Load().ActiveKID("HS256")
 		for round := range 3 {
@@ -323,7 +323,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("SessionCapRace", func(t *testing.T) {
-		c, key := r.a.AddConsumer(auth.NewConsumer{Name: "capped", Scope: "/api"})
+		c, key := r.a.AddConsumer(admin.NewConsumer{Name: "capped", Scope: "/api"})
 		const n = 24
 		var wg sync.WaitGroup
 		codes := make([]int, n)
@@ -452,7 +452,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("DatabaseOutage", func(t *testing.T) {
-		_, key := r.a.AddConsumer(auth.NewConsumer{Name: "outage", Scope: "/api"})
+		_, key := r.a.AddConsumer(admin.NewConsumer{Name: "outage", Scope: "/api"})
 		r.a.AddUser("erin", "erin-password-1", true, "")
 		tok := mustConsumerToken(t, r.a, key)
 		for _, e := range r.both() {

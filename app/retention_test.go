@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -74,11 +74,11 @@ func TestSweepForgetsOldFailedSignIns(t *testing.T) {
 	names := []string{"nobody-1", "nobody-2", "nobody-3"}
 	for _, n := range names {
 		for range 2 {
-			a.Service.PasswordToken(ctx, n, "x", auth.Meta{Remote: "192.0.2.4", Via: "p21.v2"})
+			a.Service.PasswordToken(ctx, n, "x", issue.Meta{Remote: "192.0.2.4", Via: "p21.v2"})
 		}
 	}
 	mk := a.MasterKey
-	tags := auth.NewNameTags(mk)
+	tags := issue.NewNameTags(mk)
 	count := func() int {
 		total := 0
 		for _, n := range names {

@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 )
 
 // TestRemovedStoreAnswers503: with gatehouse.db removed under a running
@@ -24,7 +24,7 @@ import (
 func TestRemovedStoreAnswers503(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "pw-one-two", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 	e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+key))
 	_, b := e.Post("/api/security/token/v2", "application/json", `{"username":"api_user","password":"pw-one-two"}`)

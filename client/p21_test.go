@@ -12,7 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/client"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
@@ -36,7 +36,7 @@ func newP21Server(t *testing.T, mutate ...func(*app.Config)) *p21Server {
 	t.Helper()
 	e := apptest.New(t, mutate...)
 	e.AddUser(testUser, testPassword, true, "")
-	c, key := e.AddConsumer(auth.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
+	c, key := e.AddConsumer(admin.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
 	return &p21Server{Env: e, key: key, uid: strconv.FormatInt(c.UID, 10)}
 }
 

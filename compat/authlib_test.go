@@ -7,7 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
@@ -35,7 +35,7 @@ func TestAuthlibMetadataAndIssuer(t *testing.T) {
 	py := pythonAuthlib(t)
 	const public = "https://auth.example.test"
 	e := apptest.New(t, func(c *app.Config) { c.PublicURL = public })
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "rs", Scope: "access"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "rs", Scope: "access"})
 	cmd := exec.Command(py, "authlib_metadata.py")
 	cmd.Env = append(os.Environ(), "GATEHOUSE_URL="+e.URL, "PUBLIC_URL="+public, "CLIENT_ID=rs", "CLIENT_SECRET="+key)
 	out, err := cmd.CombinedOutput()

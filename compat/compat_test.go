@@ -10,7 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
@@ -35,7 +35,7 @@ func runSeedClient(t *testing.T, format string) {
 	py := python(t)
 	e := apptest.New(t, func(c *app.Config) { c.TokenFormat = format })
 	e.AddUser("api_user", "your_password", true, "")
-	c, key := e.AddConsumer(auth.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
+	c, key := e.AddConsumer(admin.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
 	cmd := exec.Command(py, "p21_seed_client.py")
 	cmd.Env = append(os.Environ(),
 		"GATEHOUSE_URL="+e.URL, "P21_USERNAME=api_user", "P21_PASSWORD=your_password",

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func TestAPXOAuthlibClient(t *testing.T) {
 	py := pythonOAuthlib(t)
 	e := apptest.New(t)
 	e.AddUser("apx_user", "Apx-Pa55word!", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "apx_client", Scope: "access", Lifetime: time.Hour,
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "apx_client", Scope: "access", Lifetime: time.Hour,
 		Grants: []string{gatehouse.GrantPassword}})
 	// Consumer keys are UUIDs; this one is stored directly to hold the
 	// characters that HTTP Basic escaping changes.

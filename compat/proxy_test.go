@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/policy"
@@ -322,7 +322,7 @@ func checkReceived(t *testing.T, e *apptest.Env, a attack, r received) {
 func proxyEnv(t *testing.T) (*apptest.Env, string) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "pw-one-two", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "reports", Scope: "/odata:supplier"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "reports", Scope: "/odata:supplier"})
 	tok := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `","username":"api_user"}`)
 	return e, tok
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/guard/local"
 	"github.com/gatehouse/gatehouse/internal/testtime"
@@ -34,8 +34,8 @@ func decisionTable(t *testing.T, e *apptest.Env) (cases []decisionCase, api stri
 	e.AddRole("clerk")
 	e.AddUser("api_user", "pw-one-two", true, "clerk")
 	e.AddUser("plain", "pw-one-two", false, "")
-	_, odataKey := e.AddConsumer(auth.NewConsumer{Name: "reports", Scope: "/odata:supplier"})
-	_, apiKey := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	_, odataKey := e.AddConsumer(admin.NewConsumer{Name: "reports", Scope: "/odata:supplier"})
+	_, apiKey := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 	tok := e.Token
 	odata := tok(`{"GrantType":"client_credentials","ClientSecret":"` + odataKey + `"}`)
 	api = tok(`{"GrantType":"client_credentials","ClientSecret":"` + apiKey + `","username":"api_user"}`)
@@ -182,7 +182,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "mw", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "mw", Scope: "/api"})
 	tok := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	var seen http.Header
 	h := guard.Middleware(local)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header }))

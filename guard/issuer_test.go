@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/guard/local"
 )
@@ -18,7 +18,7 @@ import (
 // Local deciders accept each.
 func TestDecidersAcceptBothIssuers(t *testing.T) {
 	e := apptest.New(t)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 	p21 := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	resp, b := e.Post("/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
 		"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("svc:"+key)))

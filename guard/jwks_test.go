@@ -21,7 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/policy"
@@ -80,7 +80,7 @@ var resourceServers atomic.Int64
 func newJWKS(t *testing.T, e *apptest.Env, c guard.JWKSConfig) *guard.JWKS {
 	t.Helper()
 	name := fmt.Sprintf("resource-server-%d", resourceServers.Add(1))
-	_, key := e.AddConsumer(auth.NewConsumer{Name: name, Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: name, Scope: "/api"})
 	// Families stay nil: the decider takes the server's table.
 	c.BaseURL, c.ClientID, c.ClientSecret = e.URL, name, key
 	j, err := guard.NewJWKS(context.Background(), c)
@@ -120,8 +120,8 @@ func TestJWKSLocalDecisions(t *testing.T) {
 	})
 	cases, api := decisionTable(t, e)
 	user := e.Token(`{"username":"api_user","password":"pw-one-two"}`)
-	_, otherKey := e.AddConsumer(auth.NewConsumer{Name: "sdk-only", Scope: "/p21sdk"})
-	_, apiKey := e.AddConsumer(auth.NewConsumer{Name: "svc-2", Scope: "/api"})
+	_, otherKey := e.AddConsumer(admin.NewConsumer{Name: "sdk-only", Scope: "/p21sdk"})
+	_, apiKey := e.AddConsumer(admin.NewConsumer{Name: "svc-2", Scope: "/api"})
 	sdk := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + otherKey + `"}`)
 	cases = append(cases,
 		decisionCase{"/v1/things", user, 200, "api_user"},
@@ -173,7 +173,7 @@ func TestJWKSLocalDecisions(t *testing.T) {
 // it reports decide, not the token's payload.
 func TestJWKSHS256ViaIntrospection(t *testing.T) {
 	e := apptest.New(t)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "odata-app", Scope: "/odata:supplier"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "odata-app", Scope: "/odata:supplier"})
 	tok := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	if h := jwtHeader(t, tok); h["alg"] != "HS256" {
 		t.Fatalf("consumer token header %v, want HS256", h)
@@ -344,7 +344,7 @@ func rotate(t *testing.T, e *apptest.Env) {
 func TestJWKSSessionEnd(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "pw-one-two", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api", Grants: []string{"password"}})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api", Grants: []string{"password"}})
 	consumer := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `","username":"api_user"}`)
 	user := e.Token(`{"username":"api_user","password":"pw-one-two"}`)
 	resp, b := e.Post("/oauth/token", "application/x-www-form-urlencoded", "grant_type=password&username=api_user&password=pw-one-two",
@@ -406,7 +406,7 @@ func TestJWKSSessionEnd(t *testing.T) {
 func TestJWKSUnavailable(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "pw-one-two", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 	consumerTok := func() string {
 		return e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	}
@@ -468,7 +468,7 @@ func TestJWKSUnavailable(t *testing.T) {
 // TestNewJWKSChecksConfiguration: a wrong secret or URL fails at start.
 func TestNewJWKSChecksConfiguration(t *testing.T) {
 	e := apptest.New(t)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "rs", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "rs", Scope: "/api"})
 	ctx := context.Background()
 	for name, c := range map[string]guard.JWKSConfig{
 		"no base URL":  {ClientID: "rs", ClientSecret: key},

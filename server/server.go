@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
@@ -41,7 +41,7 @@ type Options struct {
 	Format      render.Format
 	RateLimiter *RateLimiter // nil: no limit
 	// Limited audits a request the rate limit refused; may be nil.
-	Limited    func(ctx context.Context, m auth.Meta)
+	Limited    func(ctx context.Context, m issue.Meta)
 	ClientAddr ClientAddr
 	Metrics    *Metrics
 	Log        *slog.Logger
@@ -268,7 +268,7 @@ func (s *Server) allowAs(w http.ResponseWriter, r *http.Request, f render.Format
 		s.o.Metrics.Token(flow, "limited")
 	}
 	if s.o.Limited != nil {
-		s.o.Limited(r.Context(), auth.Meta{Remote: remote, Via: via})
+		s.o.Limited(r.Context(), issue.Meta{Remote: remote, Via: via})
 	}
 	render.Error(w, f, &gatehouse.Error{
 		Status: http.StatusTooManyRequests, Code: gatehouse.CodeSlowDown,

@@ -18,7 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 )
 
 // Env is a running test server.
@@ -133,7 +133,7 @@ const actor = "test"
 // AddUser creates a user with a password.
 func (e *Env) AddUser(name, password string, allowOData bool, role string) gatehouse.User {
 	e.T.Helper()
-	u, err := e.App.Admin.AddUser(context.Background(), actor, auth.NewUser{Name: name, Password: password, AllowOData: allowOData, Role: role})
+	u, err := e.App.Admin.AddUser(context.Background(), actor, admin.NewUser{Name: name, Password: password, AllowOData: allowOData, Role: role})
 	if err != nil {
 		e.T.Fatalf("AddUser %s: %v", name, err)
 	}
@@ -149,7 +149,7 @@ func (e *Env) AddRole(name string) {
 }
 
 // AddConsumer registers a consumer and returns it with its key.
-func (e *Env) AddConsumer(in auth.NewConsumer) (gatehouse.Consumer, string) {
+func (e *Env) AddConsumer(in admin.NewConsumer) (gatehouse.Consumer, string) {
 	e.T.Helper()
 	c, key, err := e.App.Admin.AddConsumer(context.Background(), actor, in)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/store"
@@ -28,7 +29,7 @@ import (
 // adminCtx is an open store with the administration service on it.
 type adminCtx struct {
 	store store.Store
-	admin *auth.Admin
+	admin *admin.Admin
 	actor string
 }
 
@@ -57,7 +58,7 @@ func openAdmin(ctx context.Context, e *env, g *globals, cfg auth.Config, needKey
 	}
 	return &adminCtx{
 		store: st,
-		admin: auth.NewAdmin(st, hasher, ck, km, base.Auth, nil),
+		admin: admin.New(st, hasher, ck, km, base.Auth, nil),
 		actor: cliActor(e),
 	}, nil
 }
@@ -113,11 +114,11 @@ func cliActor(e *env) string {
 func readSecret(e *env, what string, fromStdin bool, envVar string) (string, error) {
 	switch {
 	case fromStdin && envVar != "":
-		return "", &auth.InputError{Msg: "give the " + what + " on stdin or in an environment variable, not both"}
+		return "", &admin.InputError{Msg: "give the " + what + " on stdin or in an environment variable, not both"}
 	case envVar != "":
 		v := e.getenv(envVar)
 		if v == "" {
-			return "", &auth.InputError{Msg: "environment variable " + envVar + " is empty or not set"}
+			return "", &admin.InputError{Msg: "environment variable " + envVar + " is empty or not set"}
 		}
 		return v, nil
 	case fromStdin:
@@ -136,7 +137,7 @@ func readSecret(e *env, what string, fromStdin bool, envVar string) (string, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
-			return "", &auth.InputError{Msg: "the " + what + " read from stdin is empty"}
+			return "", &admin.InputError{Msg: "the " + what + " read from stdin is empty"}
 		}
 		return line, nil
 	}
@@ -208,7 +209,7 @@ func yesNo(b bool) string {
 // notFoundMsg turns a store's ErrNotFound into a message naming the thing.
 func notFoundMsg(err error, what, name string) error {
 	if errors.Is(err, gatehouse.ErrNotFound) {
-		return &auth.InputError{Msg: fmt.Sprintf("%s %q does not exist", what, name)}
+		return &admin.InputError{Msg: fmt.Sprintf("%s %q does not exist", what, name)}
 	}
 	return err
 }

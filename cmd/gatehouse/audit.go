@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/spf13/cobra"
 )
@@ -41,7 +42,7 @@ COUNT says how many refusals it stands for.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 0 {
-				return &auth.InputError{Msg: fmt.Sprintf("--limit %d is negative; give the number of newest events to show (0: all)", limit)}
+				return &admin.InputError{Msg: fmt.Sprintf("--limit %d is negative; give the number of newest events to show (0: all)", limit)}
 			}
 			f := store.AuditFilter{Limit: limit, Newest: true}
 			var err error
@@ -50,10 +51,10 @@ COUNT says how many refusals it stands for.`,
 			}
 			now := time.Now()
 			if f.Since, err = parseWhen(since, now); err != nil {
-				return &auth.InputError{Msg: "--since: " + err.Error()}
+				return &admin.InputError{Msg: "--since: " + err.Error()}
 			}
 			if f.Until, err = parseWhen(until, now); err != nil {
-				return &auth.InputError{Msg: "--until: " + err.Error()}
+				return &admin.InputError{Msg: "--until: " + err.Error()}
 			}
 			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
 			if err != nil {
@@ -108,28 +109,28 @@ by itself; prune is for doing it at once, or further back.`,
   gatehouse audit prune --before 2031-01-01`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return &auth.InputError{Msg: fmt.Sprintf("audit prune takes no arguments (got %q); give the cut-off with --before", args[0])}
+				return &admin.InputError{Msg: fmt.Sprintf("audit prune takes no arguments (got %q); give the cut-off with --before", args[0])}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(before) == "" {
-				return &auth.InputError{Msg: "--before is required: an RFC 3339 time, a date or an age (90d, 36h); older events are removed"}
+				return &admin.InputError{Msg: "--before is required: an RFC 3339 time, a date or an age (90d, 36h); older events are removed"}
 			}
 			now := time.Now()
 			if d, err := parseAge(before); err == nil && d <= 0 {
-				return &auth.InputError{Msg: fmt.Sprintf("--before %s: an age must be positive (%s would remove every event up to now)", before, before)}
+				return &admin.InputError{Msg: fmt.Sprintf("--before %s: an age must be positive (%s would remove every event up to now)", before, before)}
 			}
 			cut, err := parseWhen(before, now)
 			if err != nil {
-				return &auth.InputError{Msg: "--before: " + err.Error()}
+				return &admin.InputError{Msg: "--before: " + err.Error()}
 			}
 			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			n, err := auth.PruneAudit(cmd.Context(), a.store, a.actor, cut, now)
+			n, err := admin.PruneAudit(cmd.Context(), a.store, a.actor, cut, now)
 			if err != nil {
 				return err
 			}
@@ -143,7 +144,7 @@ by itself; prune is for doing it at once, or further back.`,
 
 // inputFlagError makes a flag that does not parse bad input (exit status 2).
 func inputFlagError(_ *cobra.Command, err error) error {
-	return &auth.InputError{Msg: err.Error()}
+	return &admin.InputError{Msg: err.Error()}
 }
 
 type auditJSON struct {
@@ -166,7 +167,7 @@ var actionPattern = regexp.MustCompile(`^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$`)
 func checkAction(a string) (string, error) {
 	a = strings.ToLower(strings.TrimSpace(a))
 	if a != "" && !actionPattern.MatchString(a) {
-		return "", &auth.InputError{Msg: fmt.Sprintf(`--action %q: give a whole action name (lockout, token.refuse) or a prefix ending in "." (token.); patterns are not supported`, a)}
+		return "", &admin.InputError{Msg: fmt.Sprintf(`--action %q: give a whole action name (lockout, token.refuse) or a prefix ending in "." (token.); patterns are not supported`, a)}
 	}
 	return a, nil
 }

@@ -11,7 +11,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -51,14 +51,14 @@ func (c *callFlags) register(fs *pflag.FlagSet) {
 func (c *callFlags) request(cmd *cobra.Command, e *env, args []string) (*client.Client, *http.Request, *oauth2.Token, error) {
 	method, path := strings.ToUpper(args[0]), args[1]
 	if !validMethod(method) {
-		return nil, nil, nil, &auth.InputError{Msg: fmt.Sprintf("%q is not an HTTP method", args[0])}
+		return nil, nil, nil, &admin.InputError{Msg: fmt.Sprintf("%q is not an HTTP method", args[0])}
 	}
 	// Only a --data given on the command line counts: the root's --data
 	// (the store directory) may come from the environment.
 	var body []byte
 	if cmd.Flags().Changed("data") {
 		if c.data == "-" && (c.id.passwordStdin || c.id.keyStdin) {
-			return nil, nil, nil, &auth.InputError{Msg: "--data - and a secret from stdin cannot both read stdin"}
+			return nil, nil, nil, &admin.InputError{Msg: "--data - and a secret from stdin cannot both read stdin"}
 		}
 		var err error
 		if body, err = readData(e, c.data); err != nil {
@@ -70,7 +70,7 @@ func (c *callFlags) request(cmd *cobra.Command, e *env, args []string) (*client.
 		k, v, ok := strings.Cut(h, ":")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, nil, nil, &auth.InputError{Msg: fmt.Sprintf("-H %q is not 'Name: value'", h)}
+			return nil, nil, nil, &admin.InputError{Msg: fmt.Sprintf("-H %q is not 'Name: value'", h)}
 		}
 		hdr.Add(textproto.CanonicalMIMEHeaderKey(k), strings.TrimSpace(v))
 	}
@@ -79,7 +79,7 @@ func (c *callFlags) request(cmd *cobra.Command, e *env, args []string) (*client.
 	if c.bearerEnv != "" {
 		v := strings.TrimSpace(e.getenv(c.bearerEnv))
 		if v == "" {
-			return nil, nil, nil, &auth.InputError{Msg: "--bearer-env: environment variable " + c.bearerEnv + " is empty or not set"}
+			return nil, nil, nil, &admin.InputError{Msg: "--bearer-env: environment variable " + c.bearerEnv + " is empty or not set"}
 		}
 		base := c.id.baseURL
 		if base == "" {
@@ -105,13 +105,13 @@ func (c *callFlags) request(cmd *cobra.Command, e *env, args []string) (*client.
 	}
 	if err != nil {
 		if !c.ui && cl.BaseURL == "" {
-			return nil, nil, nil, &auth.InputError{Msg: "a relative PATH needs a base URL: set P21_BASE_URL or use --base-url"}
+			return nil, nil, nil, &admin.InputError{Msg: "a relative PATH needs a base URL: set P21_BASE_URL or use --base-url"}
 		}
 		return nil, nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(cmd.Context(), method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, nil, &auth.InputError{Msg: fmt.Sprintf("cannot build the request for %q", path)}
+		return nil, nil, nil, &admin.InputError{Msg: fmt.Sprintf("cannot build the request for %q", path)}
 	}
 	if len(body) == 0 {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
@@ -178,7 +178,7 @@ func readData(e *env, data string) ([]byte, error) {
 	case strings.HasPrefix(data, "@"):
 		fh, err := os.Open(data[1:])
 		if err != nil {
-			return nil, &auth.InputError{Msg: fmt.Sprintf("--data: %v", err)}
+			return nil, &admin.InputError{Msg: fmt.Sprintf("--data: %v", err)}
 		}
 		defer fh.Close()
 		r = fh
@@ -190,7 +190,7 @@ func readData(e *env, data string) ([]byte, error) {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
 	if len(b) > maxCallBody {
-		return nil, &auth.InputError{Msg: "--data: the body is larger than 64 MiB"}
+		return nil, &admin.InputError{Msg: "--data: the body is larger than 64 MiB"}
 	}
 	return b, nil
 }

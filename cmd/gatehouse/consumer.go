@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +30,7 @@ type consumerJSON struct {
 func toConsumerJSON(c gatehouse.Consumer) consumerJSON {
 	grants := append([]string{gatehouse.GrantClientCredentials}, c.Grants...)
 	return consumerJSON{UID: c.UIDString(), Name: c.Name, Type: string(c.Type), SDKAccess: c.SDKAccess,
-		Expires: auth.FormatLifetime(c.Lifetime), Scope: auth.EffectiveScope(&c), ConfiguredScope: c.Scope,
+		Expires: admin.FormatLifetime(c.Lifetime), Scope: auth.EffectiveScope(&c), ConfiguredScope: c.Scope,
 		Grants: grants, Disabled: c.Disabled, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt)}
 }
 
@@ -59,7 +60,7 @@ func newConsumerCmd(e *env, g *globals) *cobra.Command {
 		return nil
 	}
 
-	var in auth.NewConsumer
+	var in admin.NewConsumer
 	var typ, expires string
 	add := &cobra.Command{
 		Use:   "add NAME --scope SCOPE",
@@ -78,7 +79,7 @@ client the consumer's client_id is its name (or uid) and the secret is its key.`
   gatehouse consumer add apx-client --scope access --grant password --grant refresh_token`,
 		Args: cobra.ExactArgs(1),
 		RunE: withAdmin(true, func(cmd *cobra.Command, a *adminCtx, args []string) error {
-			lt, err := auth.ParseLifetime(expires)
+			lt, err := admin.ParseLifetime(expires)
 			if err != nil {
 				return err
 			}

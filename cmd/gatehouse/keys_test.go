@@ -10,7 +10,8 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 )
 
@@ -20,14 +21,14 @@ import (
 // they will see.
 func TestKeysRetire(t *testing.T) {
 	e := apptest.New(t)
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "forever-app", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "forever-app", Scope: "/api"})
 	tok := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	h, _ := decodeJWT(t, tok)
 	kid := h["kid"].(string)
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
 
 	out := mustCLI(t, "", env, "--data", e.Cfg.DataDir, "keys", "retire", kid)
-	for _, want := range []string{"key " + kid + " (HS256, was active) retired at once", auth.DescKeyRevoked,
+	for _, want := range []string{"key " + kid + " (HS256, was active) retired at once", verify.DescKeyRevoked,
 		"consumer forever-app (uid 1)", "never expire", "request new ones"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("keys retire output lacks %q:\n%s", want, out)
@@ -36,7 +37,7 @@ func TestKeysRetire(t *testing.T) {
 	testtime.Eventually(t, time.Second, func() error {
 		_, err := e.App.Verifier.Verify(context.Background(), tok)
 		var ge *gatehouse.Error
-		if errors.As(err, &ge) && ge.Description == auth.DescKeyRevoked {
+		if errors.As(err, &ge) && ge.Description == verify.DescKeyRevoked {
 			return nil
 		}
 		return fmt.Errorf("the server answers %v for a token of the retired key", err)

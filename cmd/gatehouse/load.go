@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/client"
 	"github.com/gatehouse/gatehouse/load"
 	"github.com/spf13/cobra"
@@ -45,17 +45,17 @@ func (l *loadFlags) register(fs *pflag.FlagSet) {
 func (l *loadFlags) options() (load.Options, error) {
 	switch {
 	case l.concurrency < 1:
-		return load.Options{}, &auth.InputError{Msg: fmt.Sprintf("--concurrency %d: must be at least 1", l.concurrency)}
+		return load.Options{}, &admin.InputError{Msg: fmt.Sprintf("--concurrency %d: must be at least 1", l.concurrency)}
 	case l.duration < 0:
-		return load.Options{}, &auth.InputError{Msg: fmt.Sprintf("--duration %s is negative", l.duration)}
+		return load.Options{}, &admin.InputError{Msg: fmt.Sprintf("--duration %s is negative", l.duration)}
 	case l.requests < 0:
-		return load.Options{}, &auth.InputError{Msg: fmt.Sprintf("--requests %d is negative", l.requests)}
+		return load.Options{}, &admin.InputError{Msg: fmt.Sprintf("--requests %d is negative", l.requests)}
 	case l.duration == 0 && l.requests == 0:
-		return load.Options{}, &auth.InputError{Msg: "--duration 0 needs --requests: a run must be bounded"}
+		return load.Options{}, &admin.InputError{Msg: "--duration 0 needs --requests: a run must be bounded"}
 	case l.rate < 0:
-		return load.Options{}, &auth.InputError{Msg: fmt.Sprintf("--rate %g is negative", l.rate)}
+		return load.Options{}, &admin.InputError{Msg: fmt.Sprintf("--rate %g is negative", l.rate)}
 	case l.timeout <= 0:
-		return load.Options{}, &auth.InputError{Msg: fmt.Sprintf("--timeout %s: must be positive", l.timeout)}
+		return load.Options{}, &admin.InputError{Msg: fmt.Sprintf("--timeout %s: must be positive", l.timeout)}
 	}
 	return load.Options{Concurrency: l.concurrency, Duration: l.duration, Requests: l.requests, Rate: l.rate, Timeout: l.timeout}, nil
 }
@@ -107,7 +107,7 @@ Point it at gatehouse or a test server, not at a production P21 server.`,
 			hc := loadClient(l.concurrency, cfg.InsecureSkipVerify && (cfg.Flow == client.FlowP21User || cfg.Flow == client.FlowP21Consumer))
 			src, err := cfg.NewSource(client.WithLogger(e.clientLogger()), client.WithWarnings(e.stderr), client.WithUserAgent("gatehouse-load"), client.WithHTTPClient(hc))
 			if err != nil {
-				return &auth.InputError{Msg: err.Error()}
+				return &admin.InputError{Msg: err.Error()}
 			}
 			tr, ok := src.(client.TokenRequester)
 			if !ok {
@@ -115,7 +115,7 @@ Point it at gatehouse or a test server, not at a production P21 server.`,
 			}
 			base, err := tr.NewTokenRequest(cmd.Context())
 			if err != nil {
-				return &auth.InputError{Msg: err.Error()}
+				return &admin.InputError{Msg: err.Error()}
 			}
 			opts.Client = hc
 			opts.Request = replay(base)

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -104,7 +104,7 @@ func TestLoadTokenWithoutToken(t *testing.T) {
 func TestLoadTokenAPX(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("svc", "apx-pw-1", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "apx-client", Scope: "access", Grants: []string{"password"}})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "apx-client", Scope: "access", Grants: []string{"password"}})
 	te := &tokenEnv{env: map[string]string{"XDG_CACHE_HOME": t.TempDir(), "APX_TOKEN_URL": e.URL + "/oauth/token",
 		"APX_CLIENT_ID": "apx-client", "APX_USERNAME": "svc", "APX_PASSWORD": "apx-pw-1"}}
 	out := te.must(t, key, "load", "token", "--apx", "--consumer-key-stdin", "-n", "6", "-c", "3", "--json")

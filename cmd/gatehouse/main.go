@@ -15,7 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatehouse:", err)
-		var ie *auth.InputError
+		var ie *admin.InputError
 		if errors.As(err, &ie) || errors.Is(err, gatehouse.ErrNoStore) || errors.Is(err, gatehouse.ErrSchemaOld) {
 			return 2
 		}
@@ -96,7 +96,7 @@ taken from the command line: they come from stdin or the environment.`,
 			// The client commands (token, call, load) log through it.
 			log, err := g.logger(e.stderr)
 			if err != nil {
-				return &auth.InputError{Msg: err.Error()}
+				return &admin.InputError{Msg: err.Error()}
 			}
 			e.log = log
 			return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -120,7 +121,7 @@ explicit entry beats Allow All, Allow All Tables and Allow All Views.`,
 		Example: "  gatehouse role set clerk --all-tables\n  gatehouse role set clerk --all-tables=false --all-views",
 		Args:    cobra.ExactArgs(1),
 		RunE: withAdmin(func(cmd *cobra.Command, a *adminCtx, args []string) error {
-			var f auth.RoleFlags
+			var f admin.RoleFlags
 			if cmd.Flags().Changed("all") {
 				f.AllowAll = &all
 			}
@@ -201,7 +202,7 @@ requests whether a name is a table or a view.`,
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
-					return &auth.InputError{Msg: err.Error()}
+					return &admin.InputError{Msg: err.Error()}
 				}
 				defer f.Close()
 				in, name = f, args[0]

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/spf13/cobra"
@@ -141,7 +141,7 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 	// The one URL the server is known by, from the address actually bound.
 	if cfg.PublicURL, err = app.PublicURL(cfg.PublicURL, bound, cfg.TLSCert != ""); err != nil {
 		ln.Close()
-		return &auth.InputError{Msg: err.Error()}
+		return &admin.InputError{Msg: err.Error()}
 	}
 	base := cfg.PublicURL
 	a, err := app.New(ctx, cfg, log, nil)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"golang.org/x/crypto/bcrypt"
@@ -488,7 +488,7 @@ func TestUserImportHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := a.Service.PasswordToken(context.Background(), "legacy", "legacy-pw-1", auth.Meta{}); err != nil {
+	if _, err := a.Service.PasswordToken(context.Background(), "legacy", "legacy-pw-1", issue.Meta{}); err != nil {
 		t.Fatalf("sign-in with the imported bcrypt password: %v", err)
 	}
 	u, err := a.Store.GetUser(context.Background(), "legacy")
@@ -518,7 +518,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	defer a.Close()
 	signIn := func(pw string) string {
 		t.Helper()
-		iss, err := a.Service.PasswordToken(ctx, "lee", pw, auth.Meta{})
+		iss, err := a.Service.PasswordToken(ctx, "lee", pw, issue.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}

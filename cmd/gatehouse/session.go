@@ -9,6 +9,8 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -103,7 +105,7 @@ func newSessionCmd(e *env, g *globals) *cobra.Command {
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (endUser != "") {
-				return &auth.InputError{Msg: "give either a session ID or --user U"}
+				return &admin.InputError{Msg: "give either a session ID or --user U"}
 			}
 			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
 			if err != nil {
@@ -220,7 +222,7 @@ To withdraw a compromised key at once, use gatehouse keys retire.`,
 		Long: `Withdraw the signing key KID at once, without waiting for its tokens to
 expire, as for a key that may be compromised. Every token it signed is
 refused from then on — by this store's servers within a second — with 401
-invalid_token "` + auth.DescKeyRevoked + `"
+invalid_token "` + verify.DescKeyRevoked + `"
 Its private part is erased. If it was the active key, the next key (already
 published in JWKS) signs from now on and a new next key is made.
 
@@ -263,14 +265,14 @@ func tokenSettings(f *pflag.FlagSet, c *auth.Config) {
 
 // printRetired tells what keys retire did and what the key's consumers
 // must do.
-func printRetired(w io.Writer, r auth.RetiredKey) {
+func printRetired(w io.Writer, r admin.RetiredKey) {
 	k := r.Key
 	if r.Already {
 		fmt.Fprintf(w, "key %s (%s) was already retired at once: it signs and verifies nothing.\n", k.KID, k.Algorithm)
 		return
 	}
 	fmt.Fprintf(w, "key %s (%s, was %s) retired at once: every token it signed is refused from now on,\n"+
-		"by every server on this store within a second, with 401 invalid_token:\n  %q\n", k.KID, k.Algorithm, k.State, auth.DescKeyRevoked)
+		"by every server on this store within a second, with 401 invalid_token:\n  %q\n", k.KID, k.Algorithm, k.State, verify.DescKeyRevoked)
 	if k.State == gatehouse.KeyActive {
 		fmt.Fprintf(w, "%s tokens are signed by %s from now on; the new next key is %s.\n", k.Algorithm, r.Active, r.Next)
 	} else if k.State == gatehouse.KeyNext {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/postgres"
@@ -49,13 +49,13 @@ Keep the password out of the command line: put it in PGPASSWORD or
 			}
 			switch {
 			case from == "":
-				return &auth.InputError{Msg: "name the embedded store's data directory with --from DIR"}
+				return &admin.InputError{Msg: "name the embedded store's data directory with --from DIR"}
 			case to == "":
-				return &auth.InputError{Msg: "name the PostgreSQL store with --to postgres://… (or --db, or GATEHOUSE_DB)"}
+				return &admin.InputError{Msg: "name the PostgreSQL store with --to postgres://… (or --db, or GATEHOUSE_DB)"}
 			}
 			// A directory without a store is named as such.
 			if _, err := os.Stat(filepath.Join(from, "gatehouse.db")); err != nil {
-				return &auth.InputError{Msg: fmt.Sprintf("%s holds no gatehouse store (gatehouse.db): %v", from, err)}
+				return &admin.InputError{Msg: fmt.Sprintf("%s holds no gatehouse store (gatehouse.db): %v", from, err)}
 			}
 			src, err := app.OpenStore(ctx, app.Config{DataDir: from, SQLiteSync: "full"}, false)
 			if err != nil {
@@ -72,7 +72,7 @@ Keep the password out of the command line: put it in PGPASSWORD or
 			defer dst.Close()
 			rep, err := store.Copy(ctx, dst, src, time.Now())
 			if errors.Is(err, store.ErrNotEmpty) {
-				return &auth.InputError{Msg: fmt.Sprintf("%s: %v; copy only into a new, empty database or schema", maskDSN(to), err)}
+				return &admin.InputError{Msg: fmt.Sprintf("%s: %v; copy only into a new, empty database or schema", maskDSN(to), err)}
 			}
 			if err != nil {
 				return err
@@ -112,7 +112,7 @@ func checkMasterKey(cmd *cobra.Command, e *env, dir string, src store.Store) err
 		if source == masterkey.SourceFile {
 			where = filepath.Join(dir, masterkey.FileName)
 		}
-		return &auth.InputError{Msg: fmt.Sprintf("the master key in %s does not open the signing keys of %s: "+
+		return &admin.InputError{Msg: fmt.Sprintf("the master key in %s does not open the signing keys of %s: "+
 			"set GATEHOUSE_MASTER_KEY to the key the old server used (%v)", where, dir, err)}
 	}
 	return nil

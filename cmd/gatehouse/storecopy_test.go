@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/store/postgres/pgtest"
 )
@@ -23,7 +23,7 @@ func TestStoreCopy(t *testing.T) {
 	cfg := apptest.Config(t)
 	dir := cfg.DataDir
 	dev := apptest.Start(t, cfg)
-	_, key := dev.AddConsumer(auth.NewConsumer{Name: "reports", Scope: "/api"})
+	_, key := dev.AddConsumer(admin.NewConsumer{Name: "reports", Scope: "/api"})
 	dev.AddUser("alice", "alice-password-1", true, "")
 	resp, body := dev.Post("/api/security/token/v2", "application/json", `{"GrantType":"client_credentials","ClientSecret":"`+key+`"}`)
 	if resp.StatusCode != 200 {

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -67,10 +67,10 @@ var flagFor = map[string]string{
 // then secrets from stdin.
 func (f *identityFlags) config(e *env) (client.Config, error) {
 	if f.passwordStdin && f.keyStdin {
-		return client.Config{}, &auth.InputError{Msg: "--password-stdin and --consumer-key-stdin cannot both read stdin; give one secret in its environment variable"}
+		return client.Config{}, &admin.InputError{Msg: "--password-stdin and --consumer-key-stdin cannot both read stdin; give one secret in its environment variable"}
 	}
 	if f.uat && !f.apx {
-		return client.Config{}, &auth.InputError{Msg: "--uat needs --apx"}
+		return client.Config{}, &admin.InputError{Msg: "--uat needs --apx"}
 	}
 	var opts []client.Option
 	if f.uat {
@@ -80,7 +80,7 @@ func (f *identityFlags) config(e *env) (client.Config, error) {
 	}
 	c, err := client.LoadEnv(e.getenv, opts...)
 	if err != nil {
-		return c, &auth.InputError{Msg: err.Error()}
+		return c, &admin.InputError{Msg: err.Error()}
 	}
 	if f.baseURL != "" {
 		c.BaseURL = f.baseURL
@@ -105,7 +105,7 @@ func (f *identityFlags) config(e *env) (client.Config, error) {
 		}
 	} else {
 		if f.clientID != "" {
-			return c, &auth.InputError{Msg: "--client-id needs --apx"}
+			return c, &admin.InputError{Msg: "--client-id needs --apx"}
 		}
 		switch {
 		case f.keyStdin:
@@ -127,7 +127,7 @@ func (f *identityFlags) config(e *env) (client.Config, error) {
 			if fl := flagFor[ce.Var]; fl != "" {
 				msg += "; set " + ce.Var + " or use " + fl
 			}
-			return c, &auth.InputError{Msg: msg}
+			return c, &admin.InputError{Msg: msg}
 		}
 		return c, err
 	}

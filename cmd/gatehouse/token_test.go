@@ -23,7 +23,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -49,7 +49,7 @@ func newTokenEnv(t *testing.T, mutate ...func(*app.Config)) *tokenEnv {
 	t.Helper()
 	e := apptest.New(t, mutate...)
 	e.AddUser(tokUser, tokPassword, true, "")
-	c, key := e.AddConsumer(auth.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
+	c, key := e.AddConsumer(admin.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
 	te := &tokenEnv{Env: e, key: key, uid: strconv.FormatInt(c.UID, 10)}
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,7 +227,7 @@ func TestTokenCacheIsPerIdentity(t *testing.T) {
 	if te.must(t, "", "token") == first || len(te.cacheFiles(t)) != 2 {
 		t.Fatalf("another user: same token or %d files", len(te.cacheFiles(t)))
 	}
-	_, key2 := te.AddConsumer(auth.NewConsumer{Name: "OTHER_APP", Scope: "/api"})
+	_, key2 := te.AddConsumer(admin.NewConsumer{Name: "OTHER_APP", Scope: "/api"})
 	te.set("P21_USERNAME", "", "P21_PASSWORD", "", "P21_CONSUMER_KEY", te.key)
 	one := te.must(t, "", "token")
 	te.set("P21_CONSUMER_KEY", key2)
@@ -518,7 +518,7 @@ func TestCallThroughRealRouter(t *testing.T) {
 func TestTokenAPXAgainstGatehouse(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("svc", "apx-pw-1", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "apx-client", Scope: "access", Grants: []string{"password"}})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "apx-client", Scope: "access", Grants: []string{"password"}})
 	env := map[string]string{"XDG_CACHE_HOME": t.TempDir(), "APX_TOKEN_URL": e.URL + "/oauth/token",
 		"APX_CLIENT_SECRET": key, "APX_USERNAME": "svc", "APX_PASSWORD": "apx-pw-1"}
 	var out, errb bytes.Buffer

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -30,7 +31,7 @@ func newUserCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage P21 users"}
 	var asJSON bool
 
-	var in auth.NewUser
+	var in admin.NewUser
 	var identity string
 	var pwStdin, hashStdin bool
 	var pwEnv, hashEnv string
@@ -51,7 +52,7 @@ argon2id hash at the user's first successful sign-in.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (pwStdin || pwEnv != "") && (hashStdin || hashEnv != "") {
-				return &auth.InputError{Msg: "give a password or a password hash, not both"}
+				return &admin.InputError{Msg: "give a password or a password hash, not both"}
 			}
 			pw, err := readSecret(e, "password", pwStdin, pwEnv)
 			if err != nil {
@@ -96,7 +97,7 @@ argon2id hash at the user's first successful sign-in.`,
 		Example: `  gatehouse user update api_user --allow-odata --role clerk`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ch auth.UserChange
+			var ch admin.UserChange
 			fl := cmd.Flags()
 			if fl.Changed("allow-odata") {
 				ch.AllowOData = &updAllow
@@ -111,8 +112,8 @@ argon2id hash at the user's first successful sign-in.`,
 				id := gatehouse.IdentityType(updIdentity)
 				ch.Identity = &id
 			}
-			if ch == (auth.UserChange{}) {
-				return &auth.InputError{Msg: "nothing to change: give --allow-odata, --role, --identity or --admin"}
+			if ch == (admin.UserChange{}) {
+				return &admin.InputError{Msg: "nothing to change: give --allow-odata, --role, --identity or --admin"}
 			}
 			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
 			if err != nil {
@@ -228,9 +229,9 @@ password may hold its tokens. --keep-sessions keeps them.`,
 			pwGiven, hashGiven := spStdin || spEnv != "", shStdin || shEnv != ""
 			switch {
 			case pwGiven && hashGiven:
-				return &auth.InputError{Msg: "give a password or a password hash, not both"}
+				return &admin.InputError{Msg: "give a password or a password hash, not both"}
 			case !pwGiven && !hashGiven:
-				return &auth.InputError{Msg: "give --password-stdin or --password-env VAR (or a hash: --password-hash-stdin, --password-hash-env VAR)"}
+				return &admin.InputError{Msg: "give --password-stdin or --password-env VAR (or a hash: --password-hash-stdin, --password-hash-env VAR)"}
 			}
 			secret, err := readSecret(e, "password", spStdin, spEnv)
 			if hashGiven {
@@ -244,9 +245,9 @@ password may hold its tokens. --keep-sessions keeps them.`,
 				return err
 			}
 			defer a.Close()
-			ch := auth.PasswordChange{Password: secret, KeepSessions: keepSessions}
+			ch := admin.PasswordChange{Password: secret, KeepSessions: keepSessions}
 			if hashGiven {
-				ch = auth.PasswordChange{Hash: secret, KeepSessions: keepSessions}
+				ch = admin.PasswordChange{Hash: secret, KeepSessions: keepSessions}
 			}
 			ended, err := a.admin.ChangePassword(cmd.Context(), a.actor, args[0], ch)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
@@ -24,7 +25,7 @@ import (
 // so an ended session or a changed permission is honoured within a feed
 // interval, without a store query per request.
 type Decider struct {
-	authz  *auth.Authorizer
+	authz  *verify.Authorizer
 	st     store.Store
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -86,8 +87,8 @@ func Open(ctx context.Context, c Config) (*Decider, error) {
 		st.Close()
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	v := auth.NewVerifier(cfg.Auth, ring, st, nil)
-	dir := auth.NewDirectory(st)
+	v := verify.NewVerifier(cfg.Auth, ring, st, nil)
+	dir := verify.NewDirectory(st)
 	f := store.NewFollower(st, cfg.FeedInterval, c.Log)
 	f.Subscribe(km)
 	f.Subscribe(v.Listener())
@@ -99,7 +100,7 @@ func Open(ctx context.Context, c Config) (*Decider, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	l := &Decider{
-		authz: &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: cfg.InstallUser},
+		authz: &verify.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: cfg.InstallUser},
 		st:    st, cancel: cancel, done: make(chan struct{}),
 	}
 	go func() {

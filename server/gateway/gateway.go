@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/wire"
@@ -28,7 +28,7 @@ import (
 
 // Authorizer is the decision the enforcement points apply.
 type Authorizer interface {
-	Authorize(ctx context.Context, req policy.Request) (*auth.Authorization, error)
+	Authorize(ctx context.Context, req policy.Request) (*verify.Authorization, error)
 }
 
 // RequestOf is what the decision is asked about an incoming request: its
@@ -106,7 +106,7 @@ type ctxKey struct{}
 
 // proxied is what the proxy's hooks need of an allowed request.
 type proxied struct {
-	a    *auth.Authorization
+	a    *verify.Authorization
 	body *bodyReader // nil without a body
 }
 
@@ -168,7 +168,7 @@ var routingHeaders = map[string]bool{
 // setIdentity writes the identity headers of a into h, every one of them,
 // also when empty (so that a proxy copying them always overwrites), after
 // removing any header that wire.IsIdentityHeader.
-func setIdentity(h http.Header, a *auth.Authorization) {
+func setIdentity(h http.Header, a *verify.Authorization) {
 	wire.StripIdentityHeaders(h)
 	h.Set(wire.HeaderUser, a.ActingUser)
 	h.Set(wire.HeaderConsumerUID, a.Identity.ConsumerUID())

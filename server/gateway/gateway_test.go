@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 )
 
@@ -50,7 +50,7 @@ func newFixture(t *testing.T, mutate ...func(*app.Config)) *fixture {
 
 func (f *fixture) consumerToken(t *testing.T, scope, username string) string {
 	t.Helper()
-	_, key := f.AddConsumer(auth.NewConsumer{Name: fmt.Sprintf("c%d", time.Now().UnixNano()), Scope: scope})
+	_, key := f.AddConsumer(admin.NewConsumer{Name: fmt.Sprintf("c%d", time.Now().UnixNano()), Scope: scope})
 	body := `{"GrantType":"client_credentials","ClientSecret":"` + key + `"`
 	if username != "" {
 		body += `,"username":"` + username + `"`
@@ -128,7 +128,7 @@ func TestUserPermissionsThroughGateway(t *testing.T) {
 	}
 	// --all-tables does not override an explicit deny…
 	all := true
-	if _, err := f.App.Admin.SetRoleFlags(ctx, "test", "clerk", auth.RoleFlags{AllowAllTables: &all}); err != nil {
+	if _, err := f.App.Admin.SetRoleFlags(ctx, "test", "clerk", admin.RoleFlags{AllowAllTables: &all}); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, f, "/odataservice/odata/table/customer", tok, 200)
@@ -144,7 +144,7 @@ func TestUserPermissionsThroughGateway(t *testing.T) {
 
 	// Taking allow_odata away is seen within a second.
 	no := false
-	if _, err := f.App.Admin.UpdateUser(ctx, "test", "api_user", auth.UserChange{AllowOData: &no}); err != nil {
+	if _, err := f.App.Admin.UpdateUser(ctx, "test", "api_user", admin.UserChange{AllowOData: &no}); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, f, "/odataservice/odata/table/supplier", tok, 403)

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/render"
@@ -89,12 +89,12 @@ func TestTransactionFamilyEndpoints(t *testing.T) {
 // allowAll judges requests like gatehouse but allows every one.
 type allowAll struct{ table *policy.Table }
 
-func (a allowAll) Authorize(_ context.Context, req policy.Request) (*auth.Authorization, error) {
+func (a allowAll) Authorize(_ context.Context, req policy.Request) (*verify.Authorization, error) {
 	m, err := a.table.Resolve(req.Path, req.Query)
 	if err != nil {
 		return nil, policy.ErrCannotJudge(err)
 	}
-	return &auth.Authorization{Identity: &auth.Identity{Claims: &token.Claims{}}, Match: m, Path: m.Path, EscapedPath: req.Path}, nil
+	return &verify.Authorization{Identity: &verify.Identity{Claims: &token.Claims{}}, Match: m, Path: m.Path, EscapedPath: req.Path}, nil
 }
 
 // logBuffer collects log records.

@@ -14,20 +14,20 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/wire"
 )
 
-// Service is what the handlers need from the OAuth2 service (*auth.OAuth).
+// Service is what the handlers need from the OAuth2 service (*issue.OAuth).
 type Service interface {
-	AuthenticateClient(ctx context.Context, ca auth.ClientAuth, m auth.Meta) (*auth.Client, error)
-	PasswordGrant(ctx context.Context, cl *auth.Client, username, password string, m auth.Meta) (*auth.Issued, error)
-	ClientCredentialsGrant(ctx context.Context, cl *auth.Client, m auth.Meta) (*auth.Issued, error)
-	RefreshGrant(ctx context.Context, cl *auth.Client, refresh string, m auth.Meta) (*auth.Issued, error)
-	Introspect(ctx context.Context, cl *auth.Client, tok, hint string, m auth.Meta) (auth.Introspection, error)
-	Revoke(ctx context.Context, cl *auth.Client, tok, hint string, m auth.Meta) error
+	AuthenticateClient(ctx context.Context, ca issue.ClientAuth, m issue.Meta) (*issue.Client, error)
+	PasswordGrant(ctx context.Context, cl *issue.Client, username, password string, m issue.Meta) (*issue.Issued, error)
+	ClientCredentialsGrant(ctx context.Context, cl *issue.Client, m issue.Meta) (*issue.Issued, error)
+	RefreshGrant(ctx context.Context, cl *issue.Client, refresh string, m issue.Meta) (*issue.Issued, error)
+	Introspect(ctx context.Context, cl *issue.Client, tok, hint string, m issue.Meta) (issue.Introspection, error)
+	Revoke(ctx context.Context, cl *issue.Client, tok, hint string, m issue.Meta) error
 }
 
 // Handler serves /oauth/… and /.well-known/….
@@ -119,8 +119,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-func (h *Handler) meta(r *http.Request, via string) auth.Meta {
-	m := auth.Meta{Via: via}
+func (h *Handler) meta(r *http.Request, via string) issue.Meta {
+	m := issue.Meta{Via: via}
 	if h.Remote != nil {
 		m.Remote = h.Remote(r)
 	}
@@ -129,7 +129,7 @@ func (h *Handler) meta(r *http.Request, via string) auth.Meta {
 
 // client reads the form, applies check (if any) to it, and authenticates
 // the client; or answers and reports false.
-func (h *Handler) client(w http.ResponseWriter, r *http.Request, flow string, check func(Form) *gatehouse.Error) (Form, *auth.Client, auth.Meta, bool) {
+func (h *Handler) client(w http.ResponseWriter, r *http.Request, flow string, check func(Form) *gatehouse.Error) (Form, *issue.Client, issue.Meta, bool) {
 	m := h.meta(r, flow)
 	f, e := readForm(w, r)
 	if e == nil && check != nil {
@@ -165,7 +165,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, grant := r.Context(), f.Get("grant_type")
 	var (
-		iss *auth.Issued
+		iss *issue.Issued
 		err error
 	)
 	switch {
@@ -242,7 +242,7 @@ type TokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
-func (h *Handler) issued(w http.ResponseWriter, label string, iss *auth.Issued) {
+func (h *Handler) issued(w http.ResponseWriter, label string, iss *issue.Issued) {
 	if h.Observe != nil {
 		h.Observe(label, "issued")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/go-jose/go-jose/v4"
@@ -46,11 +47,11 @@ func newFixture(t *testing.T, mutate ...func(*app.Config)) *fixture {
 	e := apptest.New(t, mutate...)
 	e.AddUser(apxUser, apxPass, true, "")
 	f := &fixture{Env: e}
-	f.apx, f.apxKey = e.AddConsumer(auth.NewConsumer{Name: "apx_client", Scope: "access", Lifetime: time.Hour,
+	f.apx, f.apxKey = e.AddConsumer(admin.NewConsumer{Name: "apx_client", Scope: "access", Lifetime: time.Hour,
 		Grants: []string{gatehouse.GrantPassword}})
-	f.rich, f.richKey = e.AddConsumer(auth.NewConsumer{Name: richName, Scope: "access", Lifetime: time.Hour,
+	f.rich, f.richKey = e.AddConsumer(admin.NewConsumer{Name: richName, Scope: "access", Lifetime: time.Hour,
 		Grants: []string{gatehouse.GrantPassword, gatehouse.GrantRefreshToken}})
-	f.svc, f.svcKey = e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api", SDK: true})
+	f.svc, f.svcKey = e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api", SDK: true})
 	return f
 }
 
@@ -320,7 +321,7 @@ func TestTokenErrors(t *testing.T) {
 	if _, err := f.App.Admin.DeleteUser(context.Background(), "test", "gone"); err != nil {
 		t.Fatal(err)
 	}
-	disabled, disabledKey := f.AddConsumer(auth.NewConsumer{Name: "off", Scope: "access", Grants: []string{gatehouse.GrantPassword}})
+	disabled, disabledKey := f.AddConsumer(admin.NewConsumer{Name: "off", Scope: "access", Grants: []string{gatehouse.GrantPassword}})
 	if _, _, err := f.App.Admin.SetConsumerDisabled(context.Background(), "test", disabled.Name, true); err != nil {
 		t.Fatal(err)
 	}

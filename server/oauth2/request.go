@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/server/render"
 )
 
@@ -144,27 +144,27 @@ func ParseBasic(v string) (b Basic, ok, malformed bool) {
 
 // clientAuth finds the client authentication of a request: HTTP Basic, or
 // client_id and client_secret form parameters, never both.
-func clientAuth(r *http.Request, f Form) (auth.ClientAuth, *gatehouse.Error) {
+func clientAuth(r *http.Request, f Form) (issue.ClientAuth, *gatehouse.Error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) > 1 {
-		return auth.ClientAuth{}, gatehouse.ErrInvalidRequest("the Authorization header is sent %d times", len(hs))
+		return issue.ClientAuth{}, gatehouse.ErrInvalidRequest("the Authorization header is sent %d times", len(hs))
 	}
 	if len(hs) == 1 {
 		b, ok, malformed := ParseBasic(hs[0])
 		if malformed {
 			e := gatehouse.ErrBadClient()
 			e.Description = "The Authorization header does not hold valid HTTP Basic credentials."
-			return auth.ClientAuth{}, e
+			return issue.ClientAuth{}, e
 		}
 		if ok {
 			if f.Get("client_secret") != "" {
-				return auth.ClientAuth{}, gatehouse.ErrInvalidRequest(
+				return issue.ClientAuth{}, gatehouse.ErrInvalidRequest(
 					"the client authenticates twice (HTTP Basic and client_secret); use one method (RFC 6749 §2.3)")
 			}
 			if id := f.Get("client_id"); id != "" && id != b.ID && id != b.RawID {
-				return auth.ClientAuth{}, gatehouse.ErrInvalidRequest("parameter client_id differs from the client of the Authorization header")
+				return issue.ClientAuth{}, gatehouse.ErrInvalidRequest("parameter client_id differs from the client of the Authorization header")
 			}
-			ca := auth.ClientAuth{ID: b.ID, Secret: b.Secret}
+			ca := issue.ClientAuth{ID: b.ID, Secret: b.Secret}
 			if b.RawID != b.ID {
 				ca.AltID = b.RawID
 			}
@@ -175,5 +175,5 @@ func clientAuth(r *http.Request, f Form) (auth.ClientAuth, *gatehouse.Error) {
 		}
 		// Another scheme (Bearer, …) is not client authentication here.
 	}
-	return auth.ClientAuth{ID: f.Get("client_id"), Secret: f.Get("client_secret")}, nil
+	return issue.ClientAuth{ID: f.Get("client_id"), Secret: f.Get("client_secret")}, nil
 }

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 )
 
 func TestFiniteConsumerLifetime(t *testing.T) {
 	f := newFixture(t)
-	_, key := f.AddConsumer(auth.NewConsumer{Name: "short", Scope: "/api", Lifetime: 2 * time.Hour})
+	_, key := f.AddConsumer(admin.NewConsumer{Name: "short", Scope: "/api", Lifetime: 2 * time.Hour})
 	resp, body := f.Post("/api/security/token/v2", jsonCT, `{"ClientSecret":"`+key+`","GrantType":"client_credentials"}`)
 	var r struct {
 		ExpiresIn   int64
@@ -124,7 +124,7 @@ func TestScopeEchoedAsConfigured(t *testing.T) {
 		{"/API", true, "/API;/p21sdk"},
 		{"/api;/P21SDK", true, "/api;/P21SDK"},
 	} {
-		_, key := f.AddConsumer(auth.NewConsumer{Name: "c" + strconv.Itoa(i), Scope: c.scope, SDK: c.sdk})
+		_, key := f.AddConsumer(admin.NewConsumer{Name: "c" + strconv.Itoa(i), Scope: c.scope, SDK: c.sdk})
 		resp, body := f.Post("/api/security/token/v2", jsonCT, `{"GrantType":"client_credentials","ClientSecret":"`+key+`"}`)
 		var got struct{ Scope, AccessToken string }
 		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Scope != c.want {

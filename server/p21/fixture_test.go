@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -48,9 +48,9 @@ func newFixtureWithClock(t *testing.T, clock gatehouse.Clock, mutate ...func(*ap
 	e.AddUser("api_user", userPassword, true, "clerk")
 	// Seven earlier consumers so that ours gets uid 8, as in the seed.
 	for i := 1; i <= 7; i++ {
-		e.AddConsumer(auth.NewConsumer{Name: fmt.Sprintf("earlier_%d", i), Scope: "/api"})
+		e.AddConsumer(admin.NewConsumer{Name: fmt.Sprintf("earlier_%d", i), Scope: "/api"})
 	}
-	c, key := e.AddConsumer(auth.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
+	c, key := e.AddConsumer(admin.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})
 	if c.UID != 8 {
 		t.Fatalf("consumer uid = %d, want 8", c.UID)
 	}

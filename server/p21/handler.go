@@ -10,15 +10,15 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/server/render"
 )
 
 // Issuer is what the handlers need from the token service.
 type Issuer interface {
-	PasswordToken(ctx context.Context, username, password string, m auth.Meta) (*auth.Issued, error)
-	ConsumerToken(ctx context.Context, key, username string, m auth.Meta) (*auth.Issued, error)
-	RefreshToken(ctx context.Context, refresh string, m auth.Meta) (*auth.Issued, error)
+	PasswordToken(ctx context.Context, username, password string, m issue.Meta) (*issue.Issued, error)
+	ConsumerToken(ctx context.Context, key, username string, m issue.Meta) (*issue.Issued, error)
+	RefreshToken(ctx context.Context, refresh string, m issue.Meta) (*issue.Issued, error)
 }
 
 // Handler serves everything under /api/security/.
@@ -145,9 +145,9 @@ func (h *Handler) remote(r *http.Request) string {
 }
 
 func (h *Handler) issue(w http.ResponseWriter, r *http.Request, f render.Format, via string, flow Flow, req Request) {
-	m := auth.Meta{Remote: h.remote(r), Via: via}
+	m := issue.Meta{Remote: h.remote(r), Via: via}
 	var (
-		iss *auth.Issued
+		iss *issue.Issued
 		err error
 	)
 	switch flow {
@@ -229,13 +229,13 @@ type XMLResponse struct {
 	AppKey       *string  `xml:"AppKey,omitempty"`
 }
 
-func writeUser(w http.ResponseWriter, f render.Format, iss *auth.Issued) {
+func writeUser(w http.ResponseWriter, f render.Format, iss *issue.Issued) {
 	render.Write(w, f, http.StatusOK,
 		UserResponse{AccessToken: iss.AccessToken, RefreshToken: iss.RefreshToken, ExpiresInSeconds: iss.ExpiresIn, TokenType: "Bearer"},
 		XMLResponse{AccessToken: iss.AccessToken, TokenType: "Bearer", ExpiresIn: iss.ExpiresIn, RefreshToken: iss.RefreshToken})
 }
 
-func writeConsumer(w http.ResponseWriter, f render.Format, iss *auth.Issued) {
+func writeConsumer(w http.ResponseWriter, f render.Format, iss *issue.Issued) {
 	uid := iss.Consumer.UIDString()
 	if f == render.XML {
 		empty := ""

@@ -202,7 +202,7 @@ func testCap(t *testing.T, s store.Store) {
 }
 
 // testAnyContextUsername: a consumer token's user context may be any text
-// up to 1,024 bytes but NUL (auth.CheckContextUsername), control
+// up to 1,024 bytes but NUL (issue.CheckContextUsername), control
 // characters and multi-byte letters included, capped or not.
 func testAnyContextUsername(t *testing.T, s store.Store) {
 	names := []string{

@@ -23,7 +23,9 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/issue"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/server/gateway"
@@ -35,12 +37,12 @@ import (
 // OData objects) but allows every one without looking at the token.
 type allowAll struct{ table *policy.Table }
 
-func (a allowAll) Authorize(_ context.Context, req policy.Request) (*auth.Authorization, error) {
+func (a allowAll) Authorize(_ context.Context, req policy.Request) (*verify.Authorization, error) {
 	m, err := a.table.Resolve(req.Path, req.Query)
 	if err != nil {
 		return nil, policy.ErrCannotJudge(err)
 	}
-	return &auth.Authorization{Identity: &auth.Identity{Claims: anonymous}, Match: m, Path: m.Path, EscapedPath: req.Path}, nil
+	return &verify.Authorization{Identity: &verify.Identity{Claims: anonymous}, Match: m, Path: m.Path, EscapedPath: req.Path}, nil
 }
 
 var anonymous = &token.Claims{}
@@ -80,11 +82,11 @@ func main() {
 	}
 	defer a.Close()
 	go a.Run(ctx)
-	_, key, err := a.Admin.AddConsumer(ctx, "bench", auth.NewConsumer{Name: "bench", Scope: "/api"})
+	_, key, err := a.Admin.AddConsumer(ctx, "bench", admin.NewConsumer{Name: "bench", Scope: "/api"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	iss, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{Remote: "127.0.0.1"})
+	iss, err := a.Service.ConsumerToken(ctx, key, "", issue.Meta{Remote: "127.0.0.1"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package auth_test
+package verify_test
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestIssuerPerKind(t *testing.T) {
 	const oauthIss = "https://issuer.example.test"
 	e := apptest.New(t, func(c *app.Config) { c.Auth.OAuthIssuer = oauthIss })
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api"})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api"})
 	ctx := context.Background()
 	v := e.App.Verifier
 
@@ -51,7 +52,7 @@ func TestIssuerPerKind(t *testing.T) {
 
 	// The same claims signed with the wrong issuer for their session.
 	kr := e.App.Keys.Ring().Load()
-	resign := func(id *auth.Identity, iss string) string {
+	resign := func(id *verify.Identity, iss string) string {
 		c := *id.Claims
 		c.Issuer, c.ID = iss, token.RandomToken(8)
 		c.ExpiresAt = time.Now().Add(time.Hour)

@@ -1,4 +1,4 @@
-package auth
+package issue
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth/verify"
 )
 
 // OAuth is the OAuth2 side of the token service (SPEC §5): client
@@ -19,12 +20,12 @@ import (
 // consumers; tokens and sessions are the same as those of the P21 flows.
 type OAuth struct {
 	s *Service
-	v *Verifier
+	v *verify.Verifier
 }
 
 // NewOAuth builds the OAuth2 service on a token service and the verifier of
 // the same process (introspection asks it, revocation tells it at once).
-func NewOAuth(s *Service, v *Verifier) *OAuth { return &OAuth{s: s, v: v} }
+func NewOAuth(s *Service, v *verify.Verifier) *OAuth { return &OAuth{s: s, v: v} }
 
 // ClientAuth is the client authentication of a request as sent: the
 // client_id (a consumer name, matched case-insensitively, or its uid) and
@@ -231,7 +232,7 @@ func (o *OAuth) Revoke(ctx context.Context, cl *Client, tok, hint string, m Meta
 		}
 		// Signature and issuer only: an expired token or one whose session
 		// already ended may still be revoked (a no-op then).
-		c, err := o.v.claims(tok)
+		c, err := o.v.Claims(tok)
 		if err != nil {
 			if unavailable(err) {
 				return err

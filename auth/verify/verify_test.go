@@ -1,4 +1,4 @@
-package auth_test
+package verify_test
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
@@ -29,7 +30,7 @@ func wantStatus(t *testing.T, err error, status int, desc string) {
 func TestVerifier(t *testing.T) {
 	e := apptest.New(t)
 	e.AddUser("api_user", "your_password", true, "")
-	_, key := e.AddConsumer(auth.NewConsumer{Name: "svc", Scope: "/api", SDK: true})
+	_, key := e.AddConsumer(admin.NewConsumer{Name: "svc", Scope: "/api", SDK: true})
 	v := e.App.Verifier
 	ctx := context.Background()
 
@@ -94,7 +95,7 @@ func TestVerifierExpiry(t *testing.T) {
 	}
 	now := id.Claims.IssuedAt
 	clock := &fakeClock{t: now}
-	v := auth.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), e.App.Store, clock)
+	v := verify.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), e.App.Store, clock)
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.t }
 
-func errOnly(_ *auth.Identity, err error) error { return err }
+func errOnly(_ *verify.Identity, err error) error { return err }
 
 // countingStore counts the reads a bearer check makes.
 type countingStore struct {
@@ -154,10 +155,10 @@ func TestBearerChecksAnsweredFromMemory(t *testing.T) {
 	}
 	tok := e.Token(`{"username":"api_user","password":"your_password"}`)
 	cs := &countingStore{Store: e.App.Store}
-	v := auth.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), cs, nil)
-	dir := auth.NewDirectory(cs)
+	v := verify.NewVerifier(e.App.Service.Config(), e.App.Keys.Ring(), cs, nil)
+	dir := verify.NewDirectory(cs)
 	table, _ := policy.NewTable(policy.DefaultFamilies())
-	a := &auth.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: "admin"}
+	a := &verify.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: "admin"}
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
 		if _, err := a.Authorize(ctx, policy.Request{Path: "/odataservice/odata/table/supplier", Authorization: []string{"Bearer " + tok}}); err != nil {

@@ -1,8 +1,8 @@
-// Package auth holds gatehouse's services: authenticate users and consumers,
-// issue and refresh tokens, end sessions, count failures for lockout, and
-// write the audit trail. It never sees an http.Request; the protocol handlers
-// translate wire formats to calls here and back.
-package auth
+// Package issue issues tokens: it authenticates users and consumers,
+// creates and refreshes sessions, serves the OAuth2 grants, introspection
+// and revocation, counts failures for lockout, and writes the audit trail
+// of every token issued or refused.
+package issue
 
 import (
 	"context"
@@ -10,118 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
 )
-
-// Config holds the token rules of a server.
-type Config struct {
-	Issuer string // iss claim of P21 tokens, default P21.Soa
-	// OAuthIssuer is the iss claim of tokens issued by /oauth/token, equal
-	// to the issuer of the RFC 8414 metadata so that validators that
-	// discover it accept the tokens. Empty: Issuer (the server sets its
-	// public URL).
-	OAuthIssuer  string
-	UserScope    string        // aud of user tokens, default /api
-	UserTokenTTL time.Duration // access-token lifetime of user tokens, default 24h
-	// RefreshTTL is how long a user session can be refreshed after its last
-	// refresh; the session expires then. Default 7 days, never below UserTokenTTL.
-	RefreshTTL       time.Duration
-	UserTokenAlg     string // default RS256
-	ConsumerTokenAlg string // default HS256
-	// OAuthTokenAlg signs the tokens of /oauth/token (all its grants):
-	// default ES256, asymmetric so that any validator can check them with
-	// the JWKS.
-	OAuthTokenAlg string
-	// MaxSessions caps the active sessions of one principal; 0 means no cap.
-	MaxSessions int
-	// LockoutThreshold failures within LockoutWindow lock a username; 0 disables lockout.
-	LockoutThreshold int
-	LockoutWindow    time.Duration
-	// Leeway is the clock skew tolerated on exp and nbf when verifying.
-	Leeway time.Duration
-	// RefreshReuseGrace is how long after a refresh a retry with the refresh
-	// token it spent gets the same new pair again instead of ending the
-	// session as a reuse; 0 (the default) allows no retry.
-	RefreshReuseGrace time.Duration
-}
-
-// MaxRefreshReuseGrace bounds RefreshReuseGrace: long enough for a client
-// to retry a response it lost, short enough that a stolen spent token is
-// still caught.
-const MaxRefreshReuseGrace = 5 * time.Minute
-
-// Defaults fills zero fields with the documented defaults.
-func (c Config) Defaults() Config {
-	if c.Issuer == "" {
-		c.Issuer = gatehouse.DefaultIssuer
-	}
-	if c.UserScope == "" {
-		c.UserScope = "/api"
-	}
-	if c.UserTokenTTL <= 0 {
-		c.UserTokenTTL = 24 * time.Hour
-	}
-	if c.RefreshTTL <= 0 {
-		c.RefreshTTL = 7 * 24 * time.Hour
-	}
-	if c.RefreshTTL < c.UserTokenTTL {
-		c.RefreshTTL = c.UserTokenTTL
-	}
-	if c.UserTokenAlg == "" {
-		c.UserTokenAlg = "RS256"
-	}
-	if c.ConsumerTokenAlg == "" {
-		c.ConsumerTokenAlg = "HS256"
-	}
-	if c.OAuthTokenAlg == "" {
-		c.OAuthTokenAlg = "ES256"
-	}
-	if c.LockoutWindow <= 0 {
-		c.LockoutWindow = 15 * time.Minute
-	}
-	if c.Leeway <= 0 {
-		c.Leeway = 30 * time.Second
-	}
-	return c
-}
-
-// Signing gives the algorithm and the issuer of the access tokens of a
-// session started by flow: OAuth2 sessions (password and client
-// credentials grants) get the OAuth2 ones, whichever grant refreshes them;
-// P21 consumer sessions the consumer algorithm; P21 user sessions the user
-// algorithm.
-func (c Config) Signing(flow string) (alg, issuer string) {
-	switch flow {
-	case gatehouse.FlowOAuthPassword, gatehouse.FlowOAuthClient:
-		if c.OAuthIssuer == "" {
-			return c.OAuthTokenAlg, c.Issuer
-		}
-		return c.OAuthTokenAlg, c.OAuthIssuer
-	case gatehouse.FlowConsumer:
-		return c.ConsumerTokenAlg, c.Issuer
-	}
-	return c.UserTokenAlg, c.Issuer
-}
-
-// Algorithms lists the signing algorithms in use, each once.
-func (c Config) Algorithms() []string {
-	var out []string
-	for _, a := range []string{c.UserTokenAlg, c.ConsumerTokenAlg, c.OAuthTokenAlg} {
-		if a != "" && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
 
 // Meta describes where a request came from, for the session and the audit trail.
 type Meta struct {
@@ -143,11 +42,11 @@ type Issued struct {
 
 // Service issues tokens. It is safe for concurrent use.
 type Service struct {
-	cfg       Config
+	cfg       auth.Config
 	store     store.Store
 	keys      *token.Ring
 	passwords *password.Hasher
-	ckeys     *ConsumerKeys
+	ckeys     *auth.ConsumerKeys
 	names     *NameTags
 	clock     gatehouse.Clock
 	log       *slog.Logger
@@ -165,7 +64,7 @@ type Deps struct {
 	Store        store.Store
 	Keys         *token.Ring
 	Passwords    *password.Hasher
-	ConsumerKeys *ConsumerKeys
+	ConsumerKeys *auth.ConsumerKeys
 	// NameTags stand in for unknown user names in the audit trail; nil:
 	// a secret of this process only.
 	NameTags *NameTags
@@ -178,7 +77,7 @@ type Deps struct {
 }
 
 // NewService builds a token service.
-func NewService(cfg Config, d Deps) *Service {
+func NewService(cfg auth.Config, d Deps) *Service {
 	if d.Clock == nil {
 		d.Clock = gatehouse.SystemClock
 	}
@@ -211,8 +110,8 @@ func (s *Service) sessionEnded(ids ...string) {
 	}
 }
 
-// Config returns the effective configuration.
-func (s *Service) Config() Config { return s.cfg }
+// auth.Config returns the effective configuration.
+func (s *Service) Config() auth.Config { return s.cfg }
 
 // Listener returns the change-feed listener that keeps the service's caches current.
 func (s *Service) Listener() store.Listener { return serviceListener{s} }
@@ -597,7 +496,7 @@ func expiresIn(c *gatehouse.Consumer, exp, now time.Time) int64 {
 }
 
 // sign signs an access token of sess, with the algorithm and issuer of its
-// flow (Config.Signing).
+// flow (auth.Config.Signing).
 func (s *Service) sign(sess *gatehouse.Session, exp, now time.Time) (string, error) {
 	return s.signClaims(sess, exp, now, token.RandomToken(16))
 }

@@ -1,7 +1,8 @@
-package auth_test
+package issue_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,9 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/issue"
+	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/store"
 	"golang.org/x/crypto/bcrypt"
@@ -65,30 +69,30 @@ func auditOf(t *testing.T, st store.Store, action string) []gatehouse.AuditEvent
 func TestRefreshReuse(t *testing.T) {
 	ctx := context.Background()
 	a := newApp(t, nil, nil)
-	m := auth.Meta{Remote: "192.0.2.8", Via: "p21.v2"}
-	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "ruth", Password: "ruth-password-1"}); err != nil {
+	m := issue.Meta{Remote: "192.0.2.8", Via: "p21.v2"}
+	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "ruth", Password: "ruth-password-1"}); err != nil {
 		t.Fatal(err)
 	}
-	c, key, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "app", Scope: "access",
+	c, key, err := a.Admin.AddConsumer(ctx, "test", admin.NewConsumer{Name: "app", Scope: "access",
 		Grants: []string{gatehouse.GrantPassword, gatehouse.GrantRefreshToken}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := auth.NewOAuth(a.Service, a.Verifier)
-	cl, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "app", Secret: key}, m)
+	o := issue.NewOAuth(a.Service, a.Verifier)
+	cl, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "app", Secret: key}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	flows := []struct {
 		name    string
-		signIn  func() (*auth.Issued, error)
-		refresh func(tok string) (*auth.Issued, error)
+		signIn  func() (*issue.Issued, error)
+		refresh func(tok string) (*issue.Issued, error)
 		actor   string
 	}{
-		{"p21", func() (*auth.Issued, error) { return a.Service.PasswordToken(ctx, "ruth", "ruth-password-1", m) },
-			func(tok string) (*auth.Issued, error) { return a.Service.RefreshToken(ctx, tok, m) }, "user:ruth"},
-		{"oauth", func() (*auth.Issued, error) { return o.PasswordGrant(ctx, cl, "ruth", "ruth-password-1", m) },
-			func(tok string) (*auth.Issued, error) { return o.RefreshGrant(ctx, cl, tok, m) }, "consumer:" + c.UIDString()},
+		{"p21", func() (*issue.Issued, error) { return a.Service.PasswordToken(ctx, "ruth", "ruth-password-1", m) },
+			func(tok string) (*issue.Issued, error) { return a.Service.RefreshToken(ctx, tok, m) }, "user:ruth"},
+		{"oauth", func() (*issue.Issued, error) { return o.PasswordGrant(ctx, cl, "ruth", "ruth-password-1", m) },
+			func(tok string) (*issue.Issued, error) { return o.RefreshGrant(ctx, cl, tok, m) }, "consumer:" + c.UIDString()},
 	}
 	for _, f := range flows {
 		t.Run(f.name, func(t *testing.T) {
@@ -138,28 +142,28 @@ func TestRefreshReuseGrace(t *testing.T) {
 	ctx := context.Background()
 	clk := &testClock{t: time.Now()}
 	a := newApp(t, clk, func(c *app.Config) { c.Auth.RefreshReuseGrace = 10 * time.Second })
-	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "gail", Password: "gail-password-1"}); err != nil {
+	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "gail", Password: "gail-password-1"}); err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "app", Scope: "access",
+	_, key, err := a.Admin.AddConsumer(ctx, "test", admin.NewConsumer{Name: "app", Scope: "access",
 		Grants: []string{gatehouse.GrantPassword, gatehouse.GrantRefreshToken}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := auth.NewOAuth(a.Service, a.Verifier)
-	m := auth.Meta{Remote: "192.0.2.8"}
-	cl, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "app", Secret: key}, m)
+	o := issue.NewOAuth(a.Service, a.Verifier)
+	m := issue.Meta{Remote: "192.0.2.8"}
+	cl, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "app", Secret: key}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	flows := map[string]struct {
-		signIn  func() (*auth.Issued, error)
-		refresh func(tok string) (*auth.Issued, error)
+		signIn  func() (*issue.Issued, error)
+		refresh func(tok string) (*issue.Issued, error)
 	}{
-		"p21": {func() (*auth.Issued, error) { return a.Service.PasswordToken(ctx, "gail", "gail-password-1", m) },
-			func(tok string) (*auth.Issued, error) { return a.Service.RefreshToken(ctx, tok, m) }},
-		"oauth": {func() (*auth.Issued, error) { return o.PasswordGrant(ctx, cl, "gail", "gail-password-1", m) },
-			func(tok string) (*auth.Issued, error) { return o.RefreshGrant(ctx, cl, tok, m) }},
+		"p21": {func() (*issue.Issued, error) { return a.Service.PasswordToken(ctx, "gail", "gail-password-1", m) },
+			func(tok string) (*issue.Issued, error) { return a.Service.RefreshToken(ctx, tok, m) }},
+		"oauth": {func() (*issue.Issued, error) { return o.PasswordGrant(ctx, cl, "gail", "gail-password-1", m) },
+			func(tok string) (*issue.Issued, error) { return o.RefreshGrant(ctx, cl, tok, m) }},
 	}
 	for name, f := range flows {
 		t.Run(name, func(t *testing.T) {
@@ -229,17 +233,17 @@ func TestRefreshReuseGrace(t *testing.T) {
 func TestRefreshWithoutGrace(t *testing.T) {
 	ctx := context.Background()
 	a := newApp(t, nil, nil)
-	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "hal", Password: "hal-password-1"}); err != nil {
+	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "hal", Password: "hal-password-1"}); err != nil {
 		t.Fatal(err)
 	}
-	iss, err := a.Service.PasswordToken(ctx, "hal", "hal-password-1", auth.Meta{})
+	iss, err := a.Service.PasswordToken(ctx, "hal", "hal-password-1", issue.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Service.RefreshToken(ctx, iss.RefreshToken, auth.Meta{}); err != nil {
+	if _, err := a.Service.RefreshToken(ctx, iss.RefreshToken, issue.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Service.RefreshToken(ctx, iss.RefreshToken, auth.Meta{})
+	_, err = a.Service.RefreshToken(ctx, iss.RefreshToken, issue.Meta{})
 	wantCode(t, err, 400, gatehouse.CodeInvalidGrant)
 }
 
@@ -262,31 +266,31 @@ func TestRefreshReuseGraceBounds(t *testing.T) {
 func TestPasswordChangeEndsSessions(t *testing.T) {
 	ctx := context.Background()
 	a := newApp(t, nil, nil)
-	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "ivy", Password: "ivy-password-1"}); err != nil {
+	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "ivy", Password: "ivy-password-1"}); err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "app", Scope: "access"})
+	_, key, err := a.Admin.AddConsumer(ctx, "test", admin.NewConsumer{Name: "app", Scope: "access"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signIn := func(pw string) []*auth.Issued {
+	signIn := func(pw string) []*issue.Issued {
 		t.Helper()
-		user, err := a.Service.PasswordToken(ctx, "ivy", pw, auth.Meta{})
+		user, err := a.Service.PasswordToken(ctx, "ivy", pw, issue.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cons, err := a.Service.ConsumerToken(ctx, key, "IVY", auth.Meta{})
+		cons, err := a.Service.ConsumerToken(ctx, key, "IVY", issue.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, iss := range []*auth.Issued{user, cons} {
+		for _, iss := range []*issue.Issued{user, cons} {
 			if _, err := a.Verifier.Verify(ctx, iss.AccessToken); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return []*auth.Issued{user, cons}
+		return []*issue.Issued{user, cons}
 	}
-	wantEnded := func(what string, issued []*auth.Issued) {
+	wantEnded := func(what string, issued []*issue.Issued) {
 		t.Helper()
 		for _, iss := range issued {
 			wantStatus(t, errOnly(a.Verifier.Verify(ctx, iss.AccessToken)), 401, "ended")
@@ -294,7 +298,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 				t.Fatalf("%s: session %+v, %v", what, s, err)
 			}
 		}
-		_, err := a.Service.RefreshToken(ctx, issued[0].RefreshToken, auth.Meta{})
+		_, err := a.Service.RefreshToken(ctx, issued[0].RefreshToken, issue.Meta{})
 		wantCode(t, err, 400, gatehouse.CodeInvalidGrant)
 	}
 
@@ -309,7 +313,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	}
 
 	kept := signIn("ivy-password-2")
-	ended, err := a.Admin.ChangePassword(ctx, "test", "ivy", auth.PasswordChange{Password: "ivy-password-3", KeepSessions: true})
+	ended, err := a.Admin.ChangePassword(ctx, "test", "ivy", admin.PasswordChange{Password: "ivy-password-3", KeepSessions: true})
 	if err != nil || len(ended) != 0 {
 		t.Fatalf("keep sessions: %v %v", ended, err)
 	}
@@ -328,10 +332,10 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if len(evs) != 3 || evs[1].Detail != "sessions kept" || evs[2].Detail != "imported-hash; 2 sessions ended" {
 		t.Fatalf("audit: %+v", evs)
 	}
-	if _, err := a.Service.PasswordToken(ctx, "ivy", "ivy-password-4", auth.Meta{}); err != nil {
+	if _, err := a.Service.PasswordToken(ctx, "ivy", "ivy-password-4", issue.Meta{}); err != nil {
 		t.Fatalf("the imported hash: %v", err)
 	}
-	if _, err := a.Admin.ChangePassword(ctx, "test", "ivy", auth.PasswordChange{Password: "x", Hash: string(h)}); err == nil {
+	if _, err := a.Admin.ChangePassword(ctx, "test", "ivy", admin.PasswordChange{Password: "x", Hash: string(h)}); err == nil {
 		t.Fatal("a password and a hash at once were taken")
 	}
 }
@@ -359,12 +363,12 @@ func TestSignInRacingCredentialChange(t *testing.T) {
 	ctx := context.Background()
 	a := newApp(t, nil, func(c *app.Config) { c.Auth.LockoutThreshold = 5 })
 	rs := &racingStore{Store: a.Store}
-	s := auth.NewService(a.Cfg.Auth, auth.Deps{Store: rs, Keys: a.Keys.Ring(), Passwords: password.NewHasher(password.DefaultParams()),
-		ConsumerKeys: auth.NewConsumerKeys(a.MasterKey), RefreshTokens: auth.NewRefreshTokens(a.MasterKey)})
+	s := issue.NewService(a.Cfg.Auth, issue.Deps{Store: rs, Keys: a.Keys.Ring(), Passwords: password.NewHasher(password.DefaultParams()),
+		ConsumerKeys: auth.NewConsumerKeys(a.MasterKey), RefreshTokens: issue.NewRefreshTokens(a.MasterKey)})
 	var told []string
 	s.OnSessionsEnded(func(ids ...string) { told = append(told, ids...) })
 	h, _ := bcrypt.GenerateFromPassword([]byte("old-password-1"), bcrypt.MinCost)
-	if _, err := a.Admin.AddUser(ctx, "test", auth.NewUser{Name: "jan", PasswordHash: string(h)}); err != nil {
+	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "jan", PasswordHash: string(h)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -383,7 +387,7 @@ func TestSignInRacingCredentialChange(t *testing.T) {
 		}
 		rs.armed.Store(true)
 		told = nil
-		_, err := s.PasswordToken(ctx, "jan", "old-password-1", auth.Meta{})
+		_, err := s.PasswordToken(ctx, "jan", "old-password-1", issue.Meta{})
 		wantCode(t, err, 401, gatehouse.CodeInvalidGrant)
 		active, err := a.Store.ListSessions(ctx, store.SessionFilter{Username: "jan", ActiveAt: time.Now()})
 		if err != nil || len(active) != 0 {
@@ -399,7 +403,7 @@ func TestSignInRacingCredentialChange(t *testing.T) {
 		}
 		if tc.name == "new password" {
 			// The upgrade of the old bcrypt hash did not overwrite the new password.
-			if _, err := a.Service.PasswordToken(ctx, "jan", "new-password-1", auth.Meta{}); err != nil {
+			if _, err := a.Service.PasswordToken(ctx, "jan", "new-password-1", issue.Meta{}); err != nil {
 				t.Fatalf("the new password after the race: %v", err)
 			}
 			h, _ := bcrypt.GenerateFromPassword([]byte("old-password-1"), bcrypt.MinCost)
@@ -426,7 +430,7 @@ func TestLockedAccountNotHashed(t *testing.T) {
 	reads := func() int { return strings.Count(e.Log.String(), "stored password hash unreadable") }
 	var first error
 	for i := range 2 {
-		_, err := e.App.Service.PasswordToken(ctx, "kim", "kim-password-1", auth.Meta{})
+		_, err := e.App.Service.PasswordToken(ctx, "kim", "kim-password-1", issue.Meta{})
 		wantCode(t, err, 401, gatehouse.CodeInvalidGrant)
 		first = err
 		if reads() != i+1 {
@@ -434,7 +438,7 @@ func TestLockedAccountNotHashed(t *testing.T) {
 		}
 	}
 	for range 3 {
-		_, err := e.App.Service.PasswordToken(ctx, "kim", "kim-password-1", auth.Meta{})
+		_, err := e.App.Service.PasswordToken(ctx, "kim", "kim-password-1", issue.Meta{})
 		if err.Error() != first.Error() {
 			t.Fatalf("locked answer %v, wrong-password answer %v", err, first)
 		}
@@ -479,11 +483,11 @@ func TestStaleConsumerCache(t *testing.T) {
 		}, gatehouse.EndConsumerDisabled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, key, err := a.Admin.AddConsumer(ctx, "test", auth.NewConsumer{Name: "c-" + strings.ReplaceAll(tc.name, "-", ""), Scope: "/api"})
+			_, key, err := a.Admin.AddConsumer(ctx, "test", admin.NewConsumer{Name: "c-" + strings.ReplaceAll(tc.name, "-", ""), Scope: "/api"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{})
+			before, err := a.Service.ConsumerToken(ctx, key, "", issue.Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -492,18 +496,18 @@ func TestStaleConsumerCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The feed has not been read: the cache still lets the old key in.
-			stale, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{})
+			stale, err := a.Service.ConsumerToken(ctx, key, "", issue.Meta{})
 			if err != nil {
 				t.Fatalf("the window this test is about is gone: %v", err)
 			}
-			var fresh *auth.Issued
+			var fresh *issue.Issued
 			if newKey != "" {
-				if fresh, err = a.Service.ConsumerToken(ctx, newKey, "", auth.Meta{}); err != nil {
+				if fresh, err = a.Service.ConsumerToken(ctx, newKey, "", issue.Meta{}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			a.Follower.Poll(ctx)
-			for _, iss := range []*auth.Issued{before, stale} {
+			for _, iss := range []*issue.Issued{before, stale} {
 				wantStatus(t, errOnly(a.Verifier.Verify(ctx, iss.AccessToken)), 401, "ended")
 			}
 			if s, err := a.Store.GetSession(ctx, stale.Session.ID); err != nil || s.EndReason != tc.reason {
@@ -514,9 +518,19 @@ func TestStaleConsumerCache(t *testing.T) {
 					t.Fatalf("a session of the new key: %v", err)
 				}
 			}
-			if _, err := a.Service.ConsumerToken(ctx, key, "", auth.Meta{}); err == nil {
+			if _, err := a.Service.ConsumerToken(ctx, key, "", issue.Meta{}); err == nil {
 				t.Fatal("the old key still works after the feed was read")
 			}
 		})
 	}
 }
+
+func wantStatus(t *testing.T, err error, status int, desc string) {
+	t.Helper()
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) || ge.Status != status || !strings.Contains(ge.Description, desc) {
+		t.Fatalf("got %v, want %d mentioning %q", err, status, desc)
+	}
+}
+
+func errOnly(_ *verify.Identity, err error) error { return err }

@@ -1,4 +1,4 @@
-package auth_test
+package issue_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -30,7 +30,7 @@ func TestNameTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := auth.NewNameTags(mk1), auth.NewNameTags(mk1)
+	a, b := issue.NewNameTags(mk1), issue.NewNameTags(mk1)
 	tag := a.Tag("Tr0ub4dor&3")
 	if !tagRE.MatchString(tag) || !strings.HasSuffix(tag, ":len=11") {
 		t.Fatalf("tag %q", tag)
@@ -41,7 +41,7 @@ func TestNameTags(t *testing.T) {
 	if a.Tag("Tr0ub4dor&4") == tag {
 		t.Error("two names gave one tag")
 	}
-	if auth.NewNameTags(mk2).Tag("Tr0ub4dor&3") == tag {
+	if issue.NewNameTags(mk2).Tag("Tr0ub4dor&3") == tag {
 		t.Error("the tag does not depend on the master key")
 	}
 	if got := a.Tag("jürgen"); !strings.HasSuffix(got, ":len=6") {
@@ -107,7 +107,7 @@ func TestUnknownUsernameNotStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := auth.NewNameTags(mk).Tag(typed)
+	tag := issue.NewNameTags(mk).Tag(typed)
 	if !tagRE.MatchString(tag) || !strings.HasSuffix(tag, ":len=31") {
 		t.Fatalf("tag %q", tag)
 	}

@@ -1,4 +1,4 @@
-package auth
+package verify
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
@@ -23,7 +24,7 @@ type Verifier struct {
 	keys   *token.Ring
 	store  store.Sessions
 	clock  gatehouse.Clock
-	cfg    Config // issuers per kind of token (Config.Signing)
+	cfg    auth.Config // issuers per kind of token (auth.Config.Signing)
 	leeway time.Duration
 
 	sessions *lazyCache[gatehouse.Session]
@@ -49,7 +50,7 @@ func (id *Identity) Username() string { return id.Claims.Subject }
 func (id *Identity) ConsumerUID() string { return id.Claims.ConsumerUID }
 
 // IsConsumer reports whether the token was issued through a consumer key
-// (or an OAuth client), which bypasses user permissions.
+// (or an issue.OAuth client), which bypasses user permissions.
 func (id *Identity) IsConsumer() bool { return id.Claims.ConsumerUID != "" }
 
 // maxVerified bounds the verified-token cache; maxSessions the session cache.
@@ -60,7 +61,7 @@ const (
 
 // NewVerifier builds a verifier; its Listener must be subscribed to the
 // store's change feed.
-func NewVerifier(cfg Config, keys *token.Ring, st store.Sessions, clock gatehouse.Clock) *Verifier {
+func NewVerifier(cfg auth.Config, keys *token.Ring, st store.Sessions, clock gatehouse.Clock) *Verifier {
 	cfg = cfg.Defaults()
 	if clock == nil {
 		clock = gatehouse.SystemClock
@@ -87,7 +88,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if len(raw) > 8192 {
 		return nil, policy.ErrInvalidToken("The access token is malformed.")
 	}
-	c, err := v.claims(raw)
+	c, err := v.Claims(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +125,12 @@ func orZero(s string) string {
 	return s
 }
 
-// claims verifies the signature and issuer of raw, from cache when this
-// exact token was verified before with the current key ring. Times are
-// checked by the caller on every use.
-func (v *Verifier) claims(raw string) (*token.Claims, error) {
+// Claims verifies the signature and issuer of raw, from cache when this
+// exact token was verified before with the current key ring, without
+// looking at its times or its session (revocation uses it: an expired or
+// ended token is still the caller's to revoke). Errors are 401 or 503
+// *gatehouse.Error values.
+func (v *Verifier) Claims(raw string) (*token.Claims, error) {
 	kr := v.keys.Load()
 	if kr == nil {
 		return nil, gatehouse.ErrStoreDown(errors.New("signing keys not loaded"))

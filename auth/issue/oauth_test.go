@@ -1,4 +1,4 @@
-package auth_test
+package issue_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app/apptest"
-	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -23,14 +24,14 @@ func wantCode(t *testing.T, err error, status int, code string) {
 
 func TestOAuthClientAuthentication(t *testing.T) {
 	e := apptest.New(t)
-	o := auth.NewOAuth(e.App.Service, e.App.Verifier)
+	o := issue.NewOAuth(e.App.Service, e.App.Verifier)
 	ctx := context.Background()
-	m := auth.Meta{Remote: "192.0.2.1", Via: "oauth.token"}
-	c, key := e.AddConsumer(auth.NewConsumer{Name: "Client_A", Scope: "access", Grants: []string{gatehouse.GrantPassword}})
-	_, other := e.AddConsumer(auth.NewConsumer{Name: "client_b", Scope: "/api"})
+	m := issue.Meta{Remote: "192.0.2.1", Via: "oauth.token"}
+	c, key := e.AddConsumer(admin.NewConsumer{Name: "Client_A", Scope: "access", Grants: []string{gatehouse.GrantPassword}})
+	_, other := e.AddConsumer(admin.NewConsumer{Name: "client_b", Scope: "/api"})
 
 	for _, id := range []string{"Client_A", "client_a", "CLIENT_A", c.UIDString()} {
-		cl, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: id, Secret: key}, m)
+		cl, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: id, Secret: key}, m)
 		if err != nil {
 			t.Fatalf("client_id %q: %v", id, err)
 		}
@@ -39,13 +40,13 @@ func TestOAuthClientAuthentication(t *testing.T) {
 		}
 	}
 	// The second readings are tried once each.
-	if _, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "Client_A", Secret: "unescaped", AltSecret: key}, m); err != nil {
+	if _, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "Client_A", Secret: "unescaped", AltSecret: key}, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "Client A", AltID: "Client_A", Secret: key}, m); err != nil {
+	if _, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "Client A", AltID: "Client_A", Secret: key}, m); err != nil {
 		t.Fatal(err)
 	}
-	for name, ca := range map[string]auth.ClientAuth{
+	for name, ca := range map[string]issue.ClientAuth{
 		"no secret":       {ID: "Client_A"},
 		"no id":           {Secret: key},
 		"wrong secret":    {ID: "Client_A", Secret: key + "x", AltSecret: "y"},
@@ -67,7 +68,7 @@ func TestOAuthClientAuthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	testtime.Eventually(t, time.Second, func() error {
-		_, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "Client_A", Secret: key}, m)
+		_, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "Client_A", Secret: key}, m)
 		if err == nil {
 			return errors.New("a disabled client still authenticates")
 		}
@@ -78,18 +79,18 @@ func TestOAuthClientAuthentication(t *testing.T) {
 
 func TestOAuthGrants(t *testing.T) {
 	e := apptest.New(t)
-	o := auth.NewOAuth(e.App.Service, e.App.Verifier)
+	o := issue.NewOAuth(e.App.Service, e.App.Verifier)
 	ctx := context.Background()
-	m := auth.Meta{Remote: "192.0.2.1", Via: "oauth.token"}
+	m := issue.Meta{Remote: "192.0.2.1", Via: "oauth.token"}
 	e.AddUser("u1", "Pa55word-1", false, "")
-	_, plainKey := e.AddConsumer(auth.NewConsumer{Name: "plain", Scope: "access"})
-	rc, richKey := e.AddConsumer(auth.NewConsumer{Name: "rich", Scope: "access", Lifetime: 30 * time.Minute,
+	_, plainKey := e.AddConsumer(admin.NewConsumer{Name: "plain", Scope: "access"})
+	rc, richKey := e.AddConsumer(admin.NewConsumer{Name: "rich", Scope: "access", Lifetime: 30 * time.Minute,
 		Grants: []string{gatehouse.GrantPassword, gatehouse.GrantRefreshToken}})
-	plain, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "plain", Secret: plainKey}, m)
+	plain, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "plain", Secret: plainKey}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rich, err := o.AuthenticateClient(ctx, auth.ClientAuth{ID: "rich", Secret: richKey}, m)
+	rich, err := o.AuthenticateClient(ctx, issue.ClientAuth{ID: "rich", Secret: richKey}, m)
 	if err != nil {
 		t.Fatal(err)
 	}

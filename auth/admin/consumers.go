@@ -1,0 +1,219 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/scope"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// ParseLifetime reads a token lifetime: "never", a Go duration ("90m",
+// "24h") or a number of days ("30d").
+func ParseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(strings.ToLower(s))
+	if s == "never" || s == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, inputErr("lifetime %q: days must be a whole number from 1 to 36500", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, inputErr("lifetime %q is not \"never\", a duration like 90m or 24h, or days like 30d", s)
+	}
+	if d < time.Minute {
+		return 0, inputErr("lifetime %q is shorter than one minute", s)
+	}
+	return d, nil
+}
+
+// FormatLifetime is the inverse of ParseLifetime.
+func FormatLifetime(d time.Duration) string {
+	if d <= 0 {
+		return "never"
+	}
+	if d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return d.String()
+}
+
+// NewConsumer is what AddConsumer needs.
+type NewConsumer struct {
+	Name     string
+	Type     gatehouse.ConsumerType // default service
+	SDK      bool
+	Lifetime time.Duration // 0: never
+	Scope    string
+	Grants   []string
+}
+
+// AddConsumer registers a consumer and returns it with its key. The key is
+// shown this once; only its hash is kept.
+func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (gatehouse.Consumer, string, error) {
+	if !consumerNameRE.MatchString(in.Name) {
+		return gatehouse.Consumer{}, "", inputErr("consumer name %q is not valid: use 1-128 letters, digits, _ . @ - (not starting with . @ -)", in.Name)
+	}
+	if _, err := strconv.ParseInt(in.Name, 10, 64); err == nil {
+		return gatehouse.Consumer{}, "", inputErr("consumer name %q is all digits: it would be mistaken for a consumer uid", in.Name)
+	}
+	if in.Type == "" {
+		in.Type = gatehouse.ConsumerService
+	}
+	if !in.Type.Valid() {
+		return gatehouse.Consumer{}, "", inputErr("consumer type %q is not one of desktop, mobile, web, service", in.Type)
+	}
+	sc, err := ConsumerScope(in.Scope)
+	if err != nil {
+		return gatehouse.Consumer{}, "", err
+	}
+	grants, err := checkGrants(in.Grants)
+	if err != nil {
+		return gatehouse.Consumer{}, "", err
+	}
+	key, err := a.ckeys.New()
+	if err != nil {
+		return gatehouse.Consumer{}, "", err
+	}
+	now := a.clock.Now()
+	c, err := a.store.CreateConsumer(ctx, gatehouse.Consumer{
+		Name: in.Name, Type: in.Type, SDKAccess: in.SDK, Lifetime: in.Lifetime, Scope: sc,
+		Grants: grants, KeyHash: a.ckeys.Hash(key), CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		if errors.Is(err, gatehouse.ErrConflict) {
+			return c, "", inputErr("consumer %q already exists (names are case-insensitive)", in.Name)
+		}
+		return c, "", err
+	}
+	a.audit(ctx, actor, "consumer.add", "consumer:"+c.UIDString(),
+		fmt.Sprintf("name=%s type=%s scope=%q sdk=%t expires=%s grants=%s", c.Name, c.Type, c.Scope, c.SDKAccess,
+			FormatLifetime(c.Lifetime), strings.Join(c.Grants, ",")))
+	return c, key, nil
+}
+
+// ConsumerScope validates a scope for a consumer registration and returns
+// it as it will be stored and echoed: as the administrator wrote it, without
+// surrounding white space (matching is case-insensitive all the same).
+func ConsumerScope(s string) (string, error) {
+	sc, err := scope.Parse(s)
+	if err != nil {
+		return "", inputErr("scope: %v", err)
+	}
+	if err := scope.ValidateForConsumer(sc); err != nil {
+		return "", inputErr("scope: %v", err)
+	}
+	// It travels in headers (X-Gatehouse-Scope) as written: no line breaks.
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != ' ' || r == 0x7f }) {
+		return "", inputErr("scope: contains a control character (write entries on one line, separated by ;)")
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func checkGrants(gs []string) ([]string, error) {
+	var out []string
+	for _, g := range gs {
+		g = strings.ToLower(strings.TrimSpace(g))
+		switch g {
+		case gatehouse.GrantClientCredentials:
+			continue // always allowed
+		case gatehouse.GrantPassword, gatehouse.GrantRefreshToken:
+			if !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+		default:
+			return nil, inputErr("grant %q is not one of password, refresh_token, client_credentials", g)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// FindConsumer finds a consumer by uid ("8") or name.
+func (a *Admin) FindConsumer(ctx context.Context, ref string) (gatehouse.Consumer, error) {
+	if uid, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		c, err := a.store.GetConsumer(ctx, uid)
+		return c, notFound(err, "consumer", ref)
+	}
+	c, err := a.store.GetConsumerByName(ctx, ref)
+	return c, notFound(err, "consumer", ref)
+}
+
+// SetConsumerDisabled disables or enables a consumer. Disabling ends its sessions.
+func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disabled bool) (gatehouse.Consumer, []string, error) {
+	c, err := a.FindConsumer(ctx, ref)
+	if err != nil {
+		return c, nil, err
+	}
+	c, err = a.store.UpdateConsumer(ctx, c.UID, func(c *gatehouse.Consumer) error {
+		c.Disabled = disabled
+		c.UpdatedAt = a.clock.Now()
+		return nil
+	})
+	if err != nil {
+		return c, nil, notFound(err, "consumer", ref)
+	}
+	var ended []string
+	action := "consumer.enable"
+	if disabled {
+		action = "consumer.disable"
+		if ended, err = a.store.EndSessions(ctx, store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndConsumerDisabled, a.clock.Now()); err != nil {
+			return c, nil, err
+		}
+		a.sessionsEnded(ended)
+	}
+	a.audit(ctx, actor, action, "consumer:"+c.UIDString(), fmt.Sprintf("%d sessions ended", len(ended)))
+	return c, ended, nil
+}
+
+// RotateConsumerKey gives a consumer a new key and ends the sessions
+// obtained with the old one. The new key is returned this once.
+func (a *Admin) RotateConsumerKey(ctx context.Context, actor, ref string) (gatehouse.Consumer, string, error) {
+	c, err := a.FindConsumer(ctx, ref)
+	if err != nil {
+		return c, "", err
+	}
+	key, err := a.ckeys.New()
+	if err != nil {
+		return c, "", err
+	}
+	c, err = a.store.UpdateConsumer(ctx, c.UID, func(c *gatehouse.Consumer) error {
+		c.KeyHash = a.ckeys.Hash(key)
+		c.UpdatedAt = a.clock.Now()
+		return nil
+	})
+	if err != nil {
+		return c, "", notFound(err, "consumer", ref)
+	}
+	ended, err := a.store.EndSessions(ctx, store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndKeyRotated, a.clock.Now())
+	if err != nil {
+		return c, "", err
+	}
+	a.sessionsEnded(ended)
+	a.audit(ctx, actor, "consumer.rotate-key", "consumer:"+c.UIDString(), fmt.Sprintf("%d sessions ended", len(ended)))
+	return c, key, nil
+}
+
+// DeleteConsumer removes a consumer; its sessions end.
+func (a *Admin) DeleteConsumer(ctx context.Context, actor, ref string) (gatehouse.Consumer, error) {
+	c, err := a.FindConsumer(ctx, ref)
+	if err != nil {
+		return c, err
+	}
+	if err := a.store.DeleteConsumer(ctx, c.UID); err != nil {
+		return c, notFound(err, "consumer", ref)
+	}
+	a.audit(ctx, actor, "consumer.delete", "consumer:"+c.UIDString(), "name="+c.Name)
+	return c, nil
+}

@@ -1,0 +1,122 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// AddRole creates an empty role.
+func (a *Admin) AddRole(ctx context.Context, actor, name string) (gatehouse.Role, error) {
+	if !roleNameRE.MatchString(name) {
+		return gatehouse.Role{}, inputErr("role name %q is not valid: use 1-128 letters, digits, spaces, _ . -", name)
+	}
+	now := a.clock.Now()
+	r := gatehouse.Role{Name: name, CreatedAt: now, UpdatedAt: now}
+	if err := a.store.CreateRole(ctx, r); err != nil {
+		if errors.Is(err, gatehouse.ErrConflict) {
+			return r, inputErr("role %q already exists", name)
+		}
+		return r, err
+	}
+	a.audit(ctx, actor, "role.add", "role:"+name, "")
+	return r, nil
+}
+
+// SetRoleEntries allows (allow=true) or denies objects in a role. An object
+// is NAME, table:NAME or view:NAME; without a kind, the catalog's kind is
+// used, else table.
+func (a *Admin) SetRoleEntries(ctx context.Context, actor, role string, allow bool, objects []string) (gatehouse.Role, error) {
+	if len(objects) == 0 {
+		return gatehouse.Role{}, inputErr("name at least one table or view")
+	}
+	entries := make([]gatehouse.RoleEntry, 0, len(objects))
+	for _, o := range objects {
+		e, err := a.parseObject(ctx, o)
+		if err != nil {
+			return gatehouse.Role{}, err
+		}
+		e.Allow = allow
+		entries = append(entries, e)
+	}
+	r, err := a.store.UpdateRole(ctx, role, func(r *gatehouse.Role) error {
+		for _, e := range entries {
+			r.SetEntry(e)
+		}
+		r.UpdatedAt = a.clock.Now()
+		return nil
+	})
+	if err != nil {
+		return r, notFound(err, "role", role)
+	}
+	verb := "deny"
+	if allow {
+		verb = "allow"
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = string(e.Kind) + ":" + e.Object
+	}
+	a.audit(ctx, actor, "role."+verb, "role:"+r.Name, strings.Join(names, " "))
+	return r, nil
+}
+
+func (a *Admin) parseObject(ctx context.Context, o string) (gatehouse.RoleEntry, error) {
+	kind := gatehouse.ObjectKind("")
+	name := strings.TrimSpace(o)
+	if k, n, ok := strings.Cut(name, ":"); ok {
+		kind, name = gatehouse.ObjectKind(strings.ToLower(k)), n
+		if !kind.Valid() {
+			return gatehouse.RoleEntry{}, inputErr("object %q: kind %q is not table or view", o, k)
+		}
+	}
+	if !objectNameRE.MatchString(name) {
+		return gatehouse.RoleEntry{}, inputErr("object %q is not a valid table or view name (letters, digits, _)", o)
+	}
+	if kind == "" {
+		kind = gatehouse.KindTable
+		if c, err := a.store.LookupCatalog(ctx, name); err == nil {
+			kind, name = c.Kind, c.Name
+		} else if !errors.Is(err, gatehouse.ErrNotFound) {
+			return gatehouse.RoleEntry{}, err
+		}
+	}
+	return gatehouse.RoleEntry{Object: name, Kind: kind}, nil
+}
+
+// RoleFlags lists the blanket permissions SetRoleFlags changes; nil fields stay.
+type RoleFlags struct {
+	AllowAll, AllowAllTables, AllowAllViews *bool
+}
+
+// SetRoleFlags changes a role's Allow All / Allow All Tables / Allow All Views.
+func (a *Admin) SetRoleFlags(ctx context.Context, actor, role string, f RoleFlags) (gatehouse.Role, error) {
+	if f.AllowAll == nil && f.AllowAllTables == nil && f.AllowAllViews == nil {
+		return gatehouse.Role{}, inputErr("give at least one of --all, --all-tables, --all-views")
+	}
+	var changes []string
+	r, err := a.store.UpdateRole(ctx, role, func(r *gatehouse.Role) error {
+		if f.AllowAll != nil {
+			r.AllowAll = *f.AllowAll
+			changes = append(changes, fmt.Sprintf("allow_all=%t", *f.AllowAll))
+		}
+		if f.AllowAllTables != nil {
+			r.AllowAllTables = *f.AllowAllTables
+			changes = append(changes, fmt.Sprintf("allow_all_tables=%t", *f.AllowAllTables))
+		}
+		if f.AllowAllViews != nil {
+			r.AllowAllViews = *f.AllowAllViews
+			changes = append(changes, fmt.Sprintf("allow_all_views=%t", *f.AllowAllViews))
+		}
+		r.UpdatedAt = a.clock.Now()
+		return nil
+	})
+	if err != nil {
+		return r, notFound(err, "role", role)
+	}
+	a.audit(ctx, actor, "role.set", "role:"+r.Name, strings.Join(changes, " "))
+	return r, nil
+}

@@ -322,6 +322,9 @@ const (
 	ChangeConsumer ChangeKind = "consumer"
 	ChangeKey      ChangeKind = "key"
 	ChangeCatalog  ChangeKind = "catalog"
+	// ChangeLockout (Op "end") is never in the feed: it only tells a
+	// write's audit (store.AuditFunc) that the write ended a lockout.
+	ChangeLockout ChangeKind = "lockout"
 )
 
 // Change is one entry of the change feed. Rev grows with every change.

@@ -66,10 +66,42 @@ var (
 	objectNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
-func (a *Admin) audit(ctx context.Context, actor, action, target, detail string) {
-	_ = a.store.AppendAudit(ctx, gatehouse.AuditEvent{
-		At: a.clock.Now(), Actor: actor, Action: action, Target: target,
-		Outcome: gatehouse.OutcomeSuccess, Detail: detail,
+// event is the audit event of a change an administrator made.
+func (a *Admin) event(actor, action, target, detail string) gatehouse.AuditEvent {
+	return gatehouse.AuditEvent{At: a.clock.Now(), Actor: actor, Action: action, Target: target,
+		Outcome: gatehouse.OutcomeSuccess, Detail: detail}
+}
+
+// audited is ctx for the one store write that makes a change, whose audit
+// event f makes from the write's changes, written in the same transaction:
+// the change is stored with its event, or not at all. Every change an
+// administrator makes goes through it.
+func (a *Admin) audited(ctx context.Context, f func(changes []gatehouse.Change) gatehouse.AuditEvent) context.Context {
+	return store.WithAudit(ctx, func(changes []gatehouse.Change) []gatehouse.AuditEvent {
+		return []gatehouse.AuditEvent{f(changes)}
+	})
+}
+
+// with is audited for an event known before the write.
+func (a *Admin) with(ctx context.Context, actor, action, target, detail string) context.Context {
+	return store.WithAudit(ctx, store.Events(a.event(actor, action, target, detail)))
+}
+
+// endedCount is the number of sessions a write ended, from its changes.
+func endedCount(changes []gatehouse.Change) int {
+	n := 0
+	for _, c := range changes {
+		if c.Kind == gatehouse.ChangeSession && c.Op == gatehouse.OpEnd {
+			n++
+		}
+	}
+	return n
+}
+
+// sessionsEndedEvent audits the sessions a write ended, for target.
+func (a *Admin) sessionsEndedEvent(ctx context.Context, actor, target, why string) context.Context {
+	return a.audited(ctx, func(ch []gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "session.end", target, fmt.Sprintf("%d sessions ended: %s", endedCount(ch), why))
 	})
 }
 

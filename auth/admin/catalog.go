@@ -51,9 +51,9 @@ func (a *Admin) ImportCatalog(ctx context.Context, actor string, r io.Reader, so
 	if len(entries) == 0 {
 		return 0, inputErr("%s holds no catalog entries", source)
 	}
-	if err := a.store.ImportCatalog(ctx, entries); err != nil {
+	ev := a.with(ctx, actor, "catalog.import", "catalog", fmt.Sprintf("%d entries from %s", len(entries), source))
+	if err := a.store.ImportCatalog(ev, entries); err != nil {
 		return 0, err
 	}
-	a.audit(ctx, actor, "catalog.import", "catalog", fmt.Sprintf("%d entries from %s", len(entries), source))
 	return len(entries), nil
 }

@@ -87,7 +87,18 @@ func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (
 		return gatehouse.Consumer{}, "", err
 	}
 	now := a.clock.Now()
-	c, err := a.store.CreateConsumer(ctx, gatehouse.Consumer{
+	ev := a.audited(ctx, func(ch []gatehouse.Change) gatehouse.AuditEvent {
+		uid := ""
+		for _, c := range ch {
+			if c.Kind == gatehouse.ChangeConsumer {
+				uid = c.Key
+			}
+		}
+		return a.event(actor, "consumer.add", "consumer:"+uid,
+			fmt.Sprintf("name=%s type=%s scope=%q sdk=%t expires=%s grants=%s", in.Name, in.Type, sc, in.SDK,
+				FormatLifetime(in.Lifetime), strings.Join(grants, ",")))
+	})
+	c, err := a.store.CreateConsumer(ev, gatehouse.Consumer{
 		Name: in.Name, Type: in.Type, SDKAccess: in.SDK, Lifetime: in.Lifetime, Scope: sc,
 		Grants: grants, KeyHash: a.ckeys.Hash(key), CreatedAt: now, UpdatedAt: now,
 	})
@@ -97,9 +108,6 @@ func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (
 		}
 		return c, "", err
 	}
-	a.audit(ctx, actor, "consumer.add", "consumer:"+c.UIDString(),
-		fmt.Sprintf("name=%s type=%s scope=%q sdk=%t expires=%s grants=%s", c.Name, c.Type, c.Scope, c.SDKAccess,
-			FormatLifetime(c.Lifetime), strings.Join(c.Grants, ",")))
 	return c, key, nil
 }
 
@@ -156,7 +164,12 @@ func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disa
 	if err != nil {
 		return c, nil, err
 	}
-	c, err = a.store.UpdateConsumer(ctx, c.UID, func(c *gatehouse.Consumer) error {
+	action := "consumer.enable"
+	if disabled {
+		action = "consumer.disable"
+	}
+	target := "consumer:" + c.UIDString()
+	c, err = a.store.UpdateConsumer(a.with(ctx, actor, action, target, "name="+c.Name), c.UID, func(c *gatehouse.Consumer) error {
 		c.Disabled = disabled
 		c.UpdatedAt = a.clock.Now()
 		return nil
@@ -165,15 +178,14 @@ func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disa
 		return c, nil, notFound(err, "consumer", ref)
 	}
 	var ended []string
-	action := "consumer.enable"
 	if disabled {
-		action = "consumer.disable"
-		if ended, err = a.store.EndSessions(ctx, store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndConsumerDisabled, a.clock.Now()); err != nil {
-			return c, nil, err
+		if ended, err = a.store.EndSessions(a.sessionsEndedEvent(ctx, actor, target, "consumer disabled"),
+			store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndConsumerDisabled, a.clock.Now()); err != nil {
+			return c, nil, fmt.Errorf("consumer %s was disabled, but its sessions could not be ended (run `gatehouse consumer disable %s` again): %w",
+				c.Name, c.Name, err)
 		}
 		a.sessionsEnded(ended)
 	}
-	a.audit(ctx, actor, action, "consumer:"+c.UIDString(), fmt.Sprintf("%d sessions ended", len(ended)))
 	return c, ended, nil
 }
 
@@ -188,7 +200,8 @@ func (a *Admin) RotateConsumerKey(ctx context.Context, actor, ref string) (gateh
 	if err != nil {
 		return c, "", err
 	}
-	c, err = a.store.UpdateConsumer(ctx, c.UID, func(c *gatehouse.Consumer) error {
+	target := "consumer:" + c.UIDString()
+	c, err = a.store.UpdateConsumer(a.with(ctx, actor, "consumer.rotate-key", target, "name="+c.Name), c.UID, func(c *gatehouse.Consumer) error {
 		c.KeyHash = a.ckeys.Hash(key)
 		c.UpdatedAt = a.clock.Now()
 		return nil
@@ -196,12 +209,15 @@ func (a *Admin) RotateConsumerKey(ctx context.Context, actor, ref string) (gateh
 	if err != nil {
 		return c, "", notFound(err, "consumer", ref)
 	}
-	ended, err := a.store.EndSessions(ctx, store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndKeyRotated, a.clock.Now())
+	ended, err := a.store.EndSessions(a.sessionsEndedEvent(ctx, actor, target, "consumer key rotated"),
+		store.SessionFilter{ConsumerUID: c.UID}, gatehouse.EndKeyRotated, a.clock.Now())
 	if err != nil {
-		return c, "", err
+		// The new key is in force; the old one's sessions remain until
+		// they expire or are ended: say so rather than lose the key.
+		return c, key, fmt.Errorf("the key of %s was rotated, but the sessions of the old key could not be ended (run `gatehouse session end` for them): %w",
+			c.Name, err)
 	}
 	a.sessionsEnded(ended)
-	a.audit(ctx, actor, "consumer.rotate-key", "consumer:"+c.UIDString(), fmt.Sprintf("%d sessions ended", len(ended)))
 	return c, key, nil
 }
 
@@ -211,9 +227,11 @@ func (a *Admin) DeleteConsumer(ctx context.Context, actor, ref string) (gatehous
 	if err != nil {
 		return c, err
 	}
-	if err := a.store.DeleteConsumer(ctx, c.UID); err != nil {
+	ev := a.audited(ctx, func(ch []gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "consumer.delete", "consumer:"+c.UIDString(), fmt.Sprintf("name=%s; %d sessions ended", c.Name, endedCount(ch)))
+	})
+	if err := a.store.DeleteConsumer(ev, c.UID); err != nil {
 		return c, notFound(err, "consumer", ref)
 	}
-	a.audit(ctx, actor, "consumer.delete", "consumer:"+c.UIDString(), "name="+c.Name)
 	return c, nil
 }

@@ -34,7 +34,16 @@ func (a *Admin) RotateKeys(ctx context.Context, actor string, algs []string) ([]
 		if err != nil {
 			return out, err
 		}
-		next, err := a.keys.Rotate(ctx, alg, until)
+		ev := a.audited(ctx, func(ch []gatehouse.Change) gatehouse.AuditEvent {
+			next := ""
+			for _, c := range ch {
+				if c.Kind == gatehouse.ChangeKey && c.Op == gatehouse.OpCreate {
+					next = c.Key
+				}
+			}
+			return a.event(actor, "keys.rotate", "keys:"+alg, "new next key "+next+"; retired keys verify until "+until.UTC().Format(time.RFC3339))
+		})
+		next, err := a.keys.Rotate(ev, alg, until)
 		if err != nil {
 			if errors.Is(err, gatehouse.ErrConflict) {
 				return out, inputErr("%s keys were rotated by someone else at the same moment; list them and retry if needed", alg)
@@ -45,7 +54,6 @@ func (a *Admin) RotateKeys(ctx context.Context, actor string, algs []string) ([]
 			return out, err
 		}
 		out = append(out, next)
-		a.audit(ctx, actor, "keys.rotate", "keys:"+alg, "new next key "+next.KID+"; retired keys verify until "+until.UTC().Format(time.RFC3339))
 	}
 	return out, nil
 }
@@ -133,7 +141,8 @@ func (a *Admin) RetireKey(ctx context.Context, actor, kid string) (RetiredKey, e
 		}
 	}
 	now := a.clock.Now()
-	if _, err := a.keys.Revoke(ctx, kid, keep); err != nil {
+	ev := a.with(ctx, actor, "keys.retire", "key:"+kid, alg+" key retired at once (was "+string(out.Key.State)+")")
+	if _, err := a.keys.Revoke(ev, kid, keep); err != nil {
 		switch {
 		case errors.Is(err, gatehouse.ErrNotFound):
 			return out, inputErr("key %q cannot be retired: %v", kid, err)
@@ -142,7 +151,6 @@ func (a *Admin) RetireKey(ctx context.Context, actor, kid string) (RetiredKey, e
 		}
 		return out, err
 	}
-	a.audit(ctx, actor, "keys.retire", "key:"+kid, alg+" key retired at once (was "+string(out.Key.State)+")")
 	if keys, err = a.store.ListKeys(ctx); err != nil {
 		return out, err
 	}

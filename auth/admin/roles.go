@@ -16,13 +16,12 @@ func (a *Admin) AddRole(ctx context.Context, actor, name string) (gatehouse.Role
 	}
 	now := a.clock.Now()
 	r := gatehouse.Role{Name: name, CreatedAt: now, UpdatedAt: now}
-	if err := a.store.CreateRole(ctx, r); err != nil {
+	if err := a.store.CreateRole(a.with(ctx, actor, "role.add", "role:"+name, ""), r); err != nil {
 		if errors.Is(err, gatehouse.ErrConflict) {
 			return r, inputErr("role %q already exists", name)
 		}
 		return r, err
 	}
-	a.audit(ctx, actor, "role.add", "role:"+name, "")
 	return r, nil
 }
 
@@ -42,7 +41,20 @@ func (a *Admin) SetRoleEntries(ctx context.Context, actor, role string, allow bo
 		e.Allow = allow
 		entries = append(entries, e)
 	}
-	r, err := a.store.UpdateRole(ctx, role, func(r *gatehouse.Role) error {
+	verb := "deny"
+	if allow {
+		verb = "allow"
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = string(e.Kind) + ":" + e.Object
+	}
+	var stored string
+	ev := a.audited(ctx, func([]gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "role."+verb, "role:"+stored, strings.Join(names, " "))
+	})
+	r, err := a.store.UpdateRole(ev, role, func(r *gatehouse.Role) error {
+		stored = r.Name
 		for _, e := range entries {
 			r.SetEntry(e)
 		}
@@ -52,15 +64,6 @@ func (a *Admin) SetRoleEntries(ctx context.Context, actor, role string, allow bo
 	if err != nil {
 		return r, notFound(err, "role", role)
 	}
-	verb := "deny"
-	if allow {
-		verb = "allow"
-	}
-	names := make([]string, len(entries))
-	for i, e := range entries {
-		names[i] = string(e.Kind) + ":" + e.Object
-	}
-	a.audit(ctx, actor, "role."+verb, "role:"+r.Name, strings.Join(names, " "))
 	return r, nil
 }
 
@@ -98,7 +101,12 @@ func (a *Admin) SetRoleFlags(ctx context.Context, actor, role string, f RoleFlag
 		return gatehouse.Role{}, inputErr("give at least one of --all, --all-tables, --all-views")
 	}
 	var changes []string
-	r, err := a.store.UpdateRole(ctx, role, func(r *gatehouse.Role) error {
+	var stored string
+	ev := a.audited(ctx, func([]gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "role.set", "role:"+stored, strings.Join(changes, " "))
+	})
+	r, err := a.store.UpdateRole(ev, role, func(r *gatehouse.Role) error {
+		stored = r.Name
 		if f.AllowAll != nil {
 			r.AllowAll = *f.AllowAll
 			changes = append(changes, fmt.Sprintf("allow_all=%t", *f.AllowAll))
@@ -117,6 +125,5 @@ func (a *Admin) SetRoleFlags(ctx context.Context, actor, role string, f RoleFlag
 	if err != nil {
 		return r, notFound(err, "role", role)
 	}
-	a.audit(ctx, actor, "role.set", "role:"+r.Name, strings.Join(changes, " "))
 	return r, nil
 }

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/store"
@@ -10,11 +9,10 @@ import (
 
 // EndSession ends one session.
 func (a *Admin) EndSession(ctx context.Context, actor, id string) error {
-	if err := a.store.EndSession(ctx, id, gatehouse.EndAdmin, a.clock.Now()); err != nil {
+	if err := a.store.EndSession(a.with(ctx, actor, "session.end", "session:"+id, ""), id, gatehouse.EndAdmin, a.clock.Now()); err != nil {
 		return notFound(err, "session", id)
 	}
 	a.sessionsEnded([]string{id})
-	a.audit(ctx, actor, "session.end", "session:"+id, "")
 	return nil
 }
 
@@ -23,11 +21,11 @@ func (a *Admin) EndUserSessions(ctx context.Context, actor, username string) ([]
 	if username == "" {
 		return nil, inputErr("name a user")
 	}
-	ended, err := a.store.EndSessions(ctx, store.SessionFilter{Username: username}, gatehouse.EndAdmin, a.clock.Now())
+	ended, err := a.store.EndSessions(a.sessionsEndedEvent(ctx, actor, "user:"+username, "ended by an administrator"),
+		store.SessionFilter{Username: username}, gatehouse.EndAdmin, a.clock.Now())
 	if err != nil {
 		return nil, err
 	}
 	a.sessionsEnded(ended)
-	a.audit(ctx, actor, "session.end", "user:"+username, fmt.Sprintf("%d sessions ended", len(ended)))
 	return ended, nil
 }

@@ -65,14 +65,14 @@ func (a *Admin) AddUser(ctx context.Context, actor string, in NewUser) (gatehous
 			return gatehouse.User{}, inputErr("password: %v", err)
 		}
 	}
-	if err := a.store.CreateUser(ctx, u); err != nil {
+	ev := a.with(ctx, actor, "user.add", "user:"+u.Name,
+		fmt.Sprintf("identity=%s role=%q allow_odata=%t admin=%t password=%s", u.Identity, u.Role, u.AllowODataAPI, u.Admin, passwordSource(in)))
+	if err := a.store.CreateUser(ev, u); err != nil {
 		if errors.Is(err, gatehouse.ErrConflict) {
 			return gatehouse.User{}, inputErr("user %q already exists (names are case-insensitive; deleted users keep their name)", in.Name)
 		}
 		return gatehouse.User{}, err
 	}
-	a.audit(ctx, actor, "user.add", "user:"+u.Name,
-		fmt.Sprintf("identity=%s role=%q allow_odata=%t admin=%t password=%s", u.Identity, u.Role, u.AllowODataAPI, u.Admin, passwordSource(in)))
 	return u, nil
 }
 
@@ -118,7 +118,12 @@ func (a *Admin) UpdateUser(ctx context.Context, actor, name string, ch UserChang
 		}
 	}
 	var changes []string
-	u, err := a.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
+	var stored string
+	ev := a.audited(ctx, func([]gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "user.update", "user:"+stored, strings.Join(changes, " "))
+	})
+	u, err := a.store.UpdateUser(ev, name, func(u *gatehouse.User) error {
+		stored = u.Name
 		if u.Deleted {
 			return inputErr("user %q is deleted", u.Name)
 		}
@@ -144,13 +149,17 @@ func (a *Admin) UpdateUser(ctx context.Context, actor, name string, ch UserChang
 	if err != nil {
 		return u, notFound(err, "user", name)
 	}
-	a.audit(ctx, actor, "user.update", "user:"+u.Name, strings.Join(changes, " "))
 	return u, nil
 }
 
 // DeleteUser marks a user deleted and ends every session acting as that user.
 func (a *Admin) DeleteUser(ctx context.Context, actor, name string) ([]string, error) {
-	u, err := a.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
+	var stored string
+	ev := a.audited(ctx, func([]gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "user.delete", "user:"+stored, "")
+	})
+	u, err := a.store.UpdateUser(ev, name, func(u *gatehouse.User) error {
+		stored = u.Name
 		if u.Deleted {
 			return inputErr("user %q is already deleted", u.Name)
 		}
@@ -161,12 +170,13 @@ func (a *Admin) DeleteUser(ctx context.Context, actor, name string) ([]string, e
 	if err != nil {
 		return nil, notFound(err, "user", name)
 	}
-	ended, err := a.store.EndSessions(ctx, store.SessionFilter{Username: u.Name}, gatehouse.EndUserDeleted, a.clock.Now())
+	ended, err := a.store.EndSessions(a.sessionsEndedEvent(ctx, actor, "user:"+u.Name, "user deleted"),
+		store.SessionFilter{Username: u.Name}, gatehouse.EndUserDeleted, a.clock.Now())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("user %s was deleted, but its sessions could not be ended (run `gatehouse session end --user %s`): %w",
+			u.Name, u.Name, err)
 	}
 	a.sessionsEnded(ended)
-	a.audit(ctx, actor, "user.delete", "user:"+u.Name, fmt.Sprintf("%d sessions ended", len(ended)))
 	return ended, nil
 }
 
@@ -195,7 +205,7 @@ func (a *Admin) ChangePassword(ctx context.Context, actor, name string, ch Passw
 		if err := checkImportedHash(ch.Hash); err != nil {
 			return nil, err
 		}
-		h, detail = ch.Hash, "imported-hash; "
+		h, detail = ch.Hash, "imported hash"
 	case ch.Password == "":
 		return nil, inputErr("the password is empty")
 	default:
@@ -204,7 +214,15 @@ func (a *Admin) ChangePassword(ctx context.Context, actor, name string, ch Passw
 			return nil, inputErr("password: %v", err)
 		}
 	}
-	u, err := a.store.UpdateUser(ctx, name, func(u *gatehouse.User) error {
+	var stored string
+	if ch.KeepSessions {
+		detail = strings.TrimPrefix(detail+"; sessions kept", "; ")
+	}
+	ev := a.audited(ctx, func([]gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "user.set-password", "user:"+stored, detail)
+	})
+	u, err := a.store.UpdateUser(ev, name, func(u *gatehouse.User) error {
+		stored = u.Name
 		if u.Deleted {
 			return inputErr("user %q is deleted", u.Name)
 		}
@@ -216,17 +234,15 @@ func (a *Admin) ChangePassword(ctx context.Context, actor, name string, ch Passw
 		return nil, notFound(err, "user", name)
 	}
 	if ch.KeepSessions {
-		a.audit(ctx, actor, "user.set-password", "user:"+u.Name, detail+"sessions kept")
 		return nil, nil
 	}
-	ended, err := a.store.EndSessions(ctx, store.SessionFilter{Username: u.Name}, gatehouse.EndPasswordChanged, a.clock.Now())
+	ended, err := a.store.EndSessions(a.sessionsEndedEvent(ctx, actor, "user:"+u.Name, "password changed"),
+		store.SessionFilter{Username: u.Name}, gatehouse.EndPasswordChanged, a.clock.Now())
 	if err != nil {
-		a.audit(ctx, actor, "user.set-password", "user:"+u.Name, detail+"sessions not ended: store failure")
 		return nil, fmt.Errorf("the password of %s was replaced, but its sessions could not be ended (run `gatehouse session end --user %s`): %w",
 			u.Name, u.Name, err)
 	}
 	a.sessionsEnded(ended)
-	a.audit(ctx, actor, "user.set-password", "user:"+u.Name, fmt.Sprintf("%s%d sessions ended", detail, len(ended)))
 	return ended, nil
 }
 
@@ -253,17 +269,18 @@ func (a *Admin) SetPasswordHash(ctx context.Context, actor, name, hash string) e
 // UnlockUser forgets a user's failed sign-ins, ending a lockout.
 func (a *Admin) UnlockUser(ctx context.Context, actor, name string) error {
 	key := strings.ToLower(name)
-	if err := a.store.ClearAuthFailures(ctx, key); err != nil {
-		return err
-	}
-	closed, err := a.store.CloseLockout(ctx, key)
+	// The lockout's end (or the unlock) is audited with the write that
+	// closes it; the failed sign-ins are forgotten after.
+	_, err := a.store.CloseLockout(a.audited(ctx, func(ch []gatehouse.Change) gatehouse.AuditEvent {
+		for _, c := range ch {
+			if c.Kind == gatehouse.ChangeLockout {
+				return a.event(actor, "lockout.end", "user:"+name, "unlocked by an administrator")
+			}
+		}
+		return a.event(actor, "user.unlock", "user:"+name, "no lockout was open; failed sign-ins forgotten")
+	}), key)
 	if err != nil {
 		return err
 	}
-	if closed {
-		a.audit(ctx, actor, "lockout.end", "user:"+name, "unlocked by an administrator")
-	} else {
-		a.audit(ctx, actor, "user.unlock", "user:"+name, "no lockout was open; failed sign-ins forgotten")
-	}
-	return nil
+	return a.store.ClearAuthFailures(ctx, key)
 }

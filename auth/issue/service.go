@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/google/uuid"
 )
 
 // Meta describes where a request came from, for the session and the audit trail.
@@ -291,7 +292,11 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 	}
 	if s.cfg.LockoutThreshold > 0 {
 		if n, err := s.store.CountAuthFailures(ctx, key, now, s.cfg.LockoutWindow); err == nil && n > 0 {
-			_ = s.store.ClearAuthFailures(ctx, key)
+			// The sign-in stands; the failures before it only count toward
+			// a lockout a little longer than they should.
+			if err := s.store.ClearAuthFailures(ctx, key); err != nil {
+				s.log.Warn("forgetting failed sign-ins after a successful one failed", "err", err)
+			}
 		}
 	}
 	if r.Rehash {
@@ -423,7 +428,7 @@ func (s *Service) CloseLockouts(ctx context.Context) (int, error) {
 func (s *Service) startUserSession(ctx context.Context, username string, c *gatehouse.Consumer, scopeStr, flow string, m Meta, withRefresh bool) (*Issued, error) {
 	now := s.clock.Now()
 	sess := gatehouse.Session{
-		ID: token.NewUUID(), Username: username, Flow: flow, Scope: scopeStr,
+		ID: uuid.NewString(), Username: username, Flow: flow, Scope: scopeStr,
 		CreatedAt: now, RemoteAddr: m.Remote,
 	}
 	// A user token lives --user-token-ttl, also when an OAuth client asked
@@ -436,16 +441,7 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 		}
 	}
 	sess.ExpiresAt = accessExp
-	var refresh string
-	var refreshHash []byte
-	if withRefresh {
-		refresh = token.RandomToken(32)
-		h := sha256.Sum256([]byte(refresh))
-		refreshHash = h[:]
-		if r := now.Add(s.cfg.RefreshTTL); r.After(sess.ExpiresAt) {
-			sess.ExpiresAt = r
-		}
-	}
+	refresh, refreshHash := s.mintRefresh(&sess, now, withRefresh)
 	at, err := s.sign(&sess, accessExp, now)
 	if err != nil {
 		return nil, err
@@ -538,25 +534,31 @@ func (s *Service) ConsumerToken(ctx context.Context, key, username string, m Met
 	return s.startConsumerSession(ctx, c, username, gatehouse.FlowConsumer, m, false)
 }
 
+// mintRefresh makes a new session's refresh token and its hash when the
+// session has one (withRefresh), and extends the session to the refresh
+// lifetime; otherwise both are empty.
+func (s *Service) mintRefresh(sess *gatehouse.Session, now time.Time, withRefresh bool) (refresh string, hash []byte) {
+	if !withRefresh {
+		return "", nil
+	}
+	refresh = token.RandomToken(32)
+	h := sha256.Sum256([]byte(refresh))
+	if r := now.Add(s.cfg.RefreshTTL); r.After(sess.ExpiresAt) {
+		sess.ExpiresAt = r
+	}
+	return refresh, h[:]
+}
+
 func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, username, flow string, m Meta, withRefresh bool) (*Issued, error) {
 	now := s.clock.Now()
 	c := &cc.Consumer
 	sess := gatehouse.Session{
-		ID: token.NewUUID(), Username: username, ConsumerUID: c.UID, Flow: flow,
+		ID: uuid.NewString(), Username: username, ConsumerUID: c.UID, Flow: flow,
 		Scope: cc.scope, CreatedAt: now, RemoteAddr: m.Remote,
 	}
 	exp, sessExp := consumerExpiry(c, now)
 	sess.ExpiresAt = sessExp
-	var refresh string
-	var refreshHash []byte
-	if withRefresh {
-		refresh = token.RandomToken(32)
-		h := sha256.Sum256([]byte(refresh))
-		refreshHash = h[:]
-		if r := now.Add(s.cfg.RefreshTTL); r.After(sess.ExpiresAt) {
-			sess.ExpiresAt = r
-		}
-	}
+	refresh, refreshHash := s.mintRefresh(&sess, now, withRefresh)
 	at, err := s.sign(&sess, exp, now)
 	if err != nil {
 		return nil, err

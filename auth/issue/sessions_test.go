@@ -307,9 +307,12 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEnded("SetPassword", old)
+	// The change and the sessions it ends are audited each with its write.
 	evs := auditOf(t, a.Store, "user.set-password")
-	if len(evs) != 1 || evs[0].Detail != "2 sessions ended" {
-		t.Fatalf("audit: %+v", evs)
+	ends := auditOf(t, a.Store, "session.end")
+	if len(evs) != 1 || evs[0].Detail != "" || len(ends) != 1 || ends[0].Target != "user:ivy" ||
+		ends[0].Detail != "2 sessions ended: password changed" {
+		t.Fatalf("audit: %+v %+v", evs, ends)
 	}
 
 	kept := signIn("ivy-password-2")
@@ -329,8 +332,10 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	}
 	wantEnded("SetPasswordHash", kept)
 	evs = auditOf(t, a.Store, "user.set-password")
-	if len(evs) != 3 || evs[1].Detail != "sessions kept" || evs[2].Detail != "imported-hash; 2 sessions ended" {
-		t.Fatalf("audit: %+v", evs)
+	ends = auditOf(t, a.Store, "session.end")
+	if len(evs) != 3 || evs[1].Detail != "sessions kept" || evs[2].Detail != "imported hash" ||
+		len(ends) != 2 || ends[1].Detail != "2 sessions ended: password changed" {
+		t.Fatalf("audit: %+v %+v", evs, ends)
 	}
 	if _, err := a.Service.PasswordToken(ctx, "ivy", "ivy-password-4", issue.Meta{}); err != nil {
 		t.Fatalf("the imported hash: %v", err)

@@ -1,3 +1,8 @@
+// Package verify checks bearer tokens and makes the authorization
+// decision: a token's signature, issuer, times and session (Verifier), the
+// user, role and catalog state the decision needs, kept current by the
+// change feed (Directory), and the decision itself on a request as sent
+// (Authorizer), all answered from memory in the common case.
 package verify
 
 import (

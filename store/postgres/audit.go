@@ -168,10 +168,10 @@ func (s *Store) CountAuthFailures(ctx context.Context, key string, t time.Time, 
 
 // ClearAuthFailures forgets the failures of key.
 func (s *Store) ClearAuthFailures(ctx context.Context, key string) error {
-	qctx, cancel := s.ctx(ctx)
-	defer cancel()
-	_, err := s.pool.Exec(qctx, "DELETE FROM auth_failures WHERE key = $1", key)
-	return s.err(ctx, "clear auth failures", err)
+	return s.tx(ctx, "clear auth failures", true, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "DELETE FROM auth_failures WHERE key = $1", key)
+		return err
+	})
 }
 
 // PruneAuthFailures forgets every failure at or before t, a chunk per
@@ -241,11 +241,13 @@ func (s *Store) CloseLockouts(ctx context.Context, t time.Time, window time.Dura
 
 // CloseLockout closes key's open lockout, if any.
 func (s *Store) CloseLockout(ctx context.Context, key string) (bool, error) {
-	qctx, cancel := s.ctx(ctx)
-	defer cancel()
-	tag, err := s.pool.Exec(qctx, "DELETE FROM lockouts WHERE key = $1", key)
-	if err != nil {
-		return false, s.err(ctx, "close lockout", err)
-	}
-	return tag.RowsAffected() == 1, nil
+	var closed bool
+	err := s.tx(ctx, "close lockout", true, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM lockouts WHERE key = $1", key)
+		if closed = tag.RowsAffected() == 1; closed {
+			record(ctx, gatehouse.ChangeLockout, gatehouse.OpEnd, key)
+		}
+		return err
+	})
+	return closed, err
 }

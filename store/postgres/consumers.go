@@ -151,10 +151,11 @@ func (s *Store) DeleteConsumer(ctx context.Context, uid int64) error {
 		if err != nil {
 			return err
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			return err
 		}
+		record(ctx, gatehouse.ChangeSession, gatehouse.OpEnd, ids...)
 		return change(ctx, tx, gatehouse.ChangeConsumer, strconv.FormatInt(uid, 10), gatehouse.OpDelete)
 	})
 }

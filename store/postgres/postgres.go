@@ -200,6 +200,22 @@ func (s *Store) tx1(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx)
 	if err != nil {
 		return err
 	}
+	if audit := store.AuditOf(ctx); audit != nil {
+		// The write's audit events, in its transaction (store.WithAudit).
+		rec := &recorder{}
+		write := fn
+		fn = func(ctx context.Context, tx pgx.Tx) error {
+			if err := write(context.WithValue(ctx, recorderKey{}, rec), tx); err != nil {
+				return err
+			}
+			for _, ev := range audit(rec.changes) {
+				if _, err := tx.Exec(ctx, insertAuditSQL, auditArgs(&ev)...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	err = fn(ctx, tx)
 	var c committed
 	if err != nil && !errors.As(err, &c) {
@@ -213,6 +229,24 @@ func (s *Store) tx1(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx)
 		return cerr
 	}
 	return err
+}
+
+// recorder collects the feed entries of an audited write (see tx1).
+type recorder struct{ changes []gatehouse.Change }
+
+type recorderKey struct{}
+
+// record notes feed entries a write made for its audit, when it has one.
+// change records its own; statements that write feed entries themselves
+// (INSERT … SELECT) record theirs with it.
+func record(ctx context.Context, kind gatehouse.ChangeKind, op string, keys ...string) {
+	rec, _ := ctx.Value(recorderKey{}).(*recorder)
+	if rec == nil {
+		return
+	}
+	for _, k := range keys {
+		rec.changes = append(rec.changes, gatehouse.Change{Kind: kind, Key: k, Op: op, At: time.Now()})
+	}
 }
 
 // committed marks an error returned after the transaction's writes are to

@@ -260,17 +260,35 @@ func (s *Store) FindRefreshToken(ctx context.Context, hash []byte) (gatehouse.Se
 
 // EndSession ends one session; ending an ended session keeps its first end.
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) error {
+	// One statement: the update, its feed entry, whether the session
+	// exists and whether this call ended it.
+	const q = "WITH ended AS (UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING id), " +
+		"feed AS (INSERT INTO changes (kind, key, op) SELECT 'session', id, 'end' FROM ended) " +
+		"SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1), EXISTS (SELECT 1 FROM ended)"
+	var found, ended bool
+	what := fmt.Sprintf("session %q", id)
+	if store.AuditOf(ctx) != nil {
+		err := s.tx(ctx, what, true, func(ctx context.Context, tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, q, id, endTime(at), reason).Scan(&found, &ended); err != nil {
+				return err
+			}
+			if !found {
+				return gatehouse.ErrNotFound
+			}
+			if ended {
+				record(ctx, gatehouse.ChangeSession, gatehouse.OpEnd, id)
+			}
+			return nil
+		})
+		return err
+	}
 	qctx, cancel := s.ctx(ctx)
 	defer cancel()
-	// One statement: the update, its feed entry, and whether the session exists.
-	var found bool
-	err := s.pool.QueryRow(qctx, "WITH ended AS (UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING id), "+
-		"feed AS (INSERT INTO changes (kind, key, op) SELECT 'session', id, 'end' FROM ended) "+
-		"SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1)", id, endTime(at), reason).Scan(&found)
+	err := s.pool.QueryRow(qctx, q, id, endTime(at), reason).Scan(&found, &ended)
 	if err == nil && !found {
 		err = gatehouse.ErrNotFound
 	}
-	return s.err(ctx, fmt.Sprintf("session %q", id), err)
+	return s.err(ctx, what, err)
 }
 
 // sessionWhere turns a filter into WHERE terms (fixed SQL text) and their
@@ -313,6 +331,7 @@ func (s *Store) EndSessions(ctx context.Context, f store.SessionFilter, reason s
 			return err
 		}
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		record(ctx, gatehouse.ChangeSession, gatehouse.OpEnd, ids...)
 		return err
 	})
 	if err != nil {

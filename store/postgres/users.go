@@ -31,6 +31,9 @@ func userArgs(u *gatehouse.User) []any {
 // change queues a feed entry in the caller's transaction.
 func change(ctx context.Context, tx pgx.Tx, kind gatehouse.ChangeKind, key, op string) error {
 	_, err := tx.Exec(ctx, "INSERT INTO changes (kind, key, op) VALUES ($1, $2, $3)", string(kind), key, op)
+	if err == nil {
+		record(ctx, kind, op, key)
+	}
 	return err
 }
 

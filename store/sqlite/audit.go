@@ -254,7 +254,9 @@ func (s *Store) CloseLockout(ctx context.Context, key string) (bool, error) {
 			return writeErr("close lockout", err)
 		}
 		n, err := res.RowsAffected()
-		closed = n == 1
+		if closed = n == 1; closed {
+			tx.note(gatehouse.ChangeLockout, key, gatehouse.OpEnd)
+		}
 		return writeErr("close lockout", err)
 	})
 	return closed, err

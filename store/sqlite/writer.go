@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // maxBatch bounds how many writes share one transaction, so that one commit
@@ -128,6 +129,20 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*wtx) error) error {
 func (s *Store) submit(ctx context.Context, replay bool, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if audit := store.AuditOf(ctx); audit != nil {
+		// The write's audit events, in its transaction (store.WithAudit).
+		write := fn
+		fn = func(tx *wtx) error {
+			tx.changes, tx.record = tx.changes[:0], true
+			err := write(tx)
+			tx.record = false
+			if err != nil {
+				return err
+			}
+			tx.wrote = true
+			return writeErr("audit", insertAudit(tx, audit(tx.changes)))
+		}
 	}
 	w := s.w
 	o := &op{ctx: ctx, fn: fn, replay: replay, done: make(chan error, 1)}
@@ -400,9 +415,11 @@ func callOp(fn func(*wtx) error, tx *wtx) (err error) {
 // wtx is what an op function writes through: the writer's connection inside
 // the batch transaction, with statements prepared once per process.
 type wtx struct {
-	w     *writer
-	now   time.Time // wall clock of the batch, stamped on feed entries
-	wrote bool      // the current op has changed something
+	w       *writer
+	changes []gatehouse.Change // the current op's feed entries, for its audit
+	record  bool               // collect changes (the op has an audit)
+	now     time.Time          // wall clock of the batch, stamped on feed entries
+	wrote   bool               // the current op has changed something
 	// noCache: ops may be rolled back one by one (replay), so the writer's
 	// caches must not learn from them.
 	noCache bool
@@ -472,7 +489,17 @@ func (t *wtx) at(x time.Time) int64 {
 }
 
 // change appends a feed entry in the op's transaction.
+// note tells the op's audit about a change the feed does not carry.
+func (t *wtx) note(kind gatehouse.ChangeKind, key, op string) {
+	if t.record {
+		t.changes = append(t.changes, gatehouse.Change{Kind: kind, Key: key, Op: op, At: t.now})
+	}
+}
+
 func (t *wtx) change(kind gatehouse.ChangeKind, key, op string) error {
+	if t.record {
+		t.changes = append(t.changes, gatehouse.Change{Kind: kind, Key: key, Op: op, At: t.now})
+	}
 	at := t.now.UnixMicro()
 	var err error
 	// Every token issued writes session entries: for those, kind and op are

@@ -48,6 +48,7 @@ func RunTests(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Refresh", refreshTests},
 		{"Keys", keyTests},
 		{"Audit", auditTests},
+		{"Audited", auditedTests},
 		{"AuditCount", auditCountTests},
 		{"AuthFailures", authFailureTests},
 		{"Lockouts", lockoutTests},

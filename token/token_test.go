@@ -199,8 +199,8 @@ func TestJWKS(t *testing.T) {
 }
 
 func TestRandom(t *testing.T) {
-	if len(RandomToken(32)) != 43 || RandomToken(32) == RandomToken(32) {
-		t.Fatal("RandomToken length")
+	if a, b := RandomToken(32), RandomToken(32); len(a) != 43 || a == b {
+		t.Fatalf("RandomToken: %q %q", a, b)
 	}
 }
 

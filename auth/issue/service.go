@@ -111,7 +111,7 @@ func (s *Service) sessionEnded(ids ...string) {
 	}
 }
 
-// auth.Config returns the effective configuration.
+// Config returns the effective configuration.
 func (s *Service) Config() auth.Config { return s.cfg }
 
 // Listener returns the change-feed listener that keeps the service's caches current.

@@ -55,7 +55,7 @@ func (id *Identity) Username() string { return id.Claims.Subject }
 func (id *Identity) ConsumerUID() string { return id.Claims.ConsumerUID }
 
 // IsConsumer reports whether the token was issued through a consumer key
-// (or an issue.OAuth client), which bypasses user permissions.
+// (or an OAuth client), which bypasses user permissions.
 func (id *Identity) IsConsumer() bool { return id.Claims.ConsumerUID != "" }
 
 // maxVerified bounds the verified-token cache; maxSessions the session cache.

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/sandbox/data"
 	"github.com/gatehouse/gatehouse/sandbox/odata"
+	"github.com/gatehouse/gatehouse/sandbox/transaction"
 	"github.com/gatehouse/gatehouse/wire"
 )
 
@@ -47,6 +48,7 @@ type Options struct {
 type Sandbox struct {
 	DB    *data.DB
 	odata http.Handler
+	tx    *transaction.Handler
 	apis  []route
 }
 
@@ -72,11 +74,16 @@ func Open(ctx context.Context, o Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s := &Sandbox{DB: db, odata: &odata.Handler{DB: db, BaseURL: strings.TrimSuffix(o.BaseURL, "/")}}
+	s.tx = &transaction.Handler{DB: db, Clock: o.Clock, Log: o.Log}
+	s.apis = []route{{transaction.Match, s.tx}}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Sandbox) Close() error { return s.DB.Close() }
+// Close waits for asynchronous transactions and closes the database.
+func (s *Sandbox) Close() error {
+	s.tx.Wait()
+	return s.DB.Close()
+}
 
 // Handlers maps each family the sandbox serves to it, for the gateway.
 func (s *Sandbox) Handlers() map[string]http.Handler {

@@ -703,3 +703,29 @@ func (db *DB) SavePricePage(ctx context.Context, user string, in Record) (Record
 	})
 	return out, err
 }
+
+// Exists reports whether table has a row whose column equals v (tables
+// and columns come from the sandbox's own models, never from a request).
+func (db *DB) Exists(ctx context.Context, table, column string, v any) (bool, error) {
+	t := Lookup("table", table)
+	if t == nil || t.Column(column) == nil {
+		return false, fmt.Errorf("sandbox: Exists: no %s.%s", table, column)
+	}
+	recs, err := db.Select(ctx, t, Ident(t.Column(column).Name)+" = ?", []any{v}, "")
+	if err != nil {
+		return false, err
+	}
+	return len(recs) > 0, nil
+}
+
+// Item finds an item by item_id (ignoring case); ErrNotFound when none.
+func (db *DB) Item(ctx context.Context, itemID string) (Record, error) {
+	recs, err := db.Select(ctx, Lookup("table", "inv_mast"), `"item_id" = ? AND "delete_flag" = 'N'`, []any{strings.TrimSpace(itemID)}, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, ErrNotFound
+	}
+	return recs[0], nil
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/sandbox/data"
+	"github.com/gatehouse/gatehouse/sandbox/interactive"
 	"github.com/gatehouse/gatehouse/sandbox/odata"
 	"github.com/gatehouse/gatehouse/sandbox/transaction"
 	"github.com/gatehouse/gatehouse/wire"
@@ -75,7 +76,7 @@ func Open(ctx context.Context, o Options) (*Sandbox, error) {
 	}
 	s := &Sandbox{DB: db, odata: &odata.Handler{DB: db, BaseURL: strings.TrimSuffix(o.BaseURL, "/")}}
 	s.tx = &transaction.Handler{DB: db, Clock: o.Clock, Log: o.Log}
-	s.apis = []route{{transaction.Match, s.tx}}
+	s.apis = []route{{transaction.Match, s.tx}, {interactive.Match, &interactive.Handler{DB: db, Clock: o.Clock}}}
 	return s, nil
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/sandbox/data"
+	"github.com/gatehouse/gatehouse/sandbox/entity"
 	"github.com/gatehouse/gatehouse/sandbox/interactive"
 	"github.com/gatehouse/gatehouse/sandbox/odata"
 	"github.com/gatehouse/gatehouse/sandbox/transaction"
@@ -76,7 +77,8 @@ func Open(ctx context.Context, o Options) (*Sandbox, error) {
 	}
 	s := &Sandbox{DB: db, odata: &odata.Handler{DB: db, BaseURL: strings.TrimSuffix(o.BaseURL, "/")}}
 	s.tx = &transaction.Handler{DB: db, Clock: o.Clock, Log: o.Log}
-	s.apis = []route{{transaction.Match, s.tx}, {interactive.Match, &interactive.Handler{DB: db, Clock: o.Clock}}}
+	s.apis = []route{{transaction.Match, s.tx}, {interactive.Match, &interactive.Handler{DB: db, Clock: o.Clock}},
+		{func(p string) bool { return strings.HasPrefix(p, "/api/") }, &entity.Handler{DB: db}}}
 	return s, nil
 }
 

@@ -150,7 +150,7 @@ func TestOneDatabase(t *testing.T) {
 		t.Fatalf("entity: %d %s", st, b)
 	}
 	e.call("POST", "/uiserver0/api/ui/interactive/sessions/", tok, `{}`)
-	st, b = e.call("POST", "/uiserver0/api/ui/interactive/v2/window", tok, `{"ServiceName":"Order"}`)
+	_, b = e.call("POST", "/uiserver0/api/ui/interactive/v2/window", tok, `{"ServiceName":"Order"}`)
 	win := decode(t, b)["WindowId"].(string)
 	steps := []struct{ method, path, body string }{
 		{"PUT", "/v2/change", `{"WindowId":"` + win + `","List":[{"TabName":"TABPAGE_1","FieldName":"order_no","Value":"` + orderNo + `"}]}`},

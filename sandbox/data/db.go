@@ -510,7 +510,7 @@ func (db *DB) selectIn(ctx context.Context, q querier, t *Table, where string, a
 	return out, rows.Err()
 }
 
-// ErrNotFound: no such record.
+// ErrNotFound says there is no such record.
 var ErrNotFound = errors.New("not found")
 
 // FieldError is a value refused for a field.

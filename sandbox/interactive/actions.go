@@ -31,7 +31,7 @@ func (h *Handler) change(w http.ResponseWriter, r *http.Request, s *session, ver
 		DataWindowName string
 	}
 	var req struct {
-		WindowId       string
+		WindowID       string
 		List           []item
 		ChangeRequests []item
 	}
@@ -50,7 +50,7 @@ func (h *Handler) change(w http.ResponseWriter, r *http.Request, s *session, ver
 		fail(w, http.StatusBadRequest, "The request has no changes: give %s.", field)
 		return
 	}
-	wn := h.find(w, s, req.WindowId, true)
+	wn := h.find(w, s, req.WindowID, true)
 	if wn == nil {
 		return
 	}
@@ -144,7 +144,7 @@ func (h *Handler) tab(w http.ResponseWriter, r *http.Request, s *session, versio
 		return
 	}
 	var req struct {
-		WindowId string
+		WindowID string
 		PageName string
 		PagePath *struct{ PageName string }
 	}
@@ -162,7 +162,7 @@ func (h *Handler) tab(w http.ResponseWriter, r *http.Request, s *session, versio
 		fail(w, http.StatusBadRequest, "v2 takes the tab as PageName, not PagePath.")
 		return
 	}
-	wn := h.find(w, s, req.WindowId, true)
+	wn := h.find(w, s, req.WindowID, true)
 	if wn == nil {
 		return
 	}
@@ -184,7 +184,7 @@ func (h *Handler) row(w http.ResponseWriter, r *http.Request, s *session, versio
 		return
 	}
 	var req struct {
-		WindowId       string
+		WindowID       string
 		DatawindowName string
 		DataWindowName string
 		Row            *int
@@ -197,7 +197,7 @@ func (h *Handler) row(w http.ResponseWriter, r *http.Request, s *session, versio
 	if version == "v1" {
 		dwName, row = req.DataWindowName, req.RowNumber
 	}
-	wn := h.find(w, s, req.WindowId, true)
+	wn := h.find(w, s, req.WindowID, true)
 	if wn == nil {
 		return
 	}
@@ -231,8 +231,10 @@ func (h *Handler) row(w http.ResponseWriter, r *http.Request, s *session, versio
 
 // Tool is a button of a window.
 type Tool struct {
-	WindowId, ToolName, Text string
-	Enabled                  bool
+	WindowID string `json:"WindowId"`
+	ToolName string
+	Text     string
+	Enabled  bool
 }
 
 var mainTools = []struct{ name, text string }{{"cb_save", "&Save"}, {"cb_clear", "C&lear"}, {"cb_close", "&Close"}}
@@ -241,12 +243,12 @@ func toolsOf(wn *win) []Tool {
 	var out []Tool
 	if q := wn.question; q != nil {
 		for i, b := range q.Buttons {
-			out = append(out, Tool{WindowId: wn.id, ToolName: fmt.Sprintf("cb_%d", i+1), Text: b, Enabled: true})
+			out = append(out, Tool{WindowID: wn.id, ToolName: fmt.Sprintf("cb_%d", i+1), Text: b, Enabled: true})
 		}
 		return out
 	}
 	for _, t := range mainTools {
-		out = append(out, Tool{WindowId: wn.id, ToolName: t.name, Text: t.text, Enabled: wn.blocker == nil})
+		out = append(out, Tool{WindowID: wn.id, ToolName: t.name, Text: t.text, Enabled: wn.blocker == nil})
 	}
 	return out
 }
@@ -262,11 +264,11 @@ func (h *Handler) tools(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		writeJSON(w, http.StatusOK, toolsOf(wn))
 	case http.MethodPost:
-		var req struct{ WindowId, ToolName, ToolText string }
+		var req struct{ WindowID, ToolName, ToolText string }
 		if !decode(w, r, &req) {
 			return
 		}
-		wn := h.find(w, s, req.WindowId, false)
+		wn := h.find(w, s, req.WindowID, false)
 		if wn == nil {
 			return
 		}

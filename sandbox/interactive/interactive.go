@@ -92,7 +92,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // Result is the answer to an action on a window.
 type Result struct {
 	Status   int
-	WindowId string
+	WindowID string `json:"WindowId"`
 	Events   []Event
 	Messages []string
 }
@@ -107,7 +107,7 @@ type Event struct {
 type KeyValue struct{ Key, Value string }
 
 func ok(id string) *Result {
-	return &Result{Status: StatusOK, WindowId: id, Events: []Event{}, Messages: []string{}}
+	return &Result{Status: StatusOK, WindowID: id, Events: []Event{}, Messages: []string{}}
 }
 
 func (h *Handler) newID() string {
@@ -181,10 +181,13 @@ func (h *Handler) expire() {
 }
 
 type sessionInfo struct {
-	Id, SessionId, UserName, Status string
-	ResponseWindowHandlingEnabled   bool
-	Created                         string
-	WindowIds                       []string
+	ID                            string `json:"Id"`
+	SessionID                     string `json:"SessionId"`
+	UserName                      string
+	Status                        string
+	ResponseWindowHandlingEnabled bool
+	Created                       string
+	WindowIDs                     []string `json:"WindowIds"`
 }
 
 func info(s *session, status string) sessionInfo {
@@ -193,8 +196,8 @@ func info(s *session, status string) sessionInfo {
 		ids = append(ids, id)
 	}
 	sortStrings(ids)
-	return sessionInfo{Id: s.id, SessionId: s.id, UserName: s.user, Status: status, ResponseWindowHandlingEnabled: s.handling,
-		Created: s.created.UTC().Format("2006-01-02T15:04:05"), WindowIds: ids}
+	return sessionInfo{ID: s.id, SessionID: s.id, UserName: s.user, Status: status, ResponseWindowHandlingEnabled: s.handling,
+		Created: s.created.UTC().Format("2006-01-02T15:04:05"), WindowIDs: ids}
 }
 
 func sortStrings(s []string) {
@@ -469,12 +472,12 @@ func (h *Handler) dataAPI(w http.ResponseWriter, r *http.Request, s *session, ve
 				return
 			}
 		} else {
-			var req struct{ WindowId string }
+			var req struct{ WindowID string }
 			if err := json.Unmarshal(b, &req); err != nil {
 				fail(w, http.StatusBadRequest, "The request body is not the expected JSON ({\"WindowId\": \"…\"}).")
 				return
 			}
-			id = req.WindowId
+			id = req.WindowID
 		}
 		wn := h.find(w, s, strings.TrimSpace(id), true)
 		if wn == nil {

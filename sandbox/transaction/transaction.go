@@ -496,7 +496,7 @@ func Definition(svc *window.Service) map[string]any {
 
 // Callback is where an asynchronous transaction's outcome is sent.
 type Callback struct {
-	Url         string
+	URL         string
 	Method      string
 	ContentType string
 	Headers     []struct{ Name, Value string }
@@ -505,7 +505,7 @@ type Callback struct {
 // check allows callbacks to this machine only: the sandbox is for
 // development, and must not be a way to reach other hosts.
 func (c *Callback) check() error {
-	u, err := url.Parse(c.Url)
+	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("Callback.Url must be an http(s) URL")
 	}
@@ -527,7 +527,7 @@ func (c *Callback) check() error {
 }
 
 type asyncRequest struct {
-	RequestId     string
+	RequestID     string `json:"RequestId"`
 	Status        string
 	Messages      string
 	CompletedDate string `json:",omitempty"`
@@ -547,7 +547,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, set *Transactio
 		message(w, http.StatusBadRequest, "Service '%s' was not found. GET /api/v2/services lists the services.", gatehouse.Clip(set.Name, 60))
 		return
 	}
-	req := &asyncRequest{RequestId: uuid.NewString(), Status: "Active", owner: ownerOf(r)}
+	req := &asyncRequest{RequestID: uuid.NewString(), Status: "Active", owner: ownerOf(r)}
 	h.mu.Lock()
 	if h.async == nil {
 		h.async = map[string]*asyncRequest{}
@@ -557,8 +557,8 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, set *Transactio
 		delete(h.async, h.order[0])
 		h.order = h.order[1:]
 	}
-	h.async[req.RequestId] = req
-	h.order = append(h.order, req.RequestId)
+	h.async[req.RequestID] = req
+	h.order = append(h.order, req.RequestID)
 	snapshot := *req
 	h.mu.Unlock()
 	u := user(r)
@@ -604,7 +604,7 @@ func (h *Handler) callback(ctx context.Context, cb *Callback, req asyncRequest) 
 	if m == "" {
 		m = http.MethodPost
 	}
-	hr, err := http.NewRequestWithContext(ctx, m, cb.Url, bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, m, cb.URL, bytes.NewReader(body))
 	if err != nil {
 		return
 	}
@@ -624,7 +624,7 @@ func (h *Handler) callback(ctx context.Context, cb *Callback, req asyncRequest) 
 	resp, err := c.Do(hr)
 	if err != nil {
 		if h.Log != nil {
-			h.Log.Info("sandbox callback failed", "request", req.RequestId, "err", err)
+			h.Log.Info("sandbox callback failed", "request", req.RequestID, "err", err)
 		}
 		return
 	}

@@ -78,13 +78,13 @@ func TestGolden(t *testing.T) {
 func TestAsync(t *testing.T) {
 	h := &transaction.Handler{DB: sandboxtest.DB(t), Clock: sandboxtest.Clock}
 	r := sandboxtest.Do(h, sandboxtest.Request{Method: "POST", Path: "/api/v2/transaction/async", Body: orderSet, User: "api_user"})
-	var sub struct{ RequestId, Status string }
-	if err := json.Unmarshal(r.Body, &sub); err != nil || r.Status != 200 || sub.Status != "Active" || len(sub.RequestId) != 36 {
+	var sub struct{ RequestID, Status string }
+	if err := json.Unmarshal(r.Body, &sub); err != nil || r.Status != 200 || sub.Status != "Active" || len(sub.RequestID) != 36 {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	var st struct{ RequestId, Status, Messages, CompletedDate string }
+	var st struct{ RequestID, Status, Messages, CompletedDate string }
 	testtime.Eventually(t, 10*time.Second, func() error {
-		r = sandboxtest.Do(h, sandboxtest.Request{Path: "/api/v2/transaction/async?id=" + sub.RequestId, User: "api_user"})
+		r = sandboxtest.Do(h, sandboxtest.Request{Path: "/api/v2/transaction/async?id=" + sub.RequestID, User: "api_user"})
 		json.Unmarshal(r.Body, &st)
 		if st.Status == "Active" {
 			return fmt.Errorf("still active")
@@ -95,7 +95,7 @@ func TestAsync(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 	// Another user cannot see it.
-	r = sandboxtest.Do(h, sandboxtest.Request{Path: "/api/v2/transaction/async?id=" + sub.RequestId, User: "someone_else"})
+	r = sandboxtest.Do(h, sandboxtest.Request{Path: "/api/v2/transaction/async?id=" + sub.RequestID, User: "someone_else"})
 	if r.Status != 404 {
 		t.Fatalf("other user: %d %s", r.Status, r.Body)
 	}

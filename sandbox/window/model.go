@@ -176,7 +176,7 @@ func register(s *Service) *Service {
 	return s
 }
 
-// Lookup finds a service by name, ignoring case.
+// LookupService finds a service by name, ignoring case.
 func LookupService(name string) *Service { return services[strings.ToLower(strings.TrimSpace(name))] }
 
 // ByTitle finds a service by its window title, ignoring case.

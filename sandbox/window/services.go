@@ -11,7 +11,7 @@ import (
 
 var yesNo = []string{"&Yes", "&No"}
 
-// The Order service: the Order Entry window.
+// Order is the Order service: the Order Entry window.
 var Order = register(&Service{
 	Name: "Order", Title: "Order Entry", WindowName: "w_order_entry",
 	Tabs: []*Tab{
@@ -148,7 +148,7 @@ func mustInt(s string) int64 {
 
 var terms = []Choice{{"NET30", "Net 30 Days"}, {"NET45", "Net 45 Days"}, {"2/10N30", "2% 10 Net 30"}, {"COD", "Cash On Delivery"}}
 
-// The Customer service: the Customer Maintenance window.
+// Customer is the Customer service: the Customer Maintenance window.
 var Customer = register(&Service{
 	Name: "Customer", Title: "Customer Maintenance", WindowName: "w_customer_master",
 	Tabs: []*Tab{
@@ -220,7 +220,7 @@ func formChanges(st *State) data.Record {
 	return rec
 }
 
-// The Contact service: Contact Maintenance.
+// Contact is the Contact service: Contact Maintenance.
 var Contact = register(&Service{
 	Name: "Contact", Title: "Contact Maintenance", WindowName: "w_contact_maint",
 	Tabs: []*Tab{
@@ -256,7 +256,7 @@ var Contact = register(&Service{
 	},
 })
 
-// The SalesPricePage service: Sales Price Page Entry. Its dropdowns take
+// SalesPricePage is the SalesPricePage service: Sales Price Page Entry. Its dropdowns take
 // the display values of P21's codes (price_page_type_cd "Supplier /
 // Product Group" is 214), and some fields must be set in order.
 var SalesPricePage = register(&Service{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -413,14 +412,4 @@ func (st *State) element(t *Tab, d *Datawindow, codes bool) Element {
 		e.Rows = append(e.Rows, ro)
 	}
 	return e
-}
-
-// sortedNames lists map keys in order (for stable messages).
-func sortedNames(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/sandbox"
+	"github.com/gatehouse/gatehouse/sandbox/data"
 	"github.com/spf13/cobra"
 )
 
@@ -168,6 +170,10 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		if d != nil {
 			d.Print(e.stdout, base)
 		}
+	}
+	if a.Sandbox != nil {
+		log.Info("sandbox: simulated P21 APIs with sample data behind the gateway", "families", strings.Join(sandbox.Families, ","),
+			"database", filepath.Join(cfg.DataDir, data.FileName), "try", base+"/odataservice/odata/table/supplier")
 	}
 	srv := &http.Server{
 		Handler:           a.Handler,

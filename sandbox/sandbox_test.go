@@ -23,7 +23,7 @@ type env struct {
 	*apptest.Env
 }
 
-func start(t *testing.T, mutate ...func(*app.Config)) *env {
+func start(t testing.TB, mutate ...func(*app.Config)) *env {
 	t.Helper()
 	m := append([]func(*app.Config){func(c *app.Config) { c.Sandbox = true }}, mutate...)
 	return &env{apptest.New(t, m...)}

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -200,10 +199,9 @@ func (h *Handler) collection(w http.ResponseWriter, r *http.Request, q *Query) {
 		h.internal(w, err)
 		return
 	}
-	cols := q.Columns()
-	n := 0
-	more := false
-	b, n, more, err = appendRows(b, rows, cols, want)
+	var n int
+	var more bool
+	b, n, more, err = appendRows(b, rows, want)
 	rows.Close()
 	if err != nil {
 		h.internal(w, err)
@@ -337,7 +335,7 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request, q *Query, key s
 	b = appendString(b, h.contextURL(q, true))
 	b = append(b, ',')
 	mark := len(b)
-	b, n, _, err := appendRows(b, rows, q.Columns(), 1)
+	b, n, _, err := appendRows(b, rows, 1)
 	rows.Close()
 	if err != nil {
 		h.internal(w, err)
@@ -355,72 +353,25 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request, q *Query, key s
 	w.Write(b)
 }
 
-// appendRows writes up to limit rows as JSON objects separated by commas;
-// more reports that another row followed.
-func appendRows(b []byte, rows *sql.Rows, cols []*data.Column, limit int) ([]byte, int, bool, error) {
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	keys := make([][]byte, len(cols))
-	for i, c := range cols {
-		keys[i] = appendString(nil, c.Name)
-		keys[i] = append(keys[i], ':')
-	}
+// appendRows writes up to limit rows (each a JSON object in one column)
+// separated by commas; more reports that another row followed.
+func appendRows(b []byte, rows *sql.Rows, limit int) ([]byte, int, bool, error) {
+	var obj sql.RawBytes
 	n := 0
 	for rows.Next() {
 		if n == limit {
 			return b, n, true, rows.Err()
 		}
-		if err := rows.Scan(ptrs...); err != nil {
+		if err := rows.Scan(&obj); err != nil {
 			return b, n, false, err
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '{')
-		for i, c := range cols {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, keys[i]...)
-			b = appendValue(b, c, vals[i])
-		}
-		b = append(b, '}')
+		b = append(b, obj...)
 		n++
 	}
 	return b, n, false, rows.Err()
-}
-
-func appendValue(b []byte, c *data.Column, v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return append(b, "null"...)
-	case int64:
-		switch c.Type {
-		case data.Bool:
-			return strconv.AppendBool(b, x != 0)
-		case data.Decimal:
-			return strconv.AppendFloat(b, float64(x), 'f', -1, 64)
-		}
-		return strconv.AppendInt(b, x, 10)
-	case float64:
-		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return append(b, "null"...)
-		}
-		if c.Type == data.Int {
-			return strconv.AppendInt(b, int64(x), 10)
-		}
-		return strconv.AppendFloat(b, x, 'f', -1, 64)
-	case string:
-		return appendString(b, x)
-	case []byte:
-		return appendString(b, string(x))
-	case bool:
-		return strconv.AppendBool(b, x)
-	}
-	return appendString(b, fmt.Sprint(v))
 }
 
 const hex = "0123456789abcdef"

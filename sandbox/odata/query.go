@@ -186,17 +186,27 @@ func (q *Query) Columns() []*data.Column {
 	return out
 }
 
-// SelectSQL is the query of up to limit rows from offset.
+// SelectSQL is the query of up to limit rows from offset, each row one
+// column: the row as a JSON object, built by SQLite's json_object (one
+// value per row to read keeps the cost per row low).
 func (q *Query) SelectSQL(limit, offset int) (string, []any) {
 	cols := q.Columns()
 	var b strings.Builder
-	b.WriteString("SELECT ")
+	b.WriteString("SELECT json_object(")
 	for i, c := range cols {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(data.Ident(c.Name))
+		// Keys are the schema's column names: letters, digits and _.
+		b.WriteString("'" + c.Name + "', ")
+		if c.Type == data.Bool {
+			id := data.Ident(c.Name)
+			b.WriteString("json(CASE WHEN " + id + " IS NULL THEN NULL WHEN " + id + " = 0 THEN 'false' ELSE 'true' END)")
+		} else {
+			b.WriteString(data.Ident(c.Name))
+		}
 	}
+	b.WriteString(")")
 	b.WriteString(" FROM ")
 	b.WriteString(data.Ident(q.Table.Name))
 	if q.Where != "" {

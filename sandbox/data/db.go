@@ -235,19 +235,26 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	if err != nil {
 		return nil, err
 	}
+	if st == nil {
+		return db.read.QueryContext(ctx, query, args...)
+	}
 	return st.QueryContext(ctx, args...)
 }
 
 // maxStmts bounds the prepared statements kept: query texts depend on the
 // shape of a request (never on its values), but requests can have many
-// shapes.
+// shapes. Past the bound, queries are prepared for each use; a kept
+// statement is never closed while the database is open, so no request
+// finds its statement closed under it.
 const maxStmts = 512
 
+// stmt finds or prepares the statement of a query; nil when the cache is
+// full.
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	db.mu.Lock()
-	st := db.stmts[query]
+	st, full := db.stmts[query], len(db.stmts) >= maxStmts
 	db.mu.Unlock()
-	if st != nil {
+	if st != nil || full {
 		return st, nil
 	}
 	st, err := db.read.PrepareContext(ctx, query)
@@ -260,12 +267,10 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		st.Close()
 		return old, nil
 	}
-	if len(db.stmts) >= maxStmts {
-		for k, s := range db.stmts {
-			s.Close()
-			delete(db.stmts, k)
-			break
-		}
+	if db.stmts == nil {
+		// Closed meanwhile.
+		st.Close()
+		return nil, errors.New("sandbox: the database is closed")
 	}
 	db.stmts[query] = st
 	return st, nil

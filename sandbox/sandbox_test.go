@@ -240,3 +240,59 @@ func TestReset(t *testing.T) {
 		t.Fatalf("reset: %d customers", n)
 	}
 }
+
+// Reads and writes through several APIs at once: every write is counted,
+// every read answers.
+func TestConcurrentUse(t *testing.T) {
+	e := start(t)
+	tok := e.consumerToken("/api", "")
+	const writers, each = 4, 5
+	errs := make(chan error, 2*writers)
+	for w := 0; w < writers; w++ {
+		go func(w int) {
+			for i := 0; i < each; i++ {
+				req, _ := http.NewRequest("POST", e.URL+"/api/sales/customers", strings.NewReader(fmt.Sprintf(`{"CustomerName":"Concurrent %d-%d"}`, w, i)))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := e.Server.Client().Do(req)
+				if err == nil && resp.StatusCode != 201 {
+					err = fmt.Errorf("create: %d", resp.StatusCode)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+		go func() {
+			for i := 0; i < each; i++ {
+				req, _ := http.NewRequest("GET", e.URL+"/odataservice/odata/table/customer?$filter="+url.QueryEscape("startswith(customer_name,'Concurrent')")+"&$count=true", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := e.Server.Client().Do(req)
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("read: %d", resp.StatusCode)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 2*writers; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, b := e.call("GET", "/odataservice/odata/table/customer/$count?$filter="+url.QueryEscape("startswith(customer_name,'Concurrent')"), tok, "")
+	if st != 200 || string(b) != fmt.Sprint(writers*each) {
+		t.Fatalf("%d %s", st, b)
+	}
+}

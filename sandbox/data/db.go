@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -52,7 +53,13 @@ type DB struct {
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	// gen counts committed writes, so that readers can tell their
+	// cached reads from current ones.
+	gen atomic.Uint64
 }
+
+// Generation changes whenever a write commits.
+func (db *DB) Generation() uint64 { return db.gen.Load() }
 
 // Options tune Open.
 type Options struct {

@@ -94,7 +94,10 @@ func (db *DB) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	if err := f(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	// Counted even when the commit failed: it may have reached the file.
+	db.gen.Add(1)
+	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	return nil

@@ -39,6 +39,8 @@ const (
 // Handler serves the OData API.
 type Handler struct {
 	DB *data.DB
+
+	rows rowCache
 	// BaseURL is the URL clients reach the server at (for @odata.context
 	// and @odata.nextLink).
 	BaseURL string
@@ -193,19 +195,35 @@ func (h *Handler) collection(w http.ResponseWriter, r *http.Request, q *Query) {
 	}
 	b = append(b, `,"value":[`...)
 	// One row more than the page tells whether there is a next one.
-	s, args := q.SelectSQL(want+1, q.Skip)
-	rows, err := h.DB.Query(ctx, s, args...)
-	if err != nil {
-		h.internal(w, err)
-		return
-	}
 	var n int
 	var more bool
-	b, n, more, err = appendRows(b, rows, want)
-	rows.Close()
-	if err != nil {
-		h.internal(w, err)
-		return
+	if q.Table.Kind == "table" {
+		objs, m, err := h.tableRows(ctx, q, want)
+		more = m
+		if err != nil {
+			h.internal(w, err)
+			return
+		}
+		for i, o := range objs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, o...)
+		}
+		n = len(objs)
+	} else {
+		s, args := q.SelectSQL(want+1, q.Skip)
+		rows, err := h.DB.Query(ctx, s, args...)
+		if err != nil {
+			h.internal(w, err)
+			return
+		}
+		b, n, more, err = appendRows(b, rows, want)
+		rows.Close()
+		if err != nil {
+			h.internal(w, err)
+			return
+		}
 	}
 	b = append(b, ']')
 	if more && n == page && (q.Top < 0 || q.Top > n) {

@@ -1,6 +1,7 @@
 package odata_test
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -163,5 +164,30 @@ func TestFilterSQL(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%q: %v, want an error saying %q", filter, err, msg)
 		}
+	}
+}
+
+// Rows served from the handler's row cache are never older than the last
+// write.
+func TestCacheSeesWrites(t *testing.T) {
+	db := sandboxtest.DB(t)
+	h := &odata.Handler{DB: db, BaseURL: sandboxtest.BaseURL}
+	path := "/odataservice/odata/table/customer?$filter=" + q("customer_id le 100102") + "&$select=customer_id,customer_name"
+	read := func() string {
+		r := sandboxtest.Do(h, sandboxtest.Request{Path: path})
+		if r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		return string(r.Body)
+	}
+	first := read()
+	if read() != first {
+		t.Fatal("the same read answered differently")
+	}
+	if _, err := db.SaveCustomer(context.Background(), "ann", data.Record{"customer_id": 100102, "customer_name": "Renamed Between Reads"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !strings.Contains(got, `"Renamed Between Reads"`) || got == first {
+		t.Fatalf("after the write: %s", got)
 	}
 }

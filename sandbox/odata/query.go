@@ -190,9 +190,39 @@ func (q *Query) Columns() []*data.Column {
 // column: the row as a JSON object, built by SQLite's json_object (one
 // value per row to read keeps the cost per row low).
 func (q *Query) SelectSQL(limit, offset int) (string, []any) {
+	return q.sql(q.rowJSON(), limit, offset)
+}
+
+// RowIDSQL is the query of the rowids of up to limit rows from offset
+// (tables only: views have no rowid).
+func (q *Query) RowIDSQL(limit, offset int) (string, []any) {
+	return q.sql("rowid", limit, offset)
+}
+
+// RowsByIDSQL reads the rows of n rowids (given as n parameters) as
+// rowid and JSON object.
+func (q *Query) RowsByIDSQL(n int) string {
+	return "SELECT rowid, " + q.rowJSON() + " FROM " + data.Ident(q.Table.Name) +
+		" WHERE rowid IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// signature names the columns a row's JSON holds, in order.
+func (q *Query) signature() string {
+	if q.Select == nil {
+		return q.Table.Name + "|*"
+	}
+	names := make([]string, len(q.Select))
+	for i, c := range q.Select {
+		names[i] = c.Name
+	}
+	return q.Table.Name + "|" + strings.Join(names, ",")
+}
+
+// rowJSON is the json_object expression of a row's selected columns.
+func (q *Query) rowJSON() string {
 	cols := q.Columns()
 	var b strings.Builder
-	b.WriteString("SELECT json_object(")
+	b.WriteString("json_object(")
 	for i, c := range cols {
 		if i > 0 {
 			b.WriteString(", ")
@@ -207,6 +237,13 @@ func (q *Query) SelectSQL(limit, offset int) (string, []any) {
 		}
 	}
 	b.WriteString(")")
+	return b.String()
+}
+
+func (q *Query) sql(what string, limit, offset int) (string, []any) {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(what)
 	b.WriteString(" FROM ")
 	b.WriteString(data.Ident(q.Table.Name))
 	if q.Where != "" {

@@ -101,6 +101,13 @@ func TestScopesAndRoles(t *testing.T) {
 	if st, b := e.call("GET", "/odataservice/odata/table/supplier?$top=1", tok, ""); st != 200 {
 		t.Fatalf("allowed table: %d %s", st, b)
 	}
+	// $metadata reaches every table: /api, not an /odata list.
+	if st, _ := e.call("GET", "/odataservice/odata/table/$metadata", sup, ""); st != 403 {
+		t.Fatalf("$metadata with /odata:supplier: %d", st)
+	}
+	if st, b := e.call("GET", "/odataservice/odata/table/$metadata", e.consumerToken("/api", ""), ""); st != 200 || !strings.Contains(string(b), `<EntitySet Name="supplier"`) {
+		t.Fatalf("$metadata with /api: %d %s", st, b)
+	}
 	// No token: 401 before the sandbox is reached.
 	if st, _ := e.call("GET", "/odataservice/odata/table/supplier", "", ""); st != 401 {
 		t.Fatalf("no token: %d", st)

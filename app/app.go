@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/sandbox"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
@@ -94,6 +95,11 @@ type Config struct {
 	// UIServerURL and UIServerInternalURL are the UI router's answers;
 	// default <public URL>/uiserver0.
 	UIServerURL, UIServerInternalURL string
+
+	// Sandbox serves simulated P21 resource APIs (package sandbox) behind
+	// the gateway, from DataDir/sandbox.db; SandboxReset restores its
+	// sample data first.
+	Sandbox, SandboxReset bool
 
 	// MasterKey is the base64 master key (GATEHOUSE_MASTER_KEY); empty: use
 	// DataDir/master.key.
@@ -198,6 +204,7 @@ type App struct {
 	Gateway    *gateway.Gateway
 	Follower   *store.Follower
 	Metrics    *server.Metrics
+	Sandbox    *sandbox.Sandbox // nil without --sandbox
 	Handler    http.Handler
 	Clock      gatehouse.Clock
 
@@ -308,8 +315,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		return st.CountActiveSessions(ctx, clock.Now())
 	})
 	a.Metrics.ObserveStore(st)
-	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Timeout: cfg.UpstreamTimeout, MaxBody: cfg.UpstreamMaxBody, Log: log,
-		Observe: a.Metrics.Gateway, Format: format})
+	// The sandbox (--sandbox): simulated P21 APIs as in-process upstreams.
+	sb, sbHandlers, err := openSandbox(ctx, cfg, ups, clock, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Sandbox = sb
+	defer func() {
+		if !ok && sb != nil {
+			sb.Close()
+		}
+	}()
+	a.Gateway = gateway.NewGateway(a.Authorizer, gateway.Options{Upstreams: ups, Handlers: sbHandlers, Timeout: cfg.UpstreamTimeout,
+		MaxBody: cfg.UpstreamMaxBody, Log: log, Observe: a.Metrics.Gateway, Format: format})
 	base := cfg.PublicURL
 	uiExt, uiInt := cfg.UIServerURL, cfg.UIServerInternalURL
 	if uiExt == "" {
@@ -437,7 +455,8 @@ func (a *App) GC(ctx context.Context) {
 }
 
 // Close stops the background loops, waits for them, and releases the
-// store, so that no poll or sweep runs on a closed store.
+// store (and the sandbox's database), so that no poll or sweep runs on a
+// closed store.
 func (a *App) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -450,6 +469,9 @@ func (a *App) Close() error {
 	}
 	a.mu.Unlock()
 	a.loops.Wait()
+	if a.Sandbox != nil {
+		a.Sandbox.Close()
+	}
 	return a.Store.Close()
 }
 

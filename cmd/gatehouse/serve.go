@@ -20,6 +20,8 @@ import (
 	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/masterkey"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/sandbox"
+	"github.com/gatehouse/gatehouse/sandbox/data"
 	"github.com/spf13/cobra"
 )
 
@@ -112,6 +114,8 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.StringArrayVar(&cfg.Upstreams, "upstream", nil, "gateway upstream of an API family, FAMILY=URL (repeatable; YAML gateway.upstreams)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long the gateway waits for an upstream's response headers (then 504)")
 	f.Int64Var(&cfg.UpstreamMaxBody, "upstream-max-body", 0, "largest request body, in bytes, the gateway sends upstream (then 413; 0: no cap)")
+	f.BoolVar(&cfg.Sandbox, "sandbox", false, "serve simulated P21 APIs (OData, Entity, Transaction, Interactive) with sample data behind the gateway (DATA/sandbox.db)")
+	f.BoolVar(&cfg.SandboxReset, "sandbox-reset", false, "with --sandbox: restore the sandbox's sample data at start-up")
 	f.StringVar(&cfg.InstallUser, "install-user", cfg.InstallUser, "user that Transaction API calls without a user context act as")
 	f.StringVar(&cfg.UIServerURL, "ui-server-url", "", "UI server URL the router answers for urlType=external (default <public URL>/uiserver0)")
 	f.StringVar(&cfg.UIServerInternalURL, "ui-server-internal-url", "", "UI server URL the router answers for urlType=internal (default <public URL>/uiserver0)")
@@ -166,6 +170,10 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		if d != nil {
 			d.Print(e.stdout, base)
 		}
+	}
+	if a.Sandbox != nil {
+		log.Info("sandbox: simulated P21 APIs with sample data behind the gateway", "families", strings.Join(sandbox.Families, ","),
+			"database", filepath.Join(cfg.DataDir, data.FileName), "try", base+"/odataservice/odata/table/supplier")
 	}
 	srv := &http.Server{
 		Handler:           a.Handler,

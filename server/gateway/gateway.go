@@ -91,6 +91,12 @@ type Gateway struct {
 type Options struct {
 	// Upstreams maps family names to upstream base URLs.
 	Upstreams map[string]*url.URL
+	// Handlers maps family names to upstreams served in-process (the
+	// sandbox): the same proxy, rewrite and identity headers as a URL
+	// upstream, with the round trip calling the handler instead of a
+	// connection. A family must not be in both maps (the caller's
+	// configuration error; see Conflicts).
+	Handlers map[string]http.Handler
 	// Timeout bounds the wait for an upstream's response headers (504 after).
 	Timeout time.Duration
 	// MaxBody caps request bodies sent upstream (413 above it); 0 for no cap.
@@ -118,8 +124,15 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	ups := make(map[string]*url.URL, len(o.Upstreams)+len(o.Handlers))
+	for fam, up := range o.Upstreams {
+		ups[fam] = up
+	}
+	for fam := range o.Handlers {
+		ups[fam] = inProcessURL
+	}
 	g := &Gateway{auth: a, proxies: map[string]*httputil.ReverseProxy{}, log: o.Log, observe: o.Observe,
-		upstreams: o.Upstreams, format: o.Format, maxBody: o.MaxBody}
+		upstreams: ups, format: o.Format, maxBody: o.MaxBody}
 	tr := &http.Transport{
 		Proxy:                 nil, // never through an environment proxy
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -130,8 +143,12 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	for fam, up := range o.Upstreams {
+	for fam, up := range ups {
 		up, upEscaped := up, strings.TrimSuffix(up.EscapedPath(), "/")
+		var rt http.RoundTripper = tr
+		if h := o.Handlers[fam]; h != nil {
+			rt = handlerTransport{h}
+		}
 		g.proxies[fam] = &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				a := pr.In.Context().Value(ctxKey{}).(*proxied).a
@@ -147,7 +164,7 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 				stripRouting(pr.Out.Header)
 				setIdentity(pr.Out.Header, a)
 			},
-			Transport:    tr,
+			Transport:    rt,
 			ErrorHandler: g.upstreamError,
 			ErrorLog:     slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug),
 		}

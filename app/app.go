@@ -20,11 +20,8 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
-	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/auth/issue"
-	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/masterkey"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/sandbox"
 	"github.com/gatehouse/gatehouse/server"
@@ -189,24 +186,15 @@ func LoadMasterKey(cfg Config, create bool, log *slog.Logger) (*masterkey.Key, e
 	return mk, nil
 }
 
-// App is a running gatehouse server.
+// App is a running gatehouse server: its Core, and the HTTP surface and
+// background loops on it.
 type App struct {
-	Cfg        Config
-	Log        *slog.Logger
-	Store      store.Store
-	MasterKey  *masterkey.Key
-	Keys       *auth.KeyManager
-	Service    *issue.Service
-	Admin      *admin.Admin
-	Verifier   *verify.Verifier
-	Directory  *verify.Directory
-	Authorizer *verify.Authorizer
-	Gateway    *gateway.Gateway
-	Follower   *store.Follower
-	Metrics    *server.Metrics
-	Sandbox    *sandbox.Sandbox // nil without --sandbox
-	Handler    http.Handler
-	Clock      gatehouse.Clock
+	*Core
+	Gateway *gateway.Gateway
+	Metrics *server.Metrics
+	Handler http.Handler
+	// Sandbox is the simulated P21 APIs of --sandbox, nil without it.
+	Sandbox *sandbox.Sandbox
 
 	mu     sync.Mutex
 	closed bool
@@ -252,64 +240,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		cfg.Auth.OAuthIssuer = cfg.PublicURL
 	}
 	cfg.Auth = cfg.Auth.Defaults()
-	// The master key first: a server that cannot start must not leave an
-	// empty store behind.
 	if cfg.Dev && cfg.DB == "" && cfg.MasterKey == "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
 	}
-	mk, err := LoadMasterKey(cfg, cfg.Dev, log)
+	core, err := OpenCore(ctx, cfg, CoreOptions{Purpose: Serving, Log: log, Clock: clock})
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	a := &App{Cfg: cfg, Log: log, Store: st, Clock: clock, MasterKey: mk}
+	a := &App{Core: core}
 	ok := false
 	defer func() {
 		if !ok {
-			st.Close()
+			core.Close()
 		}
 	}()
-	ring := &token.Ring{}
-	a.Keys = auth.NewKeyManager(st, a.MasterKey, ring, clock, log)
-	if err := a.Keys.Ensure(ctx, cfg.Auth.Algorithms()...); err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
-	}
-	hasher := password.NewHasher(password.DefaultParams())
-	ck := auth.NewConsumerKeys(a.MasterKey)
-	a.Service = issue.NewService(cfg.Auth, issue.Deps{Store: st, Keys: ring, Passwords: hasher, ConsumerKeys: ck,
-		NameTags: issue.NewNameTags(a.MasterKey), RefreshTokens: issue.NewRefreshTokens(a.MasterKey), Clock: clock, Log: log})
-	a.Admin = admin.New(st, hasher, ck, a.Keys, cfg.Auth, clock)
-	a.Verifier = verify.NewVerifier(cfg.Auth, ring, st, clock)
-	// Sessions this process ends are refused here at once, not at the next feed poll.
-	a.Service.OnSessionsEnded(a.Verifier.SessionEnded)
-	a.Admin.OnSessionsEnded(a.Verifier.SessionEnded)
-	a.Directory = verify.NewDirectory(st)
-	fams := cfg.Families
-	if fams == nil {
-		fams = policy.DefaultFamilies()
-	}
-	table, err := policy.NewTable(fams)
-	if err != nil {
-		return nil, fmt.Errorf("API families: %w", err)
-	}
-	a.Authorizer = &verify.Authorizer{Verifier: a.Verifier, Directory: a.Directory, Table: table, InstallUser: cfg.InstallUser}
+	st, ring, fams := core.Store, core.Ring, core.Families
+	table := core.Authorizer.Table
 	ups, err := gateway.ParseUpstreams(cfg.Upstreams, func(f string) bool { return table.Family(f) != nil })
 	if err != nil {
 		return nil, err
-	}
-	a.Follower = store.NewFollower(st, cfg.FeedInterval, log)
-	a.Follower.Subscribe(a.Service.Listener())
-	a.Follower.Subscribe(a.Verifier.Listener())
-	a.Verifier.FollowHealth(a.Follower.Healthy)
-	a.Follower.Subscribe(a.Directory.Listener())
-	a.Follower.Subscribe(a.Keys)
-	if err := a.Follower.Start(ctx); err != nil {
-		return nil, fmt.Errorf("change feed: %w", err)
 	}
 	a.Metrics = server.NewMetrics(func(ctx context.Context) (int, error) {
 		return st.CountActiveSessions(ctx, clock.Now())

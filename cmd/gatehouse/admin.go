@@ -19,10 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/auth/admin"
-	"github.com/gatehouse/gatehouse/masterkey"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/token"
 	"golang.org/x/term"
 )
 
@@ -37,30 +34,15 @@ type adminCtx struct {
 // says whether the command needs the master key (consumer keys, signing keys).
 func openAdmin(ctx context.Context, e *env, g *globals, cfg auth.Config, needKey bool) (*adminCtx, error) {
 	base := g.baseConfig(e)
-	base.Auth = cfg.Defaults()
-	st, err := app.OpenStore(ctx, base, false)
+	base.Auth = cfg
+	core, err := app.OpenCore(ctx, base, app.CoreOptions{Purpose: app.Administering, NeedKey: needKey})
 	if err != nil {
-		return nil, storeOpenErr(storeName(g), err)
-	}
-	var mk *masterkey.Key
-	if needKey {
-		if mk, err = app.LoadMasterKey(base, false, nil); err != nil {
-			st.Close()
-			return nil, err
+		if errors.Is(err, gatehouse.ErrNoStore) || errors.Is(err, gatehouse.ErrSchemaOld) {
+			return nil, storeOpenErr(storeName(g), err)
 		}
+		return nil, err
 	}
-	hasher := password.NewHasher(password.DefaultParams())
-	var ck *auth.ConsumerKeys
-	var km *auth.KeyManager
-	if mk != nil {
-		ck = auth.NewConsumerKeys(mk)
-		km = auth.NewKeyManager(st, mk, &token.Ring{}, nil, nil)
-	}
-	return &adminCtx{
-		store: st,
-		admin: admin.New(st, hasher, ck, km, base.Auth, nil),
-		actor: cliActor(e),
-	}, nil
+	return &adminCtx{store: core.Store, admin: core.Admin, actor: cliActor(e)}, nil
 }
 
 func (a *adminCtx) Close() { a.store.Close() }

@@ -6,18 +6,14 @@ package local
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app"
-	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/auth/verify"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/policy"
-	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/token"
 )
 
 // Decider decides in-process on the gatehouse store. It keeps signing keys,
@@ -26,7 +22,7 @@ import (
 // interval, without a store query per request.
 type Decider struct {
 	authz  *verify.Authorizer
-	st     store.Store
+	core   *app.Core
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -68,44 +64,16 @@ func Open(ctx context.Context, c Config) (*Decider, error) {
 	if c.FeedInterval > 0 {
 		cfg.FeedInterval = c.FeedInterval
 	}
-	table, err := guard.FamilyTable(c.Families)
+	cfg.Families = c.Families
+	core, err := app.OpenCore(ctx, cfg, app.CoreOptions{Purpose: app.Deciding, Log: c.Log})
 	if err != nil {
 		return nil, err
-	}
-	st, err := app.OpenStore(ctx, cfg, false)
-	if err != nil {
-		return nil, err
-	}
-	mk, err := app.LoadMasterKey(cfg, false, nil)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	ring := &token.Ring{}
-	km := auth.NewKeyManager(st, mk, ring, nil, c.Log)
-	if err := km.Reload(ctx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("signing keys: %w", err)
-	}
-	v := verify.NewVerifier(cfg.Auth, ring, st, nil)
-	dir := verify.NewDirectory(st)
-	f := store.NewFollower(st, cfg.FeedInterval, c.Log)
-	f.Subscribe(km)
-	f.Subscribe(v.Listener())
-	v.FollowHealth(f.Healthy)
-	f.Subscribe(dir.Listener())
-	if err := f.Start(ctx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("change feed: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	l := &Decider{
-		authz: &verify.Authorizer{Verifier: v, Directory: dir, Table: table, InstallUser: cfg.InstallUser},
-		st:    st, cancel: cancel, done: make(chan struct{}),
-	}
+	l := &Decider{authz: core.Authorizer, core: core, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		f.Run(runCtx)
+		core.Follower.Run(runCtx)
 	}()
 	return l, nil
 }
@@ -124,5 +92,5 @@ func (l *Decider) Decide(r *http.Request) (*guard.Identity, error) {
 func (l *Decider) Close() error {
 	l.cancel()
 	<-l.done
-	return l.st.Close()
+	return l.core.Close()
 }

@@ -7,41 +7,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
-const consumerCols = "uid, name, type, sdk_access, lifetime_ns, scope, grants, disabled, key_hash, created_at, updated_at"
+const consumerCols = sqlrow.ConsumerCols
 
 func scanConsumer(r pgx.Row) (gatehouse.Consumer, error) {
-	var c gatehouse.Consumer
-	var typ string
-	var lifetime int64
-	var created, updated pgtype.Timestamptz
-	if err := r.Scan(&c.UID, &c.Name, &typ, &c.SDKAccess, &lifetime, &c.Scope, &c.Grants, &c.Disabled, &c.KeyHash,
-		&created, &updated); err != nil {
-		return c, err
-	}
-	c.Type = gatehouse.ConsumerType(typ)
-	c.Lifetime = time.Duration(lifetime)
-	c.CreatedAt, c.UpdatedAt = goTime(created), goTime(updated)
-	return c, nil
+	return sqlrow.ScanConsumer(r, goTime, func(g []string) ([]string, error) { return g, nil })
 }
 
 // consumerArgs are the values of every column of consumerCols but uid,
 // followed by name_key.
 func consumerArgs(c *gatehouse.Consumer) []any {
-	grants := c.Grants
-	if grants == nil {
-		grants = []string{}
-	}
-	var hash any
-	if len(c.KeyHash) > 0 {
-		hash = c.KeyHash
-	}
-	return []any{c.Name, string(c.Type), c.SDKAccess, int64(c.Lifetime), c.Scope, grants, c.Disabled, hash,
-		dbTime(c.CreatedAt), dbTime(c.UpdatedAt), lower(c.Name)}
+	return sqlrow.ConsumerArgs(c, dbTime, func(g []string) any { return g })
 }
 
 const insertConsumer = "INSERT INTO consumers (uid, name, type, sdk_access, lifetime_ns, scope, grants, disabled, key_hash, " +

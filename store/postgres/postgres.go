@@ -53,6 +53,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
 // Options tunes the PostgreSQL store. Zero values take the defaults.
@@ -363,4 +364,4 @@ func endTime(at time.Time) time.Time {
 	return at
 }
 
-func lower(s string) string { return strings.ToLower(s) }
+func lower(s string) string { return sqlrow.Lower(s) }

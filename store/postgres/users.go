@@ -5,28 +5,17 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
-const userCols = "name, identity, role, allow_odata, admin, deleted, password_hash, created_at, updated_at"
+const userCols = sqlrow.UserCols
 
-func scanUser(r pgx.Row) (gatehouse.User, error) {
-	var u gatehouse.User
-	var identity string
-	var created, updated pgtype.Timestamptz
-	err := r.Scan(&u.Name, &identity, &u.Role, &u.AllowODataAPI, &u.Admin, &u.Deleted, &u.PasswordHash, &created, &updated)
-	u.Identity = gatehouse.IdentityType(identity)
-	u.CreatedAt, u.UpdatedAt = goTime(created), goTime(updated)
-	return u, err
-}
+func scanUser(r pgx.Row) (gatehouse.User, error) { return sqlrow.ScanUser(r, goTime) }
 
 // userArgs are the values of userCols followed by name_key.
-func userArgs(u *gatehouse.User) []any {
-	return []any{u.Name, string(u.Identity), u.Role, u.AllowODataAPI, u.Admin, u.Deleted, u.PasswordHash,
-		dbTime(u.CreatedAt), dbTime(u.UpdatedAt), lower(u.Name)}
-}
+func userArgs(u *gatehouse.User) []any { return sqlrow.UserArgs(u, dbTime) }
 
 // change queues a feed entry in the caller's transaction.
 func change(ctx context.Context, tx pgx.Tx, kind gatehouse.ChangeKind, key, op string) error {
@@ -136,37 +125,13 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // Roles.
 
-// roleQuery reads roles with their entries in one statement, so that a role
-// and its entries come from the same snapshot.
-const roleQuery = "SELECT r.name_key, r.name, r.allow_all, r.allow_all_tables, r.allow_all_views, r.created_at, r.updated_at, " +
-	"e.object, e.kind, e.allow FROM roles r LEFT JOIN role_entries e ON e.role_key = r.name_key "
+// roleQuery reads roles with their entries in one statement.
+const roleQuery = sqlrow.RoleQuery
 
 // scanRoles folds the rows of roleQuery (ordered by role) into roles.
 func scanRoles(rows pgx.Rows) ([]gatehouse.Role, error) {
 	defer rows.Close()
-	var out []gatehouse.Role
-	last := ""
-	for rows.Next() {
-		var key string
-		var r gatehouse.Role
-		var created, updated pgtype.Timestamptz
-		var object, kind pgtype.Text
-		var allow pgtype.Bool
-		if err := rows.Scan(&key, &r.Name, &r.AllowAll, &r.AllowAllTables, &r.AllowAllViews, &created, &updated,
-			&object, &kind, &allow); err != nil {
-			return nil, err
-		}
-		if len(out) == 0 || key != last {
-			r.CreatedAt, r.UpdatedAt = goTime(created), goTime(updated)
-			out = append(out, r)
-			last = key
-		}
-		if object.Valid {
-			cur := &out[len(out)-1]
-			cur.Entries = append(cur.Entries, gatehouse.RoleEntry{Object: object.String, Kind: gatehouse.ObjectKind(kind.String), Allow: allow.Bool})
-		}
-	}
-	return out, rows.Err()
+	return sqlrow.FoldRoles(rows, goTime)
 }
 
 func writeRole(ctx context.Context, tx pgx.Tx, r *gatehouse.Role, insert bool) error {

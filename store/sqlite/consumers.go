@@ -2,44 +2,32 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
-const consumerCols = "uid, name, type, sdk_access, lifetime_ns, scope, grants, disabled, key_hash, created_at, updated_at"
+const consumerCols = sqlrow.ConsumerCols
 
-func scanConsumer(r scanner) (gatehouse.Consumer, error) {
-	var c gatehouse.Consumer
-	var typ, grants string
-	var lifetime int64
-	var created, updated sql.NullInt64
-	if err := r.Scan(&c.UID, &c.Name, &typ, &c.SDKAccess, &lifetime, &c.Scope, &grants, &c.Disabled, &c.KeyHash,
-		&created, &updated); err != nil {
-		return c, err
-	}
-	c.Type = gatehouse.ConsumerType(typ)
-	c.Lifetime = time.Duration(lifetime)
-	c.CreatedAt, c.UpdatedAt = goTime(created), goTime(updated)
-	if err := json.Unmarshal([]byte(grants), &c.Grants); err != nil {
-		return c, fmt.Errorf("consumer %d: grants %q: %w", c.UID, grants, err)
-	}
-	return c, nil
+func scanConsumer(r sqlrow.Scanner) (gatehouse.Consumer, error) {
+	return sqlrow.ScanConsumer(r, goTime, func(g string) ([]string, error) {
+		var gs []string
+		if err := json.Unmarshal([]byte(g), &gs); err != nil {
+			return nil, fmt.Errorf("grants: %w", err)
+		}
+		return gs, nil
+	})
 }
 
 // consumerArgs are the values of every column but uid, in consumerCols order,
-// followed by name_key.
+// followed by name_key. Grants are kept as a JSON array.
 func consumerArgs(c *gatehouse.Consumer) []any {
-	grants, _ := json.Marshal(c.Grants) // a []string always marshals
-	var hash any
-	if len(c.KeyHash) > 0 {
-		hash = c.KeyHash
-	}
-	return []any{c.Name, string(c.Type), c.SDKAccess, int64(c.Lifetime), c.Scope, string(grants), c.Disabled, hash,
-		dbTime(c.CreatedAt), dbTime(c.UpdatedAt), lower(c.Name)}
+	return sqlrow.ConsumerArgs(c, dbTime, func(g []string) any {
+		b, _ := json.Marshal(g) // a []string always marshals
+		return string(b)
+	})
 }
 
 // CreateConsumer stores c under the next uid and returns it as stored.

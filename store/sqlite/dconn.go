@@ -190,10 +190,29 @@ func assign(dest any, v driver.Value) error {
 			*d = []byte(x)
 			return nil
 		}
+	case **string:
+		return assignNullable(d, v)
+	case **bool:
+		return assignNullable(d, v)
 	case sql.Scanner:
 		return d.Scan(v)
 	}
 	return fmt.Errorf("cannot store %T in %T", v, dest)
+}
+
+// assignNullable stores NULL as a nil pointer, anything else as a pointer
+// to the value.
+func assignNullable[T any](d **T, v driver.Value) error {
+	if v == nil {
+		*d = nil
+		return nil
+	}
+	x := new(T)
+	if err := assign(x, v); err != nil {
+		return err
+	}
+	*d = x
+	return nil
 }
 
 // drow is the single-row form of drows.

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
 const keyCols = "kid, algorithm, public, private, state, created_at, activated_at, retired_at, not_after"
 
-func scanKey(r scanner) (gatehouse.SigningKey, error) {
+func scanKey(r sqlrow.Scanner) (gatehouse.SigningKey, error) {
 	var k gatehouse.SigningKey
 	var state string
 	var created, activated, retired, notAfter sql.NullInt64

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
 // FindRefreshToken returns the session a refresh token belongs to and
@@ -25,7 +26,7 @@ func (s *Store) FindRefreshToken(ctx context.Context, hash []byte) (gatehouse.Se
 
 // spentScanner reads the spent column after the session columns.
 type spentScanner struct {
-	r     scanner
+	r     sqlrow.Scanner
 	spent *bool
 }
 

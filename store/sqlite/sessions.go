@@ -12,11 +12,12 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
 const sessionCols = "id, username, consumer_uid, flow, scope, created_at, expires_at, ended_at, end_reason, remote_addr"
 
-func scanSession(r scanner) (gatehouse.Session, error) {
+func scanSession(r sqlrow.Scanner) (gatehouse.Session, error) {
 	var x gatehouse.Session
 	var created, expires, ended sql.NullInt64
 	err := r.Scan(&x.ID, &x.Username, &x.ConsumerUID, &x.Flow, &x.Scope, &created, &expires, &ended, &x.EndReason, &x.RemoteAddr)

@@ -38,6 +38,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
 // Options tunes the embedded store.
@@ -414,7 +415,7 @@ func stored(t time.Time) time.Time {
 	return time.UnixMicro(t.UnixMicro()).UTC()
 }
 
-func lower(s string) string { return strings.ToLower(s) }
+func lower(s string) string { return sqlrow.Lower(s) }
 
 // WriteStats reports how many write transactions the store has committed
 // and how many operations they carried: their ratio is the group-commit

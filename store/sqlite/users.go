@@ -6,26 +6,14 @@ import (
 	"fmt"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/sqlrow"
 )
 
-const userCols = "name, identity, role, allow_odata, admin, deleted, password_hash, created_at, updated_at"
+const userCols = sqlrow.UserCols
 
-type scanner interface{ Scan(dest ...any) error }
+func scanUser(r sqlrow.Scanner) (gatehouse.User, error) { return sqlrow.ScanUser(r, goTime) }
 
-func scanUser(r scanner) (gatehouse.User, error) {
-	var u gatehouse.User
-	var identity string
-	var created, updated sql.NullInt64
-	err := r.Scan(&u.Name, &identity, &u.Role, &u.AllowODataAPI, &u.Admin, &u.Deleted, &u.PasswordHash, &created, &updated)
-	u.Identity = gatehouse.IdentityType(identity)
-	u.CreatedAt, u.UpdatedAt = goTime(created), goTime(updated)
-	return u, err
-}
-
-func userArgs(u *gatehouse.User) []any {
-	return []any{u.Name, string(u.Identity), u.Role, u.AllowODataAPI, u.Admin, u.Deleted, u.PasswordHash,
-		dbTime(u.CreatedAt), dbTime(u.UpdatedAt), lower(u.Name)}
-}
+func userArgs(u *gatehouse.User) []any { return sqlrow.UserArgs(u, dbTime) }
 
 // CreateUser stores u; ErrConflict if the name is taken, deleted users included.
 func (s *Store) CreateUser(ctx context.Context, u gatehouse.User) error {
@@ -111,47 +99,11 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // Roles.
 
-const roleCols = "r.name, r.allow_all, r.allow_all_tables, r.allow_all_views, r.created_at, r.updated_at"
-
-// roleQuery reads roles with their entries in one statement, so that a role
-// and its entries come from the same snapshot.
-const roleQuery = "SELECT r.name_key, " + roleCols + ", e.object, e.kind, e.allow FROM roles r " +
-	"LEFT JOIN role_entries e ON e.role_key = r.name_key "
-
-// rowSet is what *sql.Rows and the writer's rows have in common.
-type rowSet interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close() error
-}
+// roleQuery reads roles with their entries in one statement.
+const roleQuery = sqlrow.RoleQuery
 
 // scanRoles folds the rows of roleQuery (ordered by role) into roles.
-func scanRoles(rows rowSet) ([]gatehouse.Role, error) {
-	var out []gatehouse.Role
-	last := ""
-	for rows.Next() {
-		var key string
-		var r gatehouse.Role
-		var created, updated sql.NullInt64
-		var object, kind sql.NullString
-		var allow sql.NullBool
-		if err := rows.Scan(&key, &r.Name, &r.AllowAll, &r.AllowAllTables, &r.AllowAllViews, &created, &updated,
-			&object, &kind, &allow); err != nil {
-			return nil, err
-		}
-		if len(out) == 0 || key != last {
-			r.CreatedAt, r.UpdatedAt = goTime(created), goTime(updated)
-			out = append(out, r)
-			last = key
-		}
-		if object.Valid {
-			cur := &out[len(out)-1]
-			cur.Entries = append(cur.Entries, gatehouse.RoleEntry{Object: object.String, Kind: gatehouse.ObjectKind(kind.String), Allow: allow.Bool})
-		}
-	}
-	return out, rows.Err()
-}
+func scanRoles(rows sqlrow.Rows) ([]gatehouse.Role, error) { return sqlrow.FoldRoles(rows, goTime) }
 
 func writeRole(tx *wtx, r *gatehouse.Role, insert bool) error {
 	args := []any{r.Name, r.AllowAll, r.AllowAllTables, r.AllowAllViews, dbTime(r.CreatedAt), dbTime(r.UpdatedAt), lower(r.Name)}
@@ -307,4 +259,12 @@ func (s *Store) ListCatalog(ctx context.Context) ([]gatehouse.CatalogEntry, erro
 		out = append(out, e)
 	}
 	return out, s.readErr("list catalog", rows.Err())
+}
+
+// rowSet is what *sql.Rows and the writer's rows have in common.
+type rowSet interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
 }

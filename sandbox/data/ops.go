@@ -148,6 +148,30 @@ func nextInt(ctx context.Context, tx *sql.Tx, table, col string, floor int64) (i
 	return n.Int64 + 1, nil
 }
 
+// existingID reads the key column of a record to save: update is false
+// when the record names no row (a create). For an update it returns the
+// id, refusing one that is not a valid key (a ValidationError) or names no
+// row of t (ErrNotFound, named as what).
+func existingID(ctx context.Context, tx *sql.Tx, t *Table, in Record, keyCol, what string) (id int64, update bool, err error) {
+	idv, update := keyOf(in, keyCol)
+	if !update {
+		return 0, false, nil
+	}
+	v, cerr := Coerce(t.Column(keyCol), idv)
+	if cerr != nil {
+		return 0, true, &ValidationError{Errors: []FieldError{*cerr.(*FieldError)}}
+	}
+	id = v.(int64)
+	ok, err := exists(ctx, tx, t.Name, Ident(keyCol)+" = ?", id)
+	if err != nil {
+		return id, true, err
+	}
+	if !ok {
+		return id, true, fmt.Errorf("%s %d: %w", what, id, ErrNotFound)
+	}
+	return id, true, nil
+}
+
 func exists(ctx context.Context, tx *sql.Tx, table, where string, args ...any) (bool, error) {
 	var one int
 	err := tx.QueryRowContext(ctx, fmt.Sprintf("SELECT 1 FROM %s WHERE %s", Ident(table), where), args...).Scan(&one)
@@ -215,23 +239,12 @@ func (db *DB) SaveCustomer(ctx context.Context, user string, in Record) (Record,
 	var out Record
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		errs := &ValidationError{}
-		idv, update := keyOf(in, "customer_id")
+		id, update, err := existingID(ctx, tx, t, in, "customer_id", "customer")
+		if err != nil {
+			return err
+		}
 		rec := input(t, without(in, "customer_id"), errs)
-		var id int64
-		if update {
-			v, err := Coerce(t.Column("customer_id"), idv)
-			if err != nil {
-				return &ValidationError{Errors: []FieldError{*err.(*FieldError)}}
-			}
-			id = v.(int64)
-			ok, err := exists(ctx, tx, "customer", "customer_id = ?", id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("customer %d: %w", id, ErrNotFound)
-			}
-		} else if s, ok := rec["customer_name"].(string); !ok || s == "" {
+		if s, ok := rec["customer_name"].(string); !update && (!ok || s == "") {
 			errs.add("customer_name", "customer_name is required")
 		}
 		if s, ok := rec["mail_state"].(string); ok && s != "" && (len(s) != 2 || strings.ToUpper(s) != s && strings.ToLower(s) != s) {
@@ -290,7 +303,6 @@ func (db *DB) SaveCustomer(ctx context.Context, user string, in Record) (Record,
 				}
 			}
 		}
-		var err error
 		out, err = db.getIn(ctx, tx, t, id)
 		return err
 	})
@@ -303,23 +315,12 @@ func (db *DB) SaveContact(ctx context.Context, user string, in Record) (Record, 
 	var out Record
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		errs := &ValidationError{}
-		idv, update := keyOf(in, "contact_id")
+		id, update, err := existingID(ctx, tx, t, in, "contact_id", "contact")
+		if err != nil {
+			return err
+		}
 		rec := input(t, without(in, "contact_id"), errs)
-		var id int64
-		if update {
-			v, err := Coerce(t.Column("contact_id"), idv)
-			if err != nil {
-				return &ValidationError{Errors: []FieldError{*err.(*FieldError)}}
-			}
-			id = v.(int64)
-			ok, err := exists(ctx, tx, "contacts", "contact_id = ?", id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("contact %d: %w", id, ErrNotFound)
-			}
-		} else {
+		if !update {
 			for _, f := range []string{"first_name", "last_name"} {
 				if s, _ := rec[f].(string); s == "" {
 					errs.add(f, "%s is required", f)
@@ -361,7 +362,6 @@ func (db *DB) SaveContact(ctx context.Context, user string, in Record) (Record, 
 				return err
 			}
 		}
-		var err error
 		out, err = db.getIn(ctx, tx, t, id)
 		return err
 	})

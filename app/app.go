@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/sandbox"
 	"github.com/gatehouse/gatehouse/server"
+	adminhttp "github.com/gatehouse/gatehouse/server/admin"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/server/p21"
@@ -97,6 +98,10 @@ type Config struct {
 	// the gateway, from DataDir/sandbox.db; SandboxReset restores its
 	// sample data first.
 	Sandbox, SandboxReset bool
+
+	// ConsoleIdle and ConsoleMax end an admin console session after this
+	// long without a request, and this long after sign-in (0: defaults).
+	ConsoleIdle, ConsoleMax time.Duration
 
 	// MasterKey is the base64 master key (GATEHOUSE_MASTER_KEY); empty: use
 	// DataDir/master.key.
@@ -195,6 +200,8 @@ type App struct {
 	Handler http.Handler
 	// Sandbox is the simulated P21 APIs of --sandbox, nil without it.
 	Sandbox *sandbox.Sandbox
+	// AdminHTTP serves the admin console and REST API.
+	AdminHTTP *adminhttp.Handler
 
 	mu     sync.Mutex
 	closed bool
@@ -288,7 +295,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		uiInt = base + "/uiserver0"
 	}
 	clientAddr := server.ClientAddr{Trusted: trusted}
+	limiter := server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt)
+	a.AdminHTTP = adminhttp.New(adminhttp.Options{Admin: a.Admin, Store: st, Verifier: a.Verifier, Issuer: a.Service,
+		Remote: clientAddr.Of, Limited: a.Service.RateLimited, TLS: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Allow: func(r *http.Request) (bool, time.Duration) {
+			return limiter.Allow(clientAddr.Of(r), clock.Now())
+		},
+		SessionIdle: cfg.ConsoleIdle, SessionMax: cfg.ConsoleMax, Clock: clock, Log: log})
 	a.Handler = server.New(server.Options{
+		Admin:   a.AdminHTTP,
 		Gateway: a.Gateway,
 		Check:   &gateway.Check{Auth: a.Authorizer, Observe: a.Metrics.Gateway, Format: format},
 		Router:  &gateway.Router{Auth: a.Authorizer, External: uiExt, Internal: uiInt, Format: format},
@@ -300,7 +315,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Store:       st,
 		Keys:        ring,
 		Format:      format,
-		RateLimiter: server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt),
+		RateLimiter: limiter,
 		Limited:     a.Service.RateLimited,
 		ClientAddr:  clientAddr,
 		Metrics:     a.Metrics,

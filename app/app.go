@@ -103,6 +103,10 @@ type Config struct {
 	// long without a request, and this long after sign-in (0: defaults).
 	ConsoleIdle, ConsoleMax time.Duration
 
+	// Bootstrap is a setup file the command applies at start (gatehouse
+	// apply's format); the app itself does not read it.
+	Bootstrap string
+
 	// MasterKey is the base64 master key (GATEHOUSE_MASTER_KEY); empty: use
 	// DataDir/master.key.
 	MasterKey string

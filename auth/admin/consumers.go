@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -223,16 +224,39 @@ func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disa
 // RotateConsumerKey gives a consumer a new key and ends the sessions
 // obtained with the old one. The new key is returned this once.
 func (a *Admin) RotateConsumerKey(ctx context.Context, actor, ref string) (gatehouse.Consumer, string, error) {
+	return a.replaceKey(ctx, actor, ref, "")
+}
+
+// SetConsumerKey gives a consumer a known key (see NewConsumer.Key), as
+// RotateConsumerKey does with a new one: the old key's sessions end.
+func (a *Admin) SetConsumerKey(ctx context.Context, actor, ref, key string) (gatehouse.Consumer, error) {
+	if err := checkKnownKey(key); err != nil {
+		return gatehouse.Consumer{}, err
+	}
+	c, _, err := a.replaceKey(ctx, actor, ref, key)
+	return c, err
+}
+
+// KeyIs reports whether key is the consumer's key (in constant time).
+func (a *Admin) KeyIs(c gatehouse.Consumer, key string) bool {
+	return subtle.ConstantTimeCompare(a.ckeys.Hash(key), c.KeyHash) == 1
+}
+
+func (a *Admin) replaceKey(ctx context.Context, actor, ref, key string) (gatehouse.Consumer, string, error) {
 	c, err := a.FindConsumer(ctx, ref)
 	if err != nil {
 		return c, "", err
 	}
-	key, err := a.ckeys.New()
-	if err != nil {
-		return c, "", err
+	detail := "name=" + c.Name
+	if key == "" {
+		if key, err = a.ckeys.New(); err != nil {
+			return c, "", err
+		}
+	} else {
+		detail += " key=given"
 	}
 	target := "consumer:" + c.UIDString()
-	c, err = a.store.UpdateConsumer(a.with(ctx, actor, "consumer.rotate-key", target, "name="+c.Name), c.UID, func(c *gatehouse.Consumer) error {
+	c, err = a.store.UpdateConsumer(a.with(ctx, actor, "consumer.rotate-key", target, detail), c.UID, func(c *gatehouse.Consumer) error {
 		c.KeyHash = a.ckeys.Hash(key)
 		c.UpdatedAt = a.clock.Now()
 		return nil

@@ -119,6 +119,7 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.StringVar(&cfg.InstallUser, "install-user", cfg.InstallUser, "user that Transaction API calls without a user context act as")
 	f.StringVar(&cfg.UIServerURL, "ui-server-url", "", "UI server URL the router answers for urlType=external (default <public URL>/uiserver0)")
 	f.StringVar(&cfg.UIServerInternalURL, "ui-server-internal-url", "", "UI server URL the router answers for urlType=internal (default <public URL>/uiserver0)")
+	f.StringVar(&cfg.Bootstrap, "bootstrap", "", "setup file applied at start, as gatehouse apply does (users, roles, catalog, consumers)")
 	f.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "embedded store durability: full (survives power loss) or normal (survives process crashes)")
 	return cmd
 }
@@ -148,6 +149,13 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		return &admin.InputError{Msg: err.Error()}
 	}
 	base := cfg.PublicURL
+	var setup *Setup
+	if cfg.Bootstrap != "" {
+		if setup, err = loadSetup(cfg.Bootstrap); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a, err := app.New(ctx, cfg, log, nil)
 	if err != nil {
 		ln.Close()
@@ -170,6 +178,14 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		if d != nil {
 			d.Print(e.stdout, base)
 		}
+	}
+	if setup != nil {
+		n, err := applySetup(ctx, a.Store, a.Admin, "system:bootstrap", setup, e.getenv, false, e.stdout)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--bootstrap %s: %w", cfg.Bootstrap, err)
+		}
+		log.Info("bootstrap file applied", "file", cfg.Bootstrap, "changes", n)
 	}
 	if a.Sandbox != nil {
 		log.Info("sandbox: simulated P21 APIs with sample data behind the gateway", "families", strings.Join(sandbox.Families, ","),

@@ -734,15 +734,9 @@ func (s *Service) storeErr(err error) error {
 // SignIn checks a user name and password for an interactive sign-in that
 // issues no token (the admin console), with the same uniform refusals,
 // timing and lockout as the token endpoints: a refusal is audited as
-// token.refuse and counts toward the lockout. A success is audited as
-// m.Via + ".signin". It returns the user; whether the user may use what
-// they signed in to is the caller's to decide.
+// token.refuse (flow m.Via/user) and counts toward the lockout. It returns
+// the user; whether the user may use what they signed in to, and the
+// audit of that, is the caller's.
 func (s *Service) SignIn(ctx context.Context, username, pw string, m Meta) (gatehouse.User, error) {
-	u, err := s.authenticateUser(ctx, username, pw, m, FlowLabel(gatehouse.FlowUser, m))
-	if err != nil {
-		return u, err
-	}
-	s.audit(ctx, gatehouse.AuditEvent{Actor: "user:" + u.Name, Action: m.Via + ".signin", Target: "user:" + u.Name,
-		Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote})
-	return u, nil
+	return s.authenticateUser(ctx, username, pw, m, FlowLabel(gatehouse.FlowUser, m))
 }

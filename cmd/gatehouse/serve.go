@@ -119,6 +119,8 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.StringVar(&cfg.InstallUser, "install-user", cfg.InstallUser, "user that Transaction API calls without a user context act as")
 	f.StringVar(&cfg.UIServerURL, "ui-server-url", "", "UI server URL the router answers for urlType=external (default <public URL>/uiserver0)")
 	f.StringVar(&cfg.UIServerInternalURL, "ui-server-internal-url", "", "UI server URL the router answers for urlType=internal (default <public URL>/uiserver0)")
+	f.DurationVar(&cfg.ConsoleIdle, "console-idle", 30*time.Minute, "admin console sessions end after this long without a request")
+	f.DurationVar(&cfg.ConsoleMax, "console-max", 12*time.Hour, "admin console sessions end this long after sign-in")
 	f.StringVar(&cfg.Bootstrap, "bootstrap", "", "setup file applied at start, as gatehouse apply does (users, roles, catalog, consumers)")
 	f.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "embedded store durability: full (survives power loss) or normal (survives process crashes)")
 	return cmd

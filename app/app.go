@@ -213,6 +213,49 @@ type App struct {
 	loops  sync.WaitGroup     // Run and the feed follower it starts
 }
 
+// Validate checks the settings New checks before it touches anything: the
+// token format, addresses, algorithms, the refresh grace, the public URL,
+// the API families and the gateway's upstreams, each error naming the
+// setting. serve --print-config runs it, so that what it prints is what
+// serve would accept.
+func Validate(cfg Config) error {
+	if _, err := render.ParseFormat(cfg.TokenFormat); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes(cfg.RateExempt, "--rate-limit-exempt"); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes(cfg.TrustedProxies, "--trusted-proxies"); err != nil {
+		return err
+	}
+	for _, alg := range []string{cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg, cfg.Auth.OAuthTokenAlg} {
+		if alg != "" && !token.ValidAlgorithm(alg) {
+			return fmt.Errorf("token algorithm %q is not one of RS256, ES256, EdDSA, HS256", alg)
+		}
+	}
+	if g := cfg.Auth.RefreshReuseGrace; g < 0 || g > auth.MaxRefreshReuseGrace {
+		return fmt.Errorf("--refresh-reuse-grace %s is not between 0 and %s", g, auth.MaxRefreshReuseGrace)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if _, err := PublicURL(cfg.PublicURL, cfg.Addr, cfg.TLSCert != ""); err != nil {
+		return err
+	}
+	fams := cfg.Families
+	if fams == nil {
+		fams = policy.DefaultFamilies()
+	}
+	table, err := policy.NewTable(fams)
+	if err != nil {
+		return fmt.Errorf("API families: %w", err)
+	}
+	if _, err := gateway.ParseUpstreams(cfg.Upstreams, func(f string) bool { return table.Family(f) != nil }); err != nil {
+		return err
+	}
+	return nil
+}
+
 // New opens the store, loads keys and builds the server. Call Run to start
 // its background loops and Close when done.
 func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Clock) (*App, error) {

@@ -178,7 +178,7 @@ func TestLoadFlagsRefused(t *testing.T) {
 		{[]string{"load", "token", "--timeout", "0s"}, "--timeout 0s"},
 		{[]string{"load", "token", "extra"}, "unknown command"},
 		{[]string{"load", "call", "g!t", "/x"}, `"g!t" is not an HTTP method`},
-		{[]string{"load", "call", "GET"}, "accepts 2 arg(s)"},
+		{[]string{"load", "call", "GET"}, "takes 2 argument(s), got 1"},
 	} {
 		code, _, errs := te.run(t, "", c.args...)
 		if code == 0 || !strings.Contains(errs, c.want) {

@@ -62,11 +62,21 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 			cfg.Families = mergeFamilies(policy.DefaultFamilies(), sec.Families)
 			cfg.Upstreams = mergeUpstreams(cfg.Upstreams, sec.Gateway.Upstreams)
 			if printCfg {
-				mk := "(not set: " + cfg.DataDir + "/master.key)"
-				if cfg.MasterKey != "" {
-					mk = "(set; not shown)"
+				// What serve would refuse is refused here too.
+				if err := app.Validate(cfg); err != nil {
+					return &admin.InputError{Msg: err.Error()}
 				}
-				return printConfig(cmd, map[string]any{"master-key": mk, "upstream": cfg.Upstreams, "families": cfg.Families})
+				if cfg.TLSCert != "" {
+					if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+						return &admin.InputError{Msg: "TLS: " + plainTLSError(cfg.TLSCert, cfg.TLSKey, err)}
+					}
+				}
+				mk := "master key: GATEHOUSE_MASTER_KEY is not set; " + cfg.DataDir + "/master.key is used"
+				if cfg.MasterKey != "" {
+					mk = "master key: GATEHOUSE_MASTER_KEY is set (not shown)"
+				}
+				return printConfig(cmd, map[string]any{"upstream": cfg.Upstreams, "families": cfg.Families},
+					"gatehouse serve --print-config: the effective configuration; --config reads it back.\n"+mk)
 			}
 			log, err := g.logger(e.stderr)
 			if err != nil {
@@ -137,7 +147,14 @@ func serve(ctx context.Context, e *env, cfg app.Config, log *slog.Logger) error 
 func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, ready chan<- string) error {
 	start := time.Now()
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
+		return &admin.InputError{Msg: "--tls-cert and --tls-key go together"}
+	}
+	if cfg.TLSCert != "" {
+		// Before anything listens or says "serving": a server that cannot
+		// serve TLS must not look started.
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return &admin.InputError{Msg: "TLS: " + plainTLSError(cfg.TLSCert, cfg.TLSKey, err)}
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -179,6 +196,8 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		}
 		if d != nil {
 			d.Print(e.stdout, base)
+		} else {
+			printDemoHint(e.stdout, base, cfg.DataDir)
 		}
 	}
 	if setup != nil {

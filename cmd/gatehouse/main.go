@@ -131,6 +131,7 @@ taken from the command line: they come from stdin or the environment.`,
 		newVersionCmd(e),
 		newTokenCmd(e), newCallCmd(e), newLoadCmd(e),
 	)
+	addCompletion(root, e, g)
 	return root
 }
 

@@ -163,3 +163,35 @@ func TestServeDevConsole(t *testing.T) {
 		t.Errorf("serve --dev on an existing store:\n%s", out.String())
 	}
 }
+
+// TestCompletion: names from the store and enum values.
+func TestCompletion(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
+	mustCLI(t, "", env, "--data", dir, "migrate")
+	mustCLI(t, "", env, "--data", dir, "user", "add", "api_user", "--no-password")
+	mustCLI(t, "", env, "--data", dir, "role", "add", "clerk")
+	mustCLI(t, "", env, "--data", dir, "consumer", "add", "MY_APP", "--scope", "/api")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"user", "show", ""}, []string{"api_user"}},
+		{[]string{"user", "update", "api_user", "--role", ""}, []string{"clerk"}},
+		{[]string{"role", "allow", "cl"}, []string{"clerk"}},
+		{[]string{"consumer", "rotate-key", ""}, []string{"MY_APP"}},
+		{[]string{"consumer", "add", "x", "--type", ""}, []string{"desktop", "mobile", "web", "service"}},
+		{[]string{"user", "add", "x", "--identity", ""}, []string{"windows", "aad", "sql"}},
+		{[]string{"serve", "--token-format", ""}, []string{"negotiate", "json", "xml"}},
+	} {
+		out := mustCLI(t, "", env, append([]string{"__complete", "--data", dir}, c.args...)...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w+"\n") {
+				t.Errorf("%v: %q lacks %q", c.args, out, w)
+			}
+		}
+	}
+	if out := mustCLI(t, "", nil, "completion", "bash"); !strings.Contains(out, "bash completion") {
+		t.Error("no bash completion script")
+	}
+}

@@ -195,3 +195,20 @@ func TestCompletion(t *testing.T) {
 		t.Error("no bash completion script")
 	}
 }
+
+// TestTokenClientCredentials: gatehouse token --client-credentials gets an
+// OAuth2 token for a consumer (client id = its name, secret = its key).
+func TestTokenClientCredentials(t *testing.T) {
+	te := newTokenEnv(t)
+	out := te.must(t, te.key+"\n", "token", "--client-credentials", "--client-id", "MY_SERVICE_APP", "--consumer-key-stdin", "--json")
+	var r struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || !strings.HasPrefix(r.AccessToken, "ey") {
+		t.Fatalf("token --client-credentials --json: %v %s", err, out)
+	}
+	code, _, errs := te.run(t, "", "token", "--client-credentials", "--client-id", "MY_SERVICE_APP")
+	if code != 2 || !strings.Contains(errs, "APX_CLIENT_SECRET is not set") || !strings.Contains(errs, "--consumer-key-stdin") {
+		t.Errorf("without a secret: %d %q", code, errs)
+	}
+}

@@ -170,7 +170,10 @@ func TestBrowserConsole(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("token with the console's key: %d %s", resp.StatusCode, b)
 	}
-	var tok struct{ AccessToken, SessionId string }
+	var tok struct {
+		AccessToken string
+		SessionID   string `json:"SessionId"`
+	}
 	json.Unmarshal(b, &tok)
 	if c := check(t, e, tok.AccessToken, "/odataservice/odata/table/supplier"); c != 200 {
 		t.Fatalf("/auth/check before the end: %d", c)
@@ -179,8 +182,8 @@ func TestBrowserConsole(t *testing.T) {
 	// End that session on the dashboard: the token is refused.
 	run(t, ctx, "end the session",
 		chromedp.Click(chromedp.CSS("#tab-dashboard")),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-session="`+tok.SessionId+`"]`)),
-		chromedp.Click(chromedp.CSS(`tr[data-session="`+tok.SessionId+`"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-session="`+tok.SessionID+`"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-session="`+tok.SessionID+`"] button`)),
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
 	)
 	if c := check(t, e, tok.AccessToken, "/odataservice/odata/table/supplier"); c != 401 {
@@ -284,17 +287,20 @@ func TestBrowserAcceptance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("get_consumer_token: %v\n%s", err, out)
 	}
-	var tok struct{ AccessToken, Scope, SessionId string }
+	var tok struct {
+		AccessToken, Scope string
+		SessionID          string `json:"SessionId"`
+	}
 	if err := json.Unmarshal(out, &tok); err != nil || tok.Scope != "/odata:price_page,supplier" && tok.Scope != "/odata:supplier,price_page" {
 		t.Fatalf("token response %s: %v", out, err)
 	}
 	run(t, ctx, "end it on the dashboard",
 		chromedp.Click(chromedp.CSS("#tab-dashboard")),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-session="`+tok.SessionId+`"]`)),
-		chromedp.Click(chromedp.CSS(`tr[data-session="`+tok.SessionId+`"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-session="`+tok.SessionID+`"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-session="`+tok.SessionID+`"] button`)),
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
 	)
-	s, err := e.App.Store.GetSession(context.Background(), tok.SessionId)
+	s, err := e.App.Store.GetSession(context.Background(), tok.SessionID)
 	if err != nil || s.EndedAt.IsZero() {
 		t.Fatalf("session not ended: %+v %v", s, err)
 	}

@@ -91,6 +91,7 @@ func IsPath(lower string) bool {
 	return lower == Prefix || strings.HasPrefix(lower, Prefix+"/")
 }
 
+// ServeHTTP serves the API under APIPrefix and the console elsewhere under Prefix.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == APIPrefix || strings.HasPrefix(r.URL.Path, APIPrefix+"/") {
 		h.serveAPI(w, r)

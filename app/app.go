@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/sandbox"
 	"github.com/gatehouse/gatehouse/server"
+	adminhttp "github.com/gatehouse/gatehouse/server/admin"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
 	"github.com/gatehouse/gatehouse/server/p21"
@@ -97,6 +98,14 @@ type Config struct {
 	// the gateway, from DataDir/sandbox.db; SandboxReset restores its
 	// sample data first.
 	Sandbox, SandboxReset bool
+
+	// ConsoleIdle and ConsoleMax end an admin console session after this
+	// long without a request, and this long after sign-in (0: defaults).
+	ConsoleIdle, ConsoleMax time.Duration
+
+	// Bootstrap is a setup file the command applies at start (gatehouse
+	// apply's format); the app itself does not read it.
+	Bootstrap string
 
 	// MasterKey is the base64 master key (GATEHOUSE_MASTER_KEY); empty: use
 	// DataDir/master.key.
@@ -195,11 +204,56 @@ type App struct {
 	Handler http.Handler
 	// Sandbox is the simulated P21 APIs of --sandbox, nil without it.
 	Sandbox *sandbox.Sandbox
+	// AdminHTTP serves the admin console and REST API.
+	AdminHTTP *adminhttp.Handler
 
 	mu     sync.Mutex
 	closed bool
 	stop   context.CancelFunc // ends Run's loops
 	loops  sync.WaitGroup     // Run and the feed follower it starts
+}
+
+// Validate checks the settings New checks before it touches anything: the
+// token format, addresses, algorithms, the refresh grace, the public URL,
+// the API families and the gateway's upstreams, each error naming the
+// setting. serve --print-config runs it, so that what it prints is what
+// serve would accept.
+func Validate(cfg Config) error {
+	if _, err := render.ParseFormat(cfg.TokenFormat); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes(cfg.RateExempt, "--rate-limit-exempt"); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes(cfg.TrustedProxies, "--trusted-proxies"); err != nil {
+		return err
+	}
+	for _, alg := range []string{cfg.Auth.UserTokenAlg, cfg.Auth.ConsumerTokenAlg, cfg.Auth.OAuthTokenAlg} {
+		if alg != "" && !token.ValidAlgorithm(alg) {
+			return fmt.Errorf("token algorithm %q is not one of RS256, ES256, EdDSA, HS256", alg)
+		}
+	}
+	if g := cfg.Auth.RefreshReuseGrace; g < 0 || g > auth.MaxRefreshReuseGrace {
+		return fmt.Errorf("--refresh-reuse-grace %s is not between 0 and %s", g, auth.MaxRefreshReuseGrace)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if _, err := PublicURL(cfg.PublicURL, cfg.Addr, cfg.TLSCert != ""); err != nil {
+		return err
+	}
+	fams := cfg.Families
+	if fams == nil {
+		fams = policy.DefaultFamilies()
+	}
+	table, err := policy.NewTable(fams)
+	if err != nil {
+		return fmt.Errorf("API families: %w", err)
+	}
+	if _, err := gateway.ParseUpstreams(cfg.Upstreams, func(f string) bool { return table.Family(f) != nil }); err != nil {
+		return err
+	}
+	return nil
 }
 
 // New opens the store, loads keys and builds the server. Call Run to start
@@ -288,7 +342,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		uiInt = base + "/uiserver0"
 	}
 	clientAddr := server.ClientAddr{Trusted: trusted}
+	limiter := server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt)
+	a.AdminHTTP = adminhttp.New(adminhttp.Options{Admin: a.Admin, Store: st, Verifier: a.Verifier, Issuer: a.Service,
+		Remote: clientAddr.Of, Limited: a.Service.RateLimited, TLS: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Allow: func(r *http.Request) (bool, time.Duration) {
+			return limiter.Allow(clientAddr.Of(r), clock.Now())
+		},
+		SessionIdle: cfg.ConsoleIdle, SessionMax: cfg.ConsoleMax, Clock: clock, Log: log})
 	a.Handler = server.New(server.Options{
+		Admin:   a.AdminHTTP,
 		Gateway: a.Gateway,
 		Check:   &gateway.Check{Auth: a.Authorizer, Observe: a.Metrics.Gateway, Format: format},
 		Router:  &gateway.Router{Auth: a.Authorizer, External: uiExt, Internal: uiInt, Format: format},
@@ -300,7 +362,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Store:       st,
 		Keys:        ring,
 		Format:      format,
-		RateLimiter: server.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, exempt),
+		RateLimiter: limiter,
 		Limited:     a.Service.RateLimited,
 		ClientAddr:  clientAddr,
 		Metrics:     a.Metrics,

@@ -39,7 +39,8 @@ func (a *App) SeedDemo(ctx context.Context) (*Demo, error) {
 		return nil, err
 	}
 	d := &Demo{Username: "demo", Password: token.RandomToken(12), ConsumerName: "demo-service"}
-	if _, err := a.Admin.AddUser(ctx, actor, admin.NewUser{Name: d.Username, Role: "demo", AllowOData: true,
+	// The demo user is also the console's administrator.
+	if _, err := a.Admin.AddUser(ctx, actor, admin.NewUser{Name: d.Username, Role: "demo", AllowOData: true, Admin: true,
 		Identity: gatehouse.IdentitySQL, Password: d.Password}); err != nil {
 		return nil, err
 	}
@@ -59,8 +60,10 @@ func (d *Demo) Print(w io.Writer, baseURL string) {
 	fmt.Fprintf(w, `
 gatehouse --dev created demo credentials (shown once; only hashes are stored):
 
-  user      %s / %s   (role demo: Allow All; Allow OData API Service: yes)
+  user      %s / %s   (role demo: Allow All; Allow OData API Service: yes; administrator)
   consumer  %s, uid %s, scope %s, never expires, key %s
+
+Admin console (SOA Admin): %s/api/admin — sign in as %s with the password above.
 
 Try:
 
@@ -74,5 +77,5 @@ Try:
     -d '{"GrantType":"client_credentials","ClientSecret":"%s","username":"%s"}'
 
 `, d.Username, d.Password, d.ConsumerName, d.Consumer.UIDString(), auth.EffectiveScope(&d.Consumer), d.ConsumerKey,
-		baseURL, d.Username, d.Password, baseURL, d.ConsumerKey, baseURL, d.ConsumerKey, d.Username)
+		baseURL, d.Username, baseURL, d.Username, d.Password, baseURL, d.ConsumerKey, baseURL, d.ConsumerKey, d.Username)
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// /auth/traefik, /auth/caddy, /auth/envoy/…); Router the UI server
 	// router (/api/ui/router/v1); Gateway takes every other path.
 	Check, Router, Gateway http.Handler
+	// Admin serves the admin console and REST API (/api/admin, /api/admin/…),
+	// which gatehouse answers itself, never the gateway's api family.
+	Admin http.Handler
 }
 
 // Server is gatehouse's root HTTP handler.
@@ -105,6 +108,8 @@ func routeOf(lower string) string {
 		return "auth_check"
 	case gateway.IsRouterPath(lower):
 		return "ui_router"
+	case lower == "/api/admin" || strings.HasPrefix(lower, "/api/admin/"):
+		return "admin"
 	}
 	return "gateway"
 }
@@ -218,6 +223,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 	case "ui_router":
 		if s.o.Router != nil {
 			s.o.Router.ServeHTTP(w, r)
+			return
+		}
+	case "admin":
+		if s.o.Admin != nil {
+			s.o.Admin.ServeHTTP(w, r)
 			return
 		}
 	case "gateway":

@@ -51,7 +51,12 @@ func (a *Admin) sessionsEnded(ids []string) {
 }
 
 // InputError is an administrator's mistake; its message names what is wrong.
-type InputError struct{ Msg string }
+type InputError struct {
+	Msg string
+	// NotFound: the thing named does not exist. Conflict: a name or key is
+	// taken, or a precondition (see WithPrecondition) failed.
+	NotFound, Conflict bool
+}
 
 func (e *InputError) Error() string { return e.Msg }
 
@@ -108,7 +113,42 @@ func (a *Admin) sessionsEndedEvent(ctx context.Context, actor, target, why strin
 // notFound turns a store ErrNotFound into a message naming the thing.
 func notFound(err error, what, name string) error {
 	if errors.Is(err, gatehouse.ErrNotFound) {
-		return inputErr("%s %q does not exist", what, name)
+		return &InputError{Msg: fmt.Sprintf("%s %q does not exist", what, name), NotFound: true}
 	}
 	return err
+}
+
+// conflictErr is an InputError for a name or key that is taken.
+func conflictErr(format string, args ...any) error {
+	return &InputError{Msg: fmt.Sprintf(format, args...), Conflict: true}
+}
+
+// PreconditionError is returned when a precondition given with
+// WithPrecondition refuses the stored state: someone else changed it since
+// the caller read it. Nothing was written.
+type PreconditionError struct{ Msg string }
+
+func (e *PreconditionError) Error() string { return e.Msg }
+
+type preconditionKey struct{}
+
+// WithPrecondition makes the change made with ctx check the stored thing
+// (a gatehouse.User, Role or Consumer) with f inside the write that changes
+// it, so that a change based on a stale read is refused rather than
+// overwriting someone else's (HTTP If-Match). f returns a non-nil error to
+// refuse; the change then fails with a *PreconditionError.
+func WithPrecondition(ctx context.Context, f func(stored any) error) context.Context {
+	return context.WithValue(ctx, preconditionKey{}, f)
+}
+
+// checkPrecondition applies ctx's precondition to the stored thing v.
+func checkPrecondition(ctx context.Context, v any) error {
+	f, _ := ctx.Value(preconditionKey{}).(func(any) error)
+	if f == nil {
+		return nil
+	}
+	if err := f(v); err != nil {
+		return &PreconditionError{Msg: err.Error()}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,6 +58,23 @@ type NewConsumer struct {
 	Lifetime time.Duration // 0: never
 	Scope    string
 	Grants   []string
+	// Key is a known consumer key to register instead of a new random one
+	// (reproducible CI and declarative setup); "" for a new key.
+	Key string
+}
+
+// checkKnownKey refuses a known consumer key that is too weak or cannot
+// travel in a JSON body or a header, without repeating it.
+func checkKnownKey(k string) error {
+	if len(k) < 16 || len(k) > 512 {
+		return inputErr("the consumer key must be 16 to 512 characters long (a UUID, as P21 issues them, is 36)")
+	}
+	for _, r := range k {
+		if r <= ' ' || r == 0x7f {
+			return inputErr("the consumer key contains white space or a control character")
+		}
+	}
+	return nil
 }
 
 // AddConsumer registers a consumer and returns it with its key. The key is
@@ -82,9 +100,17 @@ func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (
 	if err != nil {
 		return gatehouse.Consumer{}, "", err
 	}
-	key, err := a.ckeys.New()
-	if err != nil {
+	key := in.Key
+	if key != "" {
+		if err := checkKnownKey(key); err != nil {
+			return gatehouse.Consumer{}, "", err
+		}
+	} else if key, err = a.ckeys.New(); err != nil {
 		return gatehouse.Consumer{}, "", err
+	}
+	keySource := "new"
+	if in.Key != "" {
+		keySource = "given"
 	}
 	now := a.clock.Now()
 	ev := a.audited(ctx, func(ch []gatehouse.Change) gatehouse.AuditEvent {
@@ -95,8 +121,8 @@ func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (
 			}
 		}
 		return a.event(actor, "consumer.add", "consumer:"+uid,
-			fmt.Sprintf("name=%s type=%s scope=%q sdk=%t expires=%s grants=%s", in.Name, in.Type, sc, in.SDK,
-				FormatLifetime(in.Lifetime), strings.Join(grants, ",")))
+			fmt.Sprintf("name=%s type=%s scope=%q sdk=%t expires=%s grants=%s key=%s", in.Name, in.Type, sc, in.SDK,
+				FormatLifetime(in.Lifetime), strings.Join(grants, ","), keySource))
 	})
 	c, err := a.store.CreateConsumer(ev, gatehouse.Consumer{
 		Name: in.Name, Type: in.Type, SDKAccess: in.SDK, Lifetime: in.Lifetime, Scope: sc,
@@ -104,7 +130,10 @@ func (a *Admin) AddConsumer(ctx context.Context, actor string, in NewConsumer) (
 	})
 	if err != nil {
 		if errors.Is(err, gatehouse.ErrConflict) {
-			return c, "", inputErr("consumer %q already exists (names are case-insensitive)", in.Name)
+			if in.Key != "" {
+				return c, "", conflictErr("consumer %q already exists (names are case-insensitive), or its key is another consumer's", in.Name)
+			}
+			return c, "", conflictErr("consumer %q already exists (names are case-insensitive)", in.Name)
 		}
 		return c, "", err
 	}
@@ -170,6 +199,9 @@ func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disa
 	}
 	target := "consumer:" + c.UIDString()
 	c, err = a.store.UpdateConsumer(a.with(ctx, actor, action, target, "name="+c.Name), c.UID, func(c *gatehouse.Consumer) error {
+		if err := checkPrecondition(ctx, *c); err != nil {
+			return err
+		}
 		c.Disabled = disabled
 		c.UpdatedAt = a.clock.Now()
 		return nil
@@ -192,16 +224,39 @@ func (a *Admin) SetConsumerDisabled(ctx context.Context, actor, ref string, disa
 // RotateConsumerKey gives a consumer a new key and ends the sessions
 // obtained with the old one. The new key is returned this once.
 func (a *Admin) RotateConsumerKey(ctx context.Context, actor, ref string) (gatehouse.Consumer, string, error) {
+	return a.replaceKey(ctx, actor, ref, "")
+}
+
+// SetConsumerKey gives a consumer a known key (see NewConsumer.Key), as
+// RotateConsumerKey does with a new one: the old key's sessions end.
+func (a *Admin) SetConsumerKey(ctx context.Context, actor, ref, key string) (gatehouse.Consumer, error) {
+	if err := checkKnownKey(key); err != nil {
+		return gatehouse.Consumer{}, err
+	}
+	c, _, err := a.replaceKey(ctx, actor, ref, key)
+	return c, err
+}
+
+// KeyIs reports whether key is the consumer's key (in constant time).
+func (a *Admin) KeyIs(c gatehouse.Consumer, key string) bool {
+	return subtle.ConstantTimeCompare(a.ckeys.Hash(key), c.KeyHash) == 1
+}
+
+func (a *Admin) replaceKey(ctx context.Context, actor, ref, key string) (gatehouse.Consumer, string, error) {
 	c, err := a.FindConsumer(ctx, ref)
 	if err != nil {
 		return c, "", err
 	}
-	key, err := a.ckeys.New()
-	if err != nil {
-		return c, "", err
+	detail := "name=" + c.Name
+	if key == "" {
+		if key, err = a.ckeys.New(); err != nil {
+			return c, "", err
+		}
+	} else {
+		detail += " key=given"
 	}
 	target := "consumer:" + c.UIDString()
-	c, err = a.store.UpdateConsumer(a.with(ctx, actor, "consumer.rotate-key", target, "name="+c.Name), c.UID, func(c *gatehouse.Consumer) error {
+	c, err = a.store.UpdateConsumer(a.with(ctx, actor, "consumer.rotate-key", target, detail), c.UID, func(c *gatehouse.Consumer) error {
 		c.KeyHash = a.ckeys.Hash(key)
 		c.UpdatedAt = a.clock.Now()
 		return nil
@@ -231,6 +286,87 @@ func (a *Admin) DeleteConsumer(ctx context.Context, actor, ref string) (gatehous
 		return a.event(actor, "consumer.delete", "consumer:"+c.UIDString(), fmt.Sprintf("name=%s; %d sessions ended", c.Name, endedCount(ch)))
 	})
 	if err := a.store.DeleteConsumer(ev, c.UID); err != nil {
+		return c, notFound(err, "consumer", ref)
+	}
+	return c, nil
+}
+
+// ConsumerChange lists the fields UpdateConsumer changes; nil fields stay.
+type ConsumerChange struct {
+	Scope    *string
+	Type     *gatehouse.ConsumerType
+	SDK      *bool
+	Lifetime *time.Duration // 0: never
+	Grants   *[]string
+}
+
+// UpdateConsumer changes a consumer's scope, type, SDK access, token
+// lifetime or grants, keeping its key. Tokens already issued keep the
+// scope and lifetime they were issued with until they expire or their
+// session ends; tokens issued from now on carry the new ones.
+func (a *Admin) UpdateConsumer(ctx context.Context, actor, ref string, ch ConsumerChange) (gatehouse.Consumer, error) {
+	c, err := a.FindConsumer(ctx, ref)
+	if err != nil {
+		return c, err
+	}
+	var changes []string
+	var sc string
+	if ch.Scope != nil {
+		if sc, err = ConsumerScope(*ch.Scope); err != nil {
+			return c, err
+		}
+		changes = append(changes, fmt.Sprintf("scope=%q", sc))
+	}
+	if ch.Type != nil {
+		if !ch.Type.Valid() {
+			return c, inputErr("consumer type %q is not one of desktop, mobile, web, service", *ch.Type)
+		}
+		changes = append(changes, "type="+string(*ch.Type))
+	}
+	if ch.SDK != nil {
+		changes = append(changes, fmt.Sprintf("sdk=%t", *ch.SDK))
+	}
+	if ch.Lifetime != nil {
+		if *ch.Lifetime < 0 {
+			return c, inputErr("the token lifetime is negative")
+		}
+		changes = append(changes, "expires="+FormatLifetime(*ch.Lifetime))
+	}
+	var grants []string
+	if ch.Grants != nil {
+		if grants, err = checkGrants(*ch.Grants); err != nil {
+			return c, err
+		}
+		changes = append(changes, "grants="+strings.Join(grants, ","))
+	}
+	if len(changes) == 0 {
+		return c, inputErr("nothing to change: give a scope, type, SDK access, expiry or grants")
+	}
+	target := "consumer:" + c.UIDString()
+	ev := a.with(ctx, actor, "consumer.update", target, "name="+c.Name+" "+strings.Join(changes, " "))
+	c, err = a.store.UpdateConsumer(ev, c.UID, func(c *gatehouse.Consumer) error {
+		if err := checkPrecondition(ctx, *c); err != nil {
+			return err
+		}
+		if ch.Scope != nil {
+			c.Scope = sc
+		}
+		if ch.Type != nil {
+			c.Type = *ch.Type
+		}
+		if ch.SDK != nil {
+			c.SDKAccess = *ch.SDK
+		}
+		if ch.Lifetime != nil {
+			c.Lifetime = *ch.Lifetime
+		}
+		if ch.Grants != nil {
+			c.Grants = grants
+		}
+		c.UpdatedAt = a.clock.Now()
+		return nil
+	})
+	if err != nil {
 		return c, notFound(err, "consumer", ref)
 	}
 	return c, nil

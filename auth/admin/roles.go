@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -18,7 +19,7 @@ func (a *Admin) AddRole(ctx context.Context, actor, name string) (gatehouse.Role
 	r := gatehouse.Role{Name: name, CreatedAt: now, UpdatedAt: now}
 	if err := a.store.CreateRole(a.with(ctx, actor, "role.add", "role:"+name, ""), r); err != nil {
 		if errors.Is(err, gatehouse.ErrConflict) {
-			return r, inputErr("role %q already exists", name)
+			return r, conflictErr("role %q already exists", name)
 		}
 		return r, err
 	}
@@ -55,6 +56,9 @@ func (a *Admin) SetRoleEntries(ctx context.Context, actor, role string, allow bo
 	})
 	r, err := a.store.UpdateRole(ev, role, func(r *gatehouse.Role) error {
 		stored = r.Name
+		if err := checkPrecondition(ctx, *r); err != nil {
+			return err
+		}
 		for _, e := range entries {
 			r.SetEntry(e)
 		}
@@ -107,6 +111,9 @@ func (a *Admin) SetRoleFlags(ctx context.Context, actor, role string, f RoleFlag
 	})
 	r, err := a.store.UpdateRole(ev, role, func(r *gatehouse.Role) error {
 		stored = r.Name
+		if err := checkPrecondition(ctx, *r); err != nil {
+			return err
+		}
 		if f.AllowAll != nil {
 			r.AllowAll = *f.AllowAll
 			changes = append(changes, fmt.Sprintf("allow_all=%t", *f.AllowAll))
@@ -119,6 +126,52 @@ func (a *Admin) SetRoleFlags(ctx context.Context, actor, role string, f RoleFlag
 			r.AllowAllViews = *f.AllowAllViews
 			changes = append(changes, fmt.Sprintf("allow_all_views=%t", *f.AllowAllViews))
 		}
+		r.UpdatedAt = a.clock.Now()
+		return nil
+	})
+	if err != nil {
+		return r, notFound(err, "role", role)
+	}
+	return r, nil
+}
+
+// ClearRoleEntries removes the explicit entries of objects from a role, so
+// that the role's Allow All flags decide them again. An object without an
+// entry is left as it is.
+func (a *Admin) ClearRoleEntries(ctx context.Context, actor, role string, objects []string) (gatehouse.Role, error) {
+	if len(objects) == 0 {
+		return gatehouse.Role{}, inputErr("name at least one table or view")
+	}
+	names := make([]string, 0, len(objects))
+	for _, o := range objects {
+		name := strings.TrimSpace(o)
+		if _, n, ok := strings.Cut(name, ":"); ok {
+			name = n
+		}
+		if !objectNameRE.MatchString(name) {
+			return gatehouse.Role{}, inputErr("object %q is not a valid table or view name (letters, digits, _)", o)
+		}
+		names = append(names, name)
+	}
+	var stored string
+	var removed []string
+	ev := a.audited(ctx, func([]gatehouse.Change) gatehouse.AuditEvent {
+		return a.event(actor, "role.clear", "role:"+stored, strings.Join(removed, " "))
+	})
+	r, err := a.store.UpdateRole(ev, role, func(r *gatehouse.Role) error {
+		stored = r.Name
+		if err := checkPrecondition(ctx, *r); err != nil {
+			return err
+		}
+		kept := r.Entries[:0:0]
+		for _, e := range r.Entries {
+			if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, e.Object) }) {
+				removed = append(removed, string(e.Kind)+":"+e.Object)
+				continue
+			}
+			kept = append(kept, e)
+		}
+		r.Entries = kept
 		r.UpdatedAt = a.clock.Now()
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/password"
@@ -69,7 +70,7 @@ func (a *Admin) AddUser(ctx context.Context, actor string, in NewUser) (gatehous
 		fmt.Sprintf("identity=%s role=%q allow_odata=%t admin=%t password=%s", u.Identity, u.Role, u.AllowODataAPI, u.Admin, passwordSource(in)))
 	if err := a.store.CreateUser(ev, u); err != nil {
 		if errors.Is(err, gatehouse.ErrConflict) {
-			return gatehouse.User{}, inputErr("user %q already exists (names are case-insensitive; deleted users keep their name)", in.Name)
+			return gatehouse.User{}, conflictErr("user %q already exists (names are case-insensitive; deleted users keep their name)", in.Name)
 		}
 		return gatehouse.User{}, err
 	}
@@ -127,6 +128,9 @@ func (a *Admin) UpdateUser(ctx context.Context, actor, name string, ch UserChang
 		if u.Deleted {
 			return inputErr("user %q is deleted", u.Name)
 		}
+		if err := checkPrecondition(ctx, *u); err != nil {
+			return err
+		}
 		if ch.AllowOData != nil {
 			u.AllowODataAPI = *ch.AllowOData
 			changes = append(changes, fmt.Sprintf("allow_odata=%t", *ch.AllowOData))
@@ -162,6 +166,9 @@ func (a *Admin) DeleteUser(ctx context.Context, actor, name string) ([]string, e
 		stored = u.Name
 		if u.Deleted {
 			return inputErr("user %q is already deleted", u.Name)
+		}
+		if err := checkPrecondition(ctx, *u); err != nil {
+			return err
 		}
 		u.Deleted = true
 		u.UpdatedAt = a.clock.Now()
@@ -283,4 +290,28 @@ func (a *Admin) UnlockUser(ctx context.Context, actor, name string) error {
 		return err
 	}
 	return a.store.ClearAuthFailures(ctx, key)
+}
+
+// Lockout is a user's lockout state as the token endpoints judge it.
+type Lockout struct {
+	// Failures counts the failed sign-ins within the lockout window.
+	Failures int
+	// Threshold is the number of failures that locks (0: lockout is off).
+	Threshold int
+	Window    time.Duration
+	// Locked: the next sign-in is refused whatever the password.
+	Locked bool
+}
+
+// LockoutState reports how close a user name is to a lockout, counting its
+// failed sign-ins as the token endpoints do.
+func (a *Admin) LockoutState(ctx context.Context, name string) (Lockout, error) {
+	l := Lockout{Threshold: a.cfg.LockoutThreshold, Window: a.cfg.LockoutWindow}
+	n, err := a.store.CountAuthFailures(ctx, strings.ToLower(name), a.clock.Now(), a.cfg.LockoutWindow)
+	if err != nil {
+		return l, err
+	}
+	l.Failures = n
+	l.Locked = l.Threshold > 0 && n >= l.Threshold
+	return l, nil
 }

@@ -730,3 +730,13 @@ func (s *Service) storeErr(err error) error {
 	s.log.Error("store failure", "err", err)
 	return gatehouse.ErrStoreDown(err)
 }
+
+// SignIn checks a user name and password for an interactive sign-in that
+// issues no token (the admin console), with the same uniform refusals,
+// timing and lockout as the token endpoints: a refusal is audited as
+// token.refuse (flow m.Via/user) and counts toward the lockout. It returns
+// the user; whether the user may use what they signed in to, and the
+// audit of that, is the caller's.
+func (s *Service) SignIn(ctx context.Context, username, pw string, m Meta) (gatehouse.User, error) {
+	return s.authenticateUser(ctx, username, pw, m, FlowLabel(gatehouse.FlowUser, m))
+}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -47,11 +48,11 @@ func applyConfig(cmd *cobra.Command, getenv func(string) string) error {
 			return fmt.Errorf("config file: %w", err)
 		}
 		if err := yaml.Unmarshal(b, &fromFile); err != nil {
-			return fmt.Errorf("config file %s: %v", file, err)
+			return &admin.InputError{Msg: fmt.Sprintf("config file %s: %s", file, plainYAMLError(err))}
 		}
 		for k := range fromFile {
 			if f := lookupAny(cmd, k); f == nil && !knownSection[k] {
-				return fmt.Errorf("config file %s: unknown setting %q (settings are named like the flags of `gatehouse serve --help`)", file, k)
+				return &admin.InputError{Msg: fmt.Sprintf("config file %s: unknown setting %q (settings are named like the flags of `gatehouse serve --help`)", file, k)}
 			}
 		}
 	}
@@ -62,13 +63,13 @@ func applyConfig(cmd *cobra.Command, getenv func(string) string) error {
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if e := setFlag(f, v); e != nil {
-				err = fmt.Errorf("%s: %v", envName(f.Name), e)
+				err = &admin.InputError{Msg: fmt.Sprintf("%s: %s", envName(f.Name), plainValueError(f, v, e))}
 			}
 			return
 		}
 		if v, ok := fromFile[f.Name]; ok {
 			if e := setFromYAML(f, v); e != nil {
-				err = fmt.Errorf("config file %s: %s: %v", file, f.Name, e)
+				err = &admin.InputError{Msg: fmt.Sprintf("config file %s: %s: %s", file, f.Name, plainValueError(f, fmt.Sprint(v), e))}
 			}
 		}
 	})
@@ -196,10 +197,12 @@ func setFromYAML(f *pflag.Flag, v any) error {
 	return setFlag(f, fmt.Sprint(v))
 }
 
-// printConfig writes the effective settings of cmd as YAML, secrets masked.
-// extra holds settings that are not flags alone (the master key's state,
-// the upstreams and families merged with the YAML sections).
-func printConfig(cmd *cobra.Command, extra map[string]any) error {
+// printConfig writes the effective settings of cmd as YAML, secrets masked,
+// in a form --config reads back: numbers and booleans as YAML numbers and
+// booleans, lists as lists. extra holds settings that are not flags alone
+// (the upstreams and families merged with the YAML sections); comment is
+// written first, as YAML comments (the master key's state).
+func printConfig(cmd *cobra.Command, extra map[string]any, comment string) error {
 	out := map[string]any{}
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if notConfigurable[f.Name] {
@@ -213,7 +216,7 @@ func printConfig(cmd *cobra.Command, extra map[string]any) error {
 		if f.Name == "db" {
 			v = maskDSN(v)
 		}
-		out[f.Name] = v
+		out[f.Name] = typedValue(f, v)
 	})
 	for k, v := range extra {
 		out[k] = v
@@ -237,6 +240,11 @@ func printConfig(cmd *cobra.Command, extra map[string]any) error {
 	}
 	sort.Strings(keys)
 	var buf bytes.Buffer
+	for _, line := range strings.Split(strings.TrimSpace(comment), "\n") {
+		if line != "" {
+			buf.WriteString("# " + line + "\n")
+		}
+	}
 	for _, k := range keys {
 		b, err := yaml.Marshal(map[string]any{k: out[k]})
 		if err != nil {

@@ -86,7 +86,7 @@ families:
 `), 0o600)
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": "MASTERSECRETMASTERSECRET", "GATEHOUSE_RATE_LIMIT": "5"}
 	code, out, errs := runCmd(t, env, "serve", "--config", cfg, "--db", "host=db user=u password=DBSECRET dbname=gh",
-		"--upstream", "entity=http://svc:FLAGSECRET@127.0.0.1:9002", "--print-config")
+		"--upstream", "api=http://svc:FLAGSECRET@127.0.0.1:9002", "--print-config")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -97,17 +97,83 @@ families:
 	}
 	for _, want := range []string{
 		"db: host=db user=u password=xxxxx dbname=gh",
-		"- entity=http://svc:xxxxx@127.0.0.1:9002",
+		"- api=http://svc:xxxxx@127.0.0.1:9002",
 		"- odata=http://svc:xxxxx@127.0.0.1:9001",
 		"- name: access",
 		"- name: odata", // the defaults are part of the effective families
-		"master-key: (set; not shown)",
-		`max-sessions: "7"`, // from the file
-		`rate-limit: "5"`,   // the environment wins over the file
+		"# master key: GATEHOUSE_MASTER_KEY is set (not shown)",
+		"max-sessions: 7", // from the file, a number
+		"rate-limit: 5",   // the environment wins over the file
+		"v1: true",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--print-config lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestPrintConfigRoundTrip: what --print-config prints, fed back as
+// --config, gives the same configuration; and it refuses what serve
+// refuses.
+func TestPrintConfigRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_MASTER_KEY": "x"}
+	_, first, errs := runCmd(t, env, "serve", "--max-sessions", "7", "--rate-limit", "2.5", "--v1=false", "--audit-retention", "30d",
+		"--upstream", "odata=http://127.0.0.1:9001", "--trusted-proxies", "10.0.0.0/8", "--print-config")
+	if first == "" {
+		t.Fatalf("no output: %s", errs)
+	}
+	file := filepath.Join(dir, "printed.yaml")
+	os.WriteFile(file, []byte(first), 0o600)
+	code, second, errs := runCmd(t, env, "serve", "--config", file, "--print-config")
+	if code != 0 || second != first {
+		t.Fatalf("fed back: exit %d %s\nfirst:\n%s\nsecond:\n%s", code, errs, first, second)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--token-format", "yaml"}, "token format"},
+		{[]string{"--upstream", "nosuch=http://x"}, "nosuch"},
+		{[]string{"--user-token-alg", "none"}, "token algorithm"},
+		{[]string{"--tls-cert", filepath.Join(dir, "missing.pem"), "--tls-key", filepath.Join(dir, "missing.key")}, "missing.pem does not exist"},
+	} {
+		code, _, errs := runCmd(t, env, append(append([]string{"serve"}, c.args...), "--print-config")...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d %q, want 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
+// TestPlainConfigErrors: values that do not parse are told in plain words,
+// wherever they come from; unknown GATEHOUSE_* variables are warned about.
+func TestPlainConfigErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("max-sessions: many\n"), 0o600)
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"GATEHOUSE_MAX_SESSIONS": "abc"}, nil, `GATEHOUSE_MAX_SESSIONS: "abc" is not a whole number`},
+		{map[string]string{"GATEHOUSE_V1": "maybe"}, nil, `GATEHOUSE_V1: "maybe" is not true or false`},
+		{map[string]string{"GATEHOUSE_READ_TIMEOUT": "5 minutes"}, nil, `is not a duration such as 90s, 15m or 24h`},
+		{map[string]string{"GATEHOUSE_RATE_LIMIT": "fast"}, nil, `"fast" is not a number`},
+		{nil, []string{"--config", file}, `max-sessions: "many" is not a whole number`},
+		{nil, []string{"--max-sessions", "x"}, `"x" is not a whole number`},
+	} {
+		code, _, errs := runCmd(t, c.env, append([]string{"serve", "--print-config"}, c.args...)...)
+		if code != 2 || !strings.Contains(errs, c.want) || strings.Contains(errs, "strconv") || strings.Contains(errs, "ParseInt") {
+			t.Errorf("%v %v: exit %d %q, want 2 and %q", c.env, c.args, code, errs, c.want)
+		}
+	}
+	old := environ
+	defer func() { environ = old }()
+	environ = func() []string { return []string{"GATEHOUSE_MAX_SESSION=5", "GATEHOUSE_DATA=x", "PATH=/bin"} }
+	_, _, errs := runCmd(t, nil, "serve", "--print-config")
+	if !strings.Contains(errs, "warning: GATEHOUSE_MAX_SESSION is set but no setting reads it (did you mean GATEHOUSE_MAX_SESSIONS?)") ||
+		strings.Contains(errs, "GATEHOUSE_DATA ") {
+		t.Errorf("warnings: %q", errs)
 	}
 }
 

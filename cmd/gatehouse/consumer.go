@@ -61,7 +61,8 @@ func newConsumerCmd(e *env, g *globals) *cobra.Command {
 	}
 
 	var in admin.NewConsumer
-	var typ, expires string
+	var typ, expires, keyEnv string
+	var keyStdin bool
 	add := &cobra.Command{
 		Use:   "add NAME --scope SCOPE",
 		Short: "Register a consumer and print its key once",
@@ -73,7 +74,9 @@ and views (a bare /odata is refused); /api/.configuration; or a plain name
 such as "access" for OAuth-style deployments. --sdk adds /p21sdk.
 
 The consumer key is printed once; only an HMAC of it is stored. As an OAuth2
-client the consumer's client_id is its name (or uid) and the secret is its key.`,
+client the consumer's client_id is its name (or uid) and the secret is its key.
+--key-stdin (or --key-env VAR) registers a known key instead of a new one,
+for reproducible CI; it is then not printed.`,
 		Example: `  gatehouse consumer add MY_SERVICE_APP --scope /api --sdk --expires never
   gatehouse consumer add reports --scope '/odata:supplier,price_page' --expires 30d
   gatehouse consumer add apx-client --scope access --grant password --grant refresh_token`,
@@ -83,10 +86,22 @@ client the consumer's client_id is its name (or uid) and the secret is its key.`
 			if err != nil {
 				return err
 			}
+			if in.Key, err = readSecret(e, "consumer key", keyStdin, keyEnv); err != nil {
+				return err
+			}
 			in.Name, in.Type, in.Lifetime = args[0], gatehouse.ConsumerType(strings.ToLower(typ)), lt
 			c, key, err := a.admin.AddConsumer(cmd.Context(), a.actor, in)
 			if err != nil {
 				return err
+			}
+			if in.Key != "" {
+				j := toConsumerJSON(c)
+				if asJSON {
+					return printJSON(e.stdout, j)
+				}
+				fmt.Fprintf(e.stdout, "consumer %s registered with the given key: uid %s, type %s, scope %s, expires %s, grants %s\n",
+					c.Name, j.UID, j.Type, j.Scope, j.Expires, strings.Join(j.Grants, ","))
+				return nil
 			}
 			return printKey(c, key, "registered")
 		}),
@@ -97,6 +112,8 @@ client the consumer's client_id is its name (or uid) and the secret is its key.`
 	add.Flags().StringVar(&expires, "expires", "never", `token lifetime: "never", a duration (90m, 24h) or days (30d)`)
 	add.Flags().StringArrayVar(&in.Grants, "grant", nil, "extra OAuth2 grant to allow: password or refresh_token (repeatable; client_credentials is always allowed)")
 	add.Flags().BoolVar(&asJSON, "json", false, "print JSON (with the key)")
+	add.Flags().BoolVar(&keyStdin, "key-stdin", false, "read a known consumer key from stdin instead of making a new one")
+	add.Flags().StringVar(&keyEnv, "key-env", "", "read a known consumer key from this environment variable")
 	_ = add.MarkFlagRequired("scope")
 
 	list := &cobra.Command{

@@ -137,8 +137,11 @@ func newLoadCallCmd(e *env) *cobra.Command {
 		Short: "Send an API request over and over with one token",
 		Long: `Send METHOD PATH over and over, as "gatehouse call" would send it once (same
 flags and environment variables: --data, -H, --ui), all with the one token
-that "gatehouse call" would use (cached, or obtained once). The token is not
-renewed during the run: a 401 counts as a failure like any other status.
+that "gatehouse call" would use (cached, or obtained once). Before the run
+one request checks the token: a token that expires within the run, or that
+the server refuses with 401, is renewed first. It is not renewed during the
+run: a 401 then counts as a failure like any other status. When every
+request fails, the command says why.
 
 With the gateway this measures checked API calls end to end; with PATH
 /auth/check and -H 'X-Forwarded-Uri: /api/…' it measures the forward-auth
@@ -151,17 +154,27 @@ decision alone.`,
 			if err != nil {
 				return err
 			}
-			_, base, tok, err := f.request(cmd, e, args)
+			cl, base, tok, err := f.request(cmd, e, args)
 			if err != nil {
 				return err
 			}
-			base.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 			if base.GetBody == nil && base.Body != http.NoBody && base.Body != nil {
 				return errors.New("the request body cannot be sent more than once")
 			}
 			opts.Client = loadClient(l.concurrency, false)
+			if f.bearerEnv != "" {
+				cl = nil // a token from the environment cannot be renewed
+			}
+			probe, err := checkToken(cmd.Context(), e, cl, opts.Client, base, tok, l.duration)
+			if err != nil {
+				return err
+			}
 			opts.Request = replay(base)
-			return runLoad(cmd.Context(), e, l, opts, base)
+			err = runLoad(cmd.Context(), e, l, opts, base)
+			if err != nil && lastResult != nil && lastResult.Requests > 0 && lastResult.Failed() == lastResult.Requests {
+				return fmt.Errorf("%w: %s", err, explainFailures(lastResult, probe))
+			}
+			return err
 		},
 	}
 	f.register(cmd.Flags())
@@ -250,6 +263,7 @@ func runLoad(ctx context.Context, e *env, l loadFlags, opts load.Options, base *
 	if err != nil {
 		return err
 	}
+	lastResult = res
 	if l.asJSON {
 		writeLoadJSON(e.stdout, base.Method, target, opts, res)
 	} else {

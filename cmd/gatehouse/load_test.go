@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -136,15 +137,16 @@ func TestLoadCall(t *testing.T) {
 	if r := decodeReport(t, out); !r.OK || r.Requests != 40 {
 		t.Fatalf("report %+v", r)
 	}
-	if seen.Load() != 40 || withToken.Load() != 40 || withBody.Load() != 40 {
-		t.Errorf("upstream saw %d requests, %d with the token, %d with the body; want 40 each", seen.Load(), withToken.Load(), withBody.Load())
+	// 40, and the one that checks the token before the run.
+	if seen.Load() != 41 || withToken.Load() != 41 || withBody.Load() != 41 {
+		t.Errorf("upstream saw %d requests, %d with the token, %d with the body; want 41 each", seen.Load(), withToken.Load(), withBody.Load())
 	}
 	if n := te.requests.Load(); n != 1 {
 		t.Errorf("%d token requests for the run, want 1", n)
 	}
 	// A second run takes the cached token.
 	code, out, errs := te.run(t, "", "load", "call", "GET", upstream.URL+"/x?fail=1", "-n", "10")
-	if code != 1 || !strings.Contains(out, "502: 10") || !strings.Contains(errs, "10 of 10 requests failed") {
+	if code != 1 || !strings.Contains(out, "502: 10") || !strings.Contains(errs, "10 of 10 requests failed: the gateway's upstream is down (502)") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errs)
 	}
 	if strings.Contains(errs, "fail=1") {
@@ -152,6 +154,28 @@ func TestLoadCall(t *testing.T) {
 	}
 	if n := te.requests.Load(); n != 1 {
 		t.Errorf("%d token requests after two runs, want 1", n)
+	}
+}
+
+// TestLoadCallRenewsToken: a cached token whose session has ended is
+// renewed before the run; a run in which everything fails says why.
+func TestLoadCallRenewsToken(t *testing.T) {
+	te := newTokenEnv(t).set("P21_CONSUMER_KEY", "")
+	te.set("P21_USERNAME", tokUser, "P21_PASSWORD", tokPassword)
+	te.must(t, "", "token")
+	if _, err := te.App.Admin.EndUserSessions(context.Background(), "test", tokUser); err != nil {
+		t.Fatal(err)
+	}
+	_, _, errs := te.run(t, "", "load", "call", "GET", "/auth/check", "-H", "X-Original-URI: /api/entity/customers", "-n", "5")
+	if !strings.Contains(errs, "was refused with 401") || !strings.Contains(errs, "renewed it before the run") {
+		t.Errorf("stderr %q", errs)
+	}
+	if n := te.requests.Load(); n != 2 {
+		t.Errorf("%d token requests, want 2 (the first, the renewal)", n)
+	}
+	code, _, errs := te.run(t, "", "load", "call", "GET", "/auth/check", "-H", "X-Original-URI: /nowhere/at/all", "-n", "3")
+	if code != 1 || !strings.Contains(errs, "3 of 3 requests failed: ") || !strings.Contains(errs, "(403)") {
+		t.Errorf("all refused: exit %d %q", code, errs)
 	}
 }
 
@@ -178,7 +202,7 @@ func TestLoadFlagsRefused(t *testing.T) {
 		{[]string{"load", "token", "--timeout", "0s"}, "--timeout 0s"},
 		{[]string{"load", "token", "extra"}, "unknown command"},
 		{[]string{"load", "call", "g!t", "/x"}, `"g!t" is not an HTTP method`},
-		{[]string{"load", "call", "GET"}, "accepts 2 arg(s)"},
+		{[]string{"load", "call", "GET"}, "takes 2 argument(s), got 1"},
 	} {
 		code, _, errs := te.run(t, "", c.args...)
 		if code == 0 || !strings.Contains(errs, c.want) {
@@ -202,7 +226,7 @@ func TestLoadCallBearerEnv(t *testing.T) {
 	defer upstream.Close()
 	te := &tokenEnv{env: map[string]string{"XDG_CACHE_HOME": t.TempDir(), "P21_BASE_URL": upstream.URL, "MY_TOKEN": "tok-from-env"}}
 	out := te.must(t, "", "load", "call", "GET", "/x", "--bearer-env", "MY_TOKEN", "-n", "25", "--json")
-	if r := decodeReport(t, out); !r.OK || r.Requests != 25 || withToken.Load() != 25 {
+	if r := decodeReport(t, out); !r.OK || r.Requests != 25 || withToken.Load() != 26 { // and the check before the run
 		t.Fatalf("report %+v, %d with the token", r, withToken.Load())
 	}
 	if code, _, errs := te.run(t, "", "load", "call", "GET", "/x", "--bearer-env", "UNSET", "-n", "1"); code != 2 || !strings.Contains(errs, "UNSET is empty or not set") {

@@ -61,7 +61,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
+	markUsage(root)
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		if reportUsage(stderr, root, cmd, err) {
+			return 2
+		}
 		fmt.Fprintln(stderr, "gatehouse:", err)
 		var ie *admin.InputError
 		if errors.As(err, &ie) || errors.Is(err, gatehouse.ErrNoStore) || errors.Is(err, gatehouse.ErrSchemaOld) {
@@ -93,6 +97,7 @@ taken from the command line: they come from stdin or the environment.`,
 			if err := applyConfig(cmd, e.getenv); err != nil {
 				return err
 			}
+			warnUnknownEnv(cmd.Root(), e)
 			// The client commands (token, call, load) log through it.
 			log, err := g.logger(e.stderr)
 			if err != nil {
@@ -102,6 +107,8 @@ taken from the command line: they come from stdin or the environment.`,
 			return nil
 		},
 	}
+	root.Version = versionLine()
+	root.SetVersionTemplate("gatehouse {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dataDir, "data", "./gatehouse-data", "data directory of the embedded store (SQLite)")
 	pf.StringVar(&g.db, "db", "", "PostgreSQL connection URL, instead of --data")
@@ -113,17 +120,25 @@ taken from the command line: they come from stdin or the environment.`,
 		newServeCmd(e, g),
 		newUserCmd(e, g),
 		newRoleCmd(e, g),
-		newConsumerCmd(e, g),
+		withSub(newConsumerCmd(e, g), newConsumerUpdateCmd(e, g)),
 		newSessionCmd(e, g),
 		newKeysCmd(e, g),
 		newCatalogCmd(e, g),
 		newAuditCmd(e, g),
+		newApplyCmd(e, g),
 		newMigrateCmd(e, g),
 		newStoreCmd(e, g),
 		newVersionCmd(e),
 		newTokenCmd(e), newCallCmd(e), newLoadCmd(e),
 	)
+	addCompletion(root, e, g)
 	return root
+}
+
+// withSub adds subcommands to cmd.
+func withSub(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	cmd.AddCommand(subs...)
+	return cmd
 }
 
 // logger builds the process logger.
@@ -156,7 +171,7 @@ func newVersionCmd(e *env) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintln(e.stdout, "gatehouse", version())
+			fmt.Fprintln(e.stdout, "gatehouse", versionLine())
 			return nil
 		},
 	}

@@ -16,7 +16,7 @@ func TestSandboxSettings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{`sandbox: "true"`, `sandbox-reset: "true"`} {
+	for _, want := range []string{"sandbox: true", "sandbox-reset: true"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--print-config lacks %q:\n%s", want, out)
 		}

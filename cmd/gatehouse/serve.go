@@ -62,11 +62,21 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 			cfg.Families = mergeFamilies(policy.DefaultFamilies(), sec.Families)
 			cfg.Upstreams = mergeUpstreams(cfg.Upstreams, sec.Gateway.Upstreams)
 			if printCfg {
-				mk := "(not set: " + cfg.DataDir + "/master.key)"
-				if cfg.MasterKey != "" {
-					mk = "(set; not shown)"
+				// What serve would refuse is refused here too.
+				if err := app.Validate(cfg); err != nil {
+					return &admin.InputError{Msg: err.Error()}
 				}
-				return printConfig(cmd, map[string]any{"master-key": mk, "upstream": cfg.Upstreams, "families": cfg.Families})
+				if cfg.TLSCert != "" {
+					if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+						return &admin.InputError{Msg: "TLS: " + plainTLSError(cfg.TLSCert, cfg.TLSKey, err)}
+					}
+				}
+				mk := "master key: GATEHOUSE_MASTER_KEY is not set; " + cfg.DataDir + "/master.key is used"
+				if cfg.MasterKey != "" {
+					mk = "master key: GATEHOUSE_MASTER_KEY is set (not shown)"
+				}
+				return printConfig(cmd, map[string]any{"upstream": cfg.Upstreams, "families": cfg.Families},
+					"gatehouse serve --print-config: the effective configuration; --config reads it back.\n"+mk)
 			}
 			log, err := g.logger(e.stderr)
 			if err != nil {
@@ -119,6 +129,9 @@ encrypts the signing keys at rest and keys the consumer-key hashes.`,
 	f.StringVar(&cfg.InstallUser, "install-user", cfg.InstallUser, "user that Transaction API calls without a user context act as")
 	f.StringVar(&cfg.UIServerURL, "ui-server-url", "", "UI server URL the router answers for urlType=external (default <public URL>/uiserver0)")
 	f.StringVar(&cfg.UIServerInternalURL, "ui-server-internal-url", "", "UI server URL the router answers for urlType=internal (default <public URL>/uiserver0)")
+	f.DurationVar(&cfg.ConsoleIdle, "console-idle", 30*time.Minute, "admin console sessions end after this long without a request")
+	f.DurationVar(&cfg.ConsoleMax, "console-max", 12*time.Hour, "admin console sessions end this long after sign-in")
+	f.StringVar(&cfg.Bootstrap, "bootstrap", "", "setup file applied at start, as gatehouse apply does (users, roles, catalog, consumers)")
 	f.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "embedded store durability: full (survives power loss) or normal (survives process crashes)")
 	return cmd
 }
@@ -134,7 +147,14 @@ func serve(ctx context.Context, e *env, cfg app.Config, log *slog.Logger) error 
 func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, ready chan<- string) error {
 	start := time.Now()
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
+		return &admin.InputError{Msg: "--tls-cert and --tls-key go together"}
+	}
+	if cfg.TLSCert != "" {
+		// Before anything listens or says "serving": a server that cannot
+		// serve TLS must not look started.
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return &admin.InputError{Msg: "TLS: " + plainTLSError(cfg.TLSCert, cfg.TLSKey, err)}
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -148,6 +168,13 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		return &admin.InputError{Msg: err.Error()}
 	}
 	base := cfg.PublicURL
+	var setup *Setup
+	if cfg.Bootstrap != "" {
+		if setup, err = loadSetup(cfg.Bootstrap); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a, err := app.New(ctx, cfg, log, nil)
 	if err != nil {
 		ln.Close()
@@ -169,7 +196,17 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		}
 		if d != nil {
 			d.Print(e.stdout, base)
+		} else {
+			printDemoHint(e.stdout, base, cfg.DataDir)
 		}
+	}
+	if setup != nil {
+		n, err := applySetup(ctx, a.Store, a.Admin, "system:bootstrap", setup, e.getenv, false, e.stdout)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--bootstrap %s: %w", cfg.Bootstrap, err)
+		}
+		log.Info("bootstrap file applied", "file", cfg.Bootstrap, "changes", n)
 	}
 	if a.Sandbox != nil {
 		log.Info("sandbox: simulated P21 APIs with sample data behind the gateway", "families", strings.Join(sandbox.Families, ","),

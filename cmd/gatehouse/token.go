@@ -41,6 +41,10 @@ type identityFlags struct {
 	apx           bool
 	uat           bool
 	noCache       bool
+	// clientCreds selects the OAuth2 client-credentials grant (tokenURL,
+	// default <base URL>/oauth/token).
+	clientCreds bool
+	tokenURL    string
 }
 
 func (f *identityFlags) register(fs *pflag.FlagSet) {
@@ -53,6 +57,8 @@ func (f *identityFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.uat, "uat", false, "with --apx: use the APX UAT endpoint when $APX_TOKEN_URL is not set")
 	fs.StringVar(&f.clientID, "client-id", "", "with --apx: the OAuth2 client id (default $APX_CLIENT_ID)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "get a new token even if a cached one is still good (the new one is cached)")
+	fs.BoolVar(&f.clientCreds, "client-credentials", false, "use the OAuth2 client-credentials grant: --client-id (default $APX_CLIENT_ID), the secret from --consumer-key-stdin or $APX_CLIENT_SECRET")
+	fs.StringVar(&f.tokenURL, "token-url", "", "with --client-credentials: the token endpoint (default $APX_TOKEN_URL, else <base URL>/oauth/token)")
 }
 
 // flagFor names the flag that can stand in for an environment variable.
@@ -71,6 +77,12 @@ func (f *identityFlags) config(e *env) (client.Config, error) {
 	}
 	if f.uat && !f.apx {
 		return client.Config{}, &admin.InputError{Msg: "--uat needs --apx"}
+	}
+	if f.clientCreds {
+		return f.clientCredentials(e)
+	}
+	if f.tokenURL != "" {
+		return client.Config{}, &admin.InputError{Msg: "--token-url needs --client-credentials"}
 	}
 	var opts []client.Option
 	if f.uat {
@@ -126,6 +138,50 @@ func (f *identityFlags) config(e *env) (client.Config, error) {
 			msg := err.Error()
 			if fl := flagFor[ce.Var]; fl != "" {
 				msg += "; set " + ce.Var + " or use " + fl
+			}
+			return c, &admin.InputError{Msg: msg}
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+// clientCredentials is the configuration of --client-credentials.
+func (f *identityFlags) clientCredentials(e *env) (client.Config, error) {
+	if f.apx || f.v1 || f.passwordStdin || f.username != "" {
+		return client.Config{}, &admin.InputError{Msg: "--client-credentials takes no user: not with --apx, --v1, --username or --password-stdin"}
+	}
+	c := client.Config{Flow: client.FlowClientCredentials, TokenURL: f.tokenURL, ClientID: f.clientID,
+		ClientSecret: e.getenv(client.EnvAPXSecret)}
+	if c.TokenURL == "" {
+		c.TokenURL = e.getenv(client.EnvAPXTokenURL)
+	}
+	if c.TokenURL == "" {
+		base := f.baseURL
+		if base == "" {
+			base = e.getenv(client.EnvP21BaseURL)
+		}
+		if base != "" {
+			c.TokenURL = strings.TrimRight(base, "/") + "/oauth/token"
+		}
+	}
+	if c.ClientID == "" {
+		c.ClientID = e.getenv(client.EnvAPXClientID)
+	}
+	if f.keyStdin {
+		var err error
+		if c.ClientSecret, err = readSecret(e, "client secret", true, ""); err != nil {
+			return c, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		var ce *client.ConfigError
+		if errors.As(err, &ce) {
+			hint := map[string]string{client.EnvAPXTokenURL: "--token-url or --base-url", client.EnvAPXClientID: "--client-id",
+				client.EnvAPXSecret: "--consumer-key-stdin"}[ce.Var]
+			msg := err.Error()
+			if hint != "" {
+				msg += "; set " + ce.Var + " or use " + hint
 			}
 			return c, &admin.InputError{Msg: msg}
 		}

@@ -20,6 +20,16 @@ type userJSON struct {
 	HasPassword   bool   `json:"has_password"`
 	CreatedAt     string `json:"created_at"`
 	UpdatedAt     string `json:"updated_at"`
+	// Lockout is shown by user show only.
+	Lockout *lockoutJSON `json:"lockout,omitempty"`
+}
+
+// lockoutJSON is a user's lockout state, as the token endpoints judge it.
+type lockoutJSON struct {
+	Locked    bool   `json:"locked"`
+	Failures  int    `json:"failures"`
+	Threshold int    `json:"threshold"`
+	Window    string `json:"window"`
 }
 
 func toUserJSON(u gatehouse.User) userJSON {
@@ -33,15 +43,16 @@ func newUserCmd(e *env, g *globals) *cobra.Command {
 
 	var in admin.NewUser
 	var identity string
-	var pwStdin, hashStdin bool
+	var pwStdin, hashStdin, noPassword bool
 	var pwEnv, hashEnv string
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Create a user (password from stdin or an environment variable)",
 		Long: `Create a user. The password is read from stdin (--password-stdin) or from the
 environment variable named by --password-env; never from the command line.
-A user without a password cannot sign in, but can still be named as the user
-context of consumer-key tokens.
+A user without a password (--no-password) cannot sign in, but can still be
+named as the user context of consumer-key tokens; one of the password flags
+or --no-password must be given.
 
 To import a user from another system without knowing the password, give its
 existing hash instead (--password-hash-stdin or --password-hash-env): bcrypt
@@ -53,6 +64,13 @@ argon2id hash at the user's first successful sign-in.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (pwStdin || pwEnv != "") && (hashStdin || hashEnv != "") {
 				return &admin.InputError{Msg: "give a password or a password hash, not both"}
+			}
+			given := pwStdin || pwEnv != "" || hashStdin || hashEnv != ""
+			switch {
+			case !given && !noPassword:
+				return &admin.InputError{Msg: "give the password with --password-stdin or --password-env VAR (or a hash: --password-hash-stdin, --password-hash-env VAR), or --no-password for a user who cannot sign in"}
+			case given && noPassword:
+				return &admin.InputError{Msg: "--no-password and a password flag contradict each other"}
 			}
 			pw, err := readSecret(e, "password", pwStdin, pwEnv)
 			if err != nil {
@@ -88,6 +106,7 @@ argon2id hash at the user's first successful sign-in.`,
 	add.Flags().BoolVar(&hashStdin, "password-hash-stdin", false, "read an existing bcrypt or argon2id hash from stdin, instead of a password")
 	add.Flags().StringVar(&hashEnv, "password-hash-env", "", "read an existing bcrypt or argon2id hash from this environment variable")
 	add.Flags().BoolVar(&asJSON, "json", false, "print the user as JSON")
+	add.Flags().BoolVar(&noPassword, "no-password", false, "create the user without a password (it cannot sign in)")
 
 	var updAllow, updAdmin bool
 	var updRole, updIdentity string
@@ -168,12 +187,16 @@ argon2id hash at the user's first successful sign-in.`,
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
+	var showCfg auth.Config
 	show := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show one user",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show one user, with its lockout state",
+		Long: `Show one user, with its lockout state: the failed sign-ins counted within
+--lockout-window and whether they reach --lockout-threshold (read like the
+server's settings: give the command the same ones).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := openAdmin(cmd.Context(), e, g, auth.Config{}, false)
+			a, err := openAdmin(cmd.Context(), e, g, showCfg, false)
 			if err != nil {
 				return err
 			}
@@ -182,18 +205,33 @@ argon2id hash at the user's first successful sign-in.`,
 			if err != nil {
 				return notFoundMsg(err, "user", args[0])
 			}
-			if asJSON {
-				return printJSON(e.stdout, toUserJSON(u))
+			l, err := a.admin.LockoutState(cmd.Context(), u.Name)
+			if err != nil {
+				return err
 			}
 			j := toUserJSON(u)
+			j.Lockout = &lockoutJSON{Locked: l.Locked, Failures: l.Failures, Threshold: l.Threshold, Window: l.Window.String()}
+			if asJSON {
+				return printJSON(e.stdout, j)
+			}
+			lock := "no"
+			if l.Locked {
+				lock = "yes (gatehouse user unlock " + u.Name + " ends it)"
+			}
 			return table(e.stdout, "FIELD\tVALUE", [][]string{
 				{"name", j.Name}, {"identity", j.Identity}, {"role", j.Role}, {"allow_odata_api", yesNo(j.AllowODataAPI)},
 				{"admin", yesNo(j.Admin)}, {"deleted", yesNo(j.Deleted)}, {"password", yesNo(j.HasPassword)},
+				{"locked_out", lock}, {"failed_sign_ins", fmt.Sprintf("%d in the last %s (%d lock)", l.Failures, l.Window, l.Threshold)},
 				{"created_at", j.CreatedAt}, {"updated_at", j.UpdatedAt},
 			})
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	{
+		d := auth.Config{MaxSessions: 20, LockoutThreshold: 10}.Defaults()
+		show.Flags().IntVar(&showCfg.LockoutThreshold, "lockout-threshold", d.LockoutThreshold, "failed sign-ins that lock, as the server has it")
+		show.Flags().DurationVar(&showCfg.LockoutWindow, "lockout-window", d.LockoutWindow, "window of failed sign-ins, as the server has it")
+	}
 
 	del := &cobra.Command{
 		Use:   "delete NAME",

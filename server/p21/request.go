@@ -107,6 +107,11 @@ func ParseV2(contentType string, body []byte) (Request, *gatehouse.Error) {
 		return Request{}, gatehouse.ErrInvalidRequest("the request body is empty; send a JSON object with username and password, or with GrantType and ClientSecret")
 	}
 	if kind == "form" {
+		if t := bytes.TrimSpace(body); t[0] == '{' && t[len(t)-1] == '}' {
+			// A JSON object is no form: say what to change rather than that
+			// its fields are missing.
+			return Request{}, gatehouse.ErrInvalidRequest("the body is JSON but Content-Type says application/x-www-form-urlencoded; set Content-Type: application/json")
+		}
 		return parseForm(body)
 	}
 	return parseJSON(body)

@@ -263,3 +263,10 @@ func FuzzParseV1(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONBodyWithFormContentType(t *testing.T) {
+	_, e := ParseV2("application/x-www-form-urlencoded", []byte(` {"username":"a","password":"b"} `))
+	if e == nil || !strings.Contains(e.Description, "set Content-Type: application/json") {
+		t.Fatalf("got %v", e)
+	}
+}

@@ -70,7 +70,10 @@ func signInAs(t *testing.T, ctx context.Context, base, user, pw string) {
 		chromedp.KeyEvent("\t"),
 		chromedp.KeyEvent(pw),
 		chromedp.KeyEvent("\r"),
-		chromedp.WaitVisible(chromedp.CSS("main h1")),
+		// The sign-in page has a heading too: wait for what only a
+		// signed-in page (or a refusal) shows, so that the next navigation
+		// does not cut the sign-in short.
+		chromedp.WaitVisible(chromedp.CSS("#who, #error")),
 	)
 }
 

@@ -1,7 +1,7 @@
 // Package server assembles gatehouse's HTTP surface: it routes requests to
 // the protocol handlers and wraps them in the cross-cutting parts (panic
 // recovery, access logs, metrics, per-address rate limits, security
-// headers, health and readiness).
+// headers, health, readiness and the OpenAPI document).
 package server
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
+	"github.com/gatehouse/gatehouse/server/openapi"
 	"github.com/gatehouse/gatehouse/server/p21"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
@@ -90,6 +91,8 @@ func routeOf(lower string) string {
 		return "readyz"
 	case lower == "/metrics":
 		return "metrics"
+	case strings.TrimSuffix(lower, "/") == openapi.Path:
+		return "openapi"
 	case strings.TrimSuffix(lower, "/") == p21.PathV2:
 		return "p21_token_v2"
 	case strings.TrimSuffix(lower, "/") == p21.PathV1:
@@ -178,6 +181,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		return
 	case "metrics":
 		s.o.Metrics.Handler().ServeHTTP(w, r)
+		return
+	case "openapi":
+		openapi.Serve(w, r, s.o.Format.Choose(r.Header.Get("Accept")))
 		return
 	case "p21_token_v2", "p21_token_v1", "p21_other":
 		if s.o.P21 == nil {

@@ -16,6 +16,10 @@ import (
 	"github.com/gatehouse/gatehouse/server/render"
 )
 
+// The token endpoints' client that the acceptance test runs is generated
+// from the document by oapi-codegen:
+//go:generate go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2 -config oapi-codegen.yaml openapi.json
+
 // Path is where the document is served.
 const Path = "/openapi.json"
 

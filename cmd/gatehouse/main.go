@@ -128,7 +128,7 @@ taken from the command line: they come from stdin or the environment.`,
 		newApplyCmd(e, g),
 		newMigrateCmd(e, g),
 		newStoreCmd(e, g),
-		newVersionCmd(e),
+		newVersionCmd(e), newHealthcheckCmd(e), newDocsCmd(),
 		newTokenCmd(e), newCallCmd(e), newLoadCmd(e),
 	)
 	addCompletion(root, e, g)

@@ -63,6 +63,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	markUsage(root)
 	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		var xe *exitError
+		if errors.As(err, &xe) {
+			return xe.code // the command has said why
+		}
 		if reportUsage(stderr, root, cmd, err) {
 			return 2
 		}
@@ -129,7 +133,7 @@ taken from the command line: they come from stdin or the environment.`,
 		newMigrateCmd(e, g),
 		newStoreCmd(e, g),
 		newVersionCmd(e), newHealthcheckCmd(e), newDocsCmd(),
-		newTokenCmd(e), newCallCmd(e), newLoadCmd(e),
+		newTokenCmd(e, g), newCallCmd(e), newLoadCmd(e),
 	)
 	addCompletion(root, e, g)
 	return root

@@ -24,7 +24,7 @@ func TestCLIDocIsCurrent(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("docs/cli.md is out of date: run go run ./cmd/gatehouse docs markdown docs/cli.md")
 	}
-	for _, cmd := range []string{"serve", "token inspect", "healthcheck", "docs man"} {
+	for _, cmd := range []string{"serve", "token inspect", "probe", "healthcheck", "docs man"} {
 		if !bytes.Contains(got, []byte("### gatehouse "+cmd+"\n")) {
 			t.Errorf("docs/cli.md has no section for gatehouse %s", cmd)
 		}

@@ -133,7 +133,7 @@ taken from the command line: they come from stdin or the environment.`,
 		newMigrateCmd(e, g),
 		newStoreCmd(e, g),
 		newVersionCmd(e), newHealthcheckCmd(e), newDocsCmd(),
-		newTokenCmd(e, g), newCallCmd(e), newLoadCmd(e),
+		newTokenCmd(e, g), newCallCmd(e), newLoadCmd(e), newProbeCmd(e),
 	)
 	addCompletion(root, e, g)
 	return root

@@ -262,6 +262,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Lines logged while serving a request carry its id.
+	log = slog.New(gatehouse.LogRequestIDs(log.Handler()))
 	if clock == nil {
 		clock = gatehouse.SystemClock
 	}

@@ -138,6 +138,9 @@ type Result struct {
 // An unreadable hash is an error; so is ctx ending while the check waits.
 func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
 	h.calibrate()
+	// The span covers the wait for a turn and the hash.
+	ctx, span := tracer.Start(ctx, "password.check")
+	defer span.End()
 	t, err := h.turns.acquire(ctx, c.Key)
 	if err != nil {
 		return Result{}, err

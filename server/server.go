@@ -1,7 +1,8 @@
 // Package server assembles gatehouse's HTTP surface: it routes requests to
 // the protocol handlers and wraps them in the cross-cutting parts (panic
-// recovery, access logs, metrics, per-address rate limits, security
-// headers, health, readiness and the OpenAPI document).
+// recovery, request ids, a trace span per request, access logs, metrics,
+// per-address rate limits, security headers, health, readiness and the
+// OpenAPI document).
 package server
 
 import (
@@ -22,6 +23,11 @@ import (
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/wire"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Pinger reports whether the store can be read.
@@ -117,6 +123,10 @@ func routeOf(lower string) string {
 	return "gateway"
 }
 
+// tracer starts the span of every request; a no-op unless tracing is on
+// (package tracing).
+var tracer = otel.Tracer("github.com/gatehouse/gatehouse/server")
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.o.Clock.Now()
 	lower := strings.ToLower(r.URL.Path)
@@ -127,13 +137,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.o.HSTS {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	// The request's id: the client's when well-formed, else a new one. It
+	// is in every answer, every log line and audit row of the request, and
+	// in what the gateway sends upstream.
+	id := r.Header.Get(gatehouse.HeaderRequestID)
+	if !gatehouse.ValidRequestID(id) {
+		id = gatehouse.NewRequestID()
+	}
+	h.Set(gatehouse.HeaderRequestID, id)
+	ctx := gatehouse.WithRequestID(r.Context(), id)
+	// A W3C traceparent from the client is the parent of the request's span.
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+	ctx, span := tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	r = r.WithContext(ctx)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
+				span.End()
 				panic(p)
 			}
 			// The stack names code locations only; request data is not in it.
-			s.o.Log.Error("panic while serving", "route", route, "panic", p, "stack", string(debug.Stack()))
+			s.o.Log.ErrorContext(ctx, "panic while serving", "route", route, "panic", p, "stack", string(debug.Stack()))
 			if !sw.wrote {
 				render.Error(sw, render.JSON, &gatehouse.Error{Status: http.StatusInternalServerError,
 					Code: gatehouse.CodeServerError, Description: "internal error"})
@@ -146,10 +170,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lvl = slog.LevelInfo
 		}
 		// Never the query string or headers: they may carry credentials.
-		if s.o.Log.Enabled(r.Context(), lvl) {
-			s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", gatehouse.Clip(r.URL.Path, 200),
+		if s.o.Log.Enabled(ctx, lvl) {
+			s.o.Log.Log(ctx, lvl, "request", "method", r.Method, "path", gatehouse.Clip(r.URL.Path, 200),
 				"status", sw.status(), "bytes", sw.n, "duration", d, "remote", s.o.ClientAddr.Of(r))
 		}
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", route),
+				attribute.String("url.path", gatehouse.Clip(r.URL.Path, 200)), attribute.Int("http.response.status_code", sw.status()),
+				attribute.String("gatehouse.request_id", id))
+			if sw.status() >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(sw.status()))
+			}
+		}
+		span.End()
 	}()
 	s.route(sw, r, lower, route)
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth/admin"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // TestRequestIDs: every answer carries X-Request-Id — the client's when
@@ -58,6 +60,15 @@ func TestRequestIDs(t *testing.T) {
 			!strings.Contains(e.Log.String(), "request_id="+id) {
 			t.Errorf("%s: no access log line with request_id=%s", c.name, id)
 		}
+	}
+	// The audit row of a token request carries its id.
+	resp, body := e.Post("/api/security/token/v2", "application/json", `{"GrantType":"client_credentials","ClientSecret":"`+key+`"}`, "X-Request-Id", "tok-1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	evs, err := e.App.Store.ListAudit(context.Background(), store.AuditFilter{Action: "token.issue", Newest: true, Limit: 1})
+	if err != nil || len(evs) != 1 || evs[0].RequestID != "tok-1" {
+		t.Errorf("audit row %+v %v, want request id tok-1", evs, err)
 	}
 	// The upstream failure's warning names the request.
 	if !regexp.MustCompile(`level=WARN msg="upstream unreachable".*request_id=up-1`).MatchString(e.Log.String()) {

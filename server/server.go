@@ -55,6 +55,10 @@ type Options struct {
 	Clock      gatehouse.Clock
 	// AccessLog logs every request at info level (else at debug level).
 	AccessLog bool
+	// Tracing starts a span per request on the global OpenTelemetry
+	// provider, the parent of the spans the request's work starts; without
+	// it there are none, at no cost.
+	Tracing bool
 	// HSTS sets Strict-Transport-Security (when serving TLS).
 	HSTS bool
 	// Published is served at wire.PathConfiguration for resource servers
@@ -127,6 +131,9 @@ func routeOf(lower string) string {
 // (package tracing).
 var tracer = otel.Tracer("github.com/gatehouse/gatehouse/server")
 
+// noSpan is the span of a request when tracing is off.
+var noSpan = trace.SpanFromContext(context.Background())
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.o.Clock.Now()
 	lower := strings.ToLower(r.URL.Path)
@@ -146,9 +153,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set(gatehouse.HeaderRequestID, id)
 	ctx := gatehouse.WithRequestID(r.Context(), id)
-	// A W3C traceparent from the client is the parent of the request's span.
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
-	ctx, span := tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	span := noSpan
+	if s.o.Tracing {
+		// A W3C traceparent from the client is the parent of the request's span.
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		ctx, span = tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	}
 	r = r.WithContext(ctx)
 	defer func() {
 		if p := recover(); p != nil {

@@ -103,7 +103,7 @@ func TestSpans(t *testing.T) {
 		w.Write([]byte(`{}`))
 	}))
 	defer up.Close()
-	e := apptest.New(t, func(c *app.Config) { c.Upstreams = []string{"api=" + up.URL} })
+	e := apptest.New(t, func(c *app.Config) { c.Upstreams = []string{"api=" + up.URL}; c.Tracing = true })
 	e.AddUser("api_user", "pw-one-two", true, "")
 	exp.Reset() // the fixture's own work
 
@@ -189,7 +189,7 @@ func TestRequestIDWithoutTraceparent(t *testing.T) {
 	var got http.Header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	defer up.Close()
-	e := apptest.New(t, func(c *app.Config) { c.Upstreams = []string{"api=" + up.URL} })
+	e := apptest.New(t, func(c *app.Config) { c.Upstreams = []string{"api=" + up.URL}; c.Tracing = true })
 	_, key := e.AddConsumer(admin.NewConsumer{Name: "c", Scope: "/api"})
 	tok := e.Token(`{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`)
 	req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/entity/x", nil)

@@ -22,7 +22,6 @@ import (
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Meta describes where a request came from, for the session and the audit trail.
@@ -502,8 +501,11 @@ func (s *Service) sign(ctx context.Context, sess *gatehouse.Session, exp, now ti
 // signClaims is sign with the token's id jti.
 func (s *Service) signClaims(ctx context.Context, sess *gatehouse.Session, exp, now time.Time, jti string) (string, error) {
 	alg, iss := s.cfg.Signing(sess.Flow)
-	_, span := tracer.Start(ctx, "token.sign", trace.WithAttributes(attribute.String("gatehouse.algorithm", alg)))
+	_, span := startSpan(ctx, "token.sign")
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("gatehouse.algorithm", alg))
+	}
 	cl := token.Claims{
 		Issuer: iss, Subject: sess.Username, Audience: sess.Scope,
 		ExpiresAt: exp, IssuedAt: now, NotBefore: now, ID: jti,
@@ -645,7 +647,8 @@ func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse
 	if client != nil {
 		ev.Actor = "consumer:" + client.UIDString()
 	}
-	sctx, span := tracer.Start(ctx, "store.refresh_session")
+	ev.RequestID = gatehouse.RequestID(ctx)
+	sctx, span := startSpan(ctx, "store.refresh_session")
 	res, err := s.store.RefreshSession(sctx, store.Refresh{
 		OldHash: old[:], NewHash: nh[:], Now: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
 		Grace: s.cfg.RefreshReuseGrace, Audit: []gatehouse.AuditEvent{ev},
@@ -714,8 +717,12 @@ func (s *Service) audit(ctx context.Context, ev gatehouse.AuditEvent) {
 		ev.At = s.clock.Now()
 	}
 	if ev.Outcome == gatehouse.OutcomeFailure {
+		// Counted with the refusals like it: a row for many requests.
 		s.refusals.record(ctx, ev)
 		return
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = gatehouse.RequestID(ctx)
 	}
 	if err := s.store.AppendAudit(ctx, ev); err != nil {
 		s.log.WarnContext(ctx, "audit write failed", "action", ev.Action, "err", err)

@@ -183,7 +183,7 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 			log.Warn("flushing traces failed", "err", err)
 		}
 	}()
-	if tracing.Enabled(e.getenv) {
+	if cfg.Tracing = tracing.Enabled(e.getenv); cfg.Tracing {
 		log.Info("tracing on: spans go to the OTLP endpoint of the OTEL_* variables")
 	}
 	var setup *Setup

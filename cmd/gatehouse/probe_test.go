@@ -273,3 +273,20 @@ func TestProbeNoSecretsInClear(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// FuzzProbeParse: no answer a server sends makes the probe's reader of
+// token responses and errors panic, and every field it reports has a value.
+func FuzzProbeParse(f *testing.F) {
+	f.Add("application/json", `{"AccessToken":"x","ExpiresIn":1,"AppKey":null}`)
+	f.Add("application/xml", `<?xml version="1.0"?><TokenResponse><AccessToken>x</AccessToken></TokenResponse>`)
+	f.Add("text/html", `<html><body>oops</body></html>`)
+	f.Add("", `{"a":{"b":[1,2]}}`)
+	f.Fuzz(func(t *testing.T, ctype, body string) {
+		r := parse(answer{status: 200, header: http.Header{"Content-Type": {ctype}}, body: []byte(body)})
+		for _, k := range r.fields {
+			if _, ok := r.values[k]; !ok {
+				t.Fatalf("field %q without a value", k)
+			}
+		}
+	})
+}

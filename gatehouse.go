@@ -299,6 +299,9 @@ type AuditEvent struct {
 	Outcome string // "success" or "failure"
 	Remote  string // client address, "" for local actions
 	Detail  string // short free text, never a secret
+	// RequestID is the X-Request-Id of the HTTP request that caused the
+	// event; "" for commands, background work and counted rows.
+	RequestID string
 	// Count is how many events of one kind this row stands for: 1 for an
 	// ordinary event; more for refusals counted together (one row per
 	// client network, kind and minute; see auth). The store keeps at least 1.

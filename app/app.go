@@ -77,6 +77,10 @@ type Config struct {
 	// deletes older ones. 0 keeps everything.
 	AuditRetention time.Duration
 	AccessLog      bool
+	// Tracing starts a span for every request (continuing a client's W3C
+	// traceparent) on the global OpenTelemetry provider; serve sets it when
+	// the OTEL_* variables turn tracing on (package tracing).
+	Tracing bool
 	// SQLiteSync is the embedded store's synchronous mode: full or normal.
 	SQLiteSync string
 	// Families is the API family table; nil means policy.DefaultFamilies.
@@ -262,6 +266,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Lines logged while serving a request carry its id.
+	log = slog.New(gatehouse.LogRequestIDs(log.Handler()))
 	if clock == nil {
 		clock = gatehouse.SystemClock
 	}
@@ -369,6 +375,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, clock gatehouse.Cloc
 		Log:         log,
 		Clock:       clock,
 		AccessLog:   cfg.AccessLog,
+		Tracing:     cfg.Tracing,
 		HSTS:        cfg.TLSCert != "",
 		Published:   &policy.Configuration{Families: fams, InstallUser: cfg.InstallUser},
 	})

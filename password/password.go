@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Params are argon2id parameters.
@@ -138,6 +140,12 @@ type Result struct {
 // An unreadable hash is an error; so is ctx ending while the check waits.
 func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
 	h.calibrate()
+	// The span covers the wait for a turn and the hash.
+	if trace.SpanFromContext(ctx).IsRecording() {
+		var span trace.Span
+		ctx, span = tracer.Start(ctx, "password.check")
+		defer span.End()
+	}
 	t, err := h.turns.acquire(ctx, c.Key)
 	if err != nil {
 		return Result{}, err

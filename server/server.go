@@ -1,7 +1,8 @@
 // Package server assembles gatehouse's HTTP surface: it routes requests to
 // the protocol handlers and wraps them in the cross-cutting parts (panic
-// recovery, access logs, metrics, per-address rate limits, security
-// headers, health and readiness).
+// recovery, request ids, a trace span per request, access logs, metrics,
+// per-address rate limits, security headers, health, readiness and the
+// OpenAPI document).
 package server
 
 import (
@@ -17,10 +18,16 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/server/gateway"
 	"github.com/gatehouse/gatehouse/server/oauth2"
+	"github.com/gatehouse/gatehouse/server/openapi"
 	"github.com/gatehouse/gatehouse/server/p21"
 	"github.com/gatehouse/gatehouse/server/render"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/wire"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Pinger reports whether the store can be read.
@@ -48,6 +55,10 @@ type Options struct {
 	Clock      gatehouse.Clock
 	// AccessLog logs every request at info level (else at debug level).
 	AccessLog bool
+	// Tracing starts a span per request on the global OpenTelemetry
+	// provider, the parent of the spans the request's work starts; without
+	// it there are none, at no cost.
+	Tracing bool
 	// HSTS sets Strict-Transport-Security (when serving TLS).
 	HSTS bool
 	// Published is served at wire.PathConfiguration for resource servers
@@ -90,6 +101,8 @@ func routeOf(lower string) string {
 		return "readyz"
 	case lower == "/metrics":
 		return "metrics"
+	case strings.TrimSuffix(lower, "/") == openapi.Path:
+		return "openapi"
 	case strings.TrimSuffix(lower, "/") == p21.PathV2:
 		return "p21_token_v2"
 	case strings.TrimSuffix(lower, "/") == p21.PathV1:
@@ -114,6 +127,13 @@ func routeOf(lower string) string {
 	return "gateway"
 }
 
+// tracer starts the span of every request; a no-op unless tracing is on
+// (package tracing).
+var tracer = otel.Tracer("github.com/gatehouse/gatehouse/server")
+
+// noSpan is the span of a request when tracing is off.
+var noSpan = trace.SpanFromContext(context.Background())
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.o.Clock.Now()
 	lower := strings.ToLower(r.URL.Path)
@@ -124,13 +144,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.o.HSTS {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	// The request's id: the client's when well-formed, else a new one. It
+	// is in every answer, every log line and audit row of the request, and
+	// in what the gateway sends upstream.
+	id := r.Header.Get(gatehouse.HeaderRequestID)
+	if !gatehouse.ValidRequestID(id) {
+		id = gatehouse.NewRequestID()
+	}
+	h.Set(gatehouse.HeaderRequestID, id)
+	ctx := gatehouse.WithRequestID(r.Context(), id)
+	span := noSpan
+	if s.o.Tracing {
+		// A W3C traceparent from the client is the parent of the request's span.
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		ctx, span = tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+	}
+	r = r.WithContext(ctx)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
+				span.End()
 				panic(p)
 			}
 			// The stack names code locations only; request data is not in it.
-			s.o.Log.Error("panic while serving", "route", route, "panic", p, "stack", string(debug.Stack()))
+			s.o.Log.ErrorContext(ctx, "panic while serving", "route", route, "panic", p, "stack", string(debug.Stack()))
 			if !sw.wrote {
 				render.Error(sw, render.JSON, &gatehouse.Error{Status: http.StatusInternalServerError,
 					Code: gatehouse.CodeServerError, Description: "internal error"})
@@ -143,10 +180,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lvl = slog.LevelInfo
 		}
 		// Never the query string or headers: they may carry credentials.
-		if s.o.Log.Enabled(r.Context(), lvl) {
-			s.o.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", gatehouse.Clip(r.URL.Path, 200),
+		if s.o.Log.Enabled(ctx, lvl) {
+			s.o.Log.Log(ctx, lvl, "request", "method", r.Method, "path", gatehouse.Clip(r.URL.Path, 200),
 				"status", sw.status(), "bytes", sw.n, "duration", d, "remote", s.o.ClientAddr.Of(r))
 		}
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", route),
+				attribute.String("url.path", gatehouse.Clip(r.URL.Path, 200)), attribute.Int("http.response.status_code", sw.status()),
+				attribute.String("gatehouse.request_id", id))
+			if sw.status() >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(sw.status()))
+			}
+		}
+		span.End()
 	}()
 	s.route(sw, r, lower, route)
 }
@@ -178,6 +224,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lower, route stri
 		return
 	case "metrics":
 		s.o.Metrics.Handler().ServeHTTP(w, r)
+		return
+	case "openapi":
+		openapi.Serve(w, r, s.o.Format.Choose(r.Header.Get("Accept")))
 		return
 	case "p21_token_v2", "p21_token_v1", "p21_other":
 		if s.o.P21 == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Meta describes where a request came from, for the session and the audit trail.
@@ -269,7 +270,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 		return gatehouse.User{}, ctx.Err()
 	case err != nil:
 		// A hash we cannot read is a refusal, logged for the operator.
-		s.log.Warn("stored password hash unreadable", "user", u.Name, "err", err)
+		s.log.WarnContext(ctx, "stored password hash unreadable", "user", u.Name, "err", err)
 	}
 	// Every refusal is answered after the same work and no sooner than the
 	// refusal of an argon2id user (Pad).
@@ -295,7 +296,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, pw string, m M
 			// The sign-in stands; the failures before it only count toward
 			// a lockout a little longer than they should.
 			if err := s.store.ClearAuthFailures(ctx, key); err != nil {
-				s.log.Warn("forgetting failed sign-ins after a successful one failed", "err", err)
+				s.log.WarnContext(ctx, "forgetting failed sign-ins after a successful one failed", "err", err)
 			}
 		}
 	}
@@ -328,7 +329,7 @@ func (s *Service) upgradeHash(ctx context.Context, u gatehouse.User, pw string) 
 	case errors.Is(err, errChanged):
 		return "", false
 	case err != nil:
-		s.log.Warn("password hash upgrade failed", "user", u.Name, "err", err)
+		s.log.WarnContext(ctx, "password hash upgrade failed", "user", u.Name, "err", err)
 		return "", false
 	}
 	return h, true
@@ -350,7 +351,7 @@ func (s *Service) refuseUser(ctx context.Context, key, name, reason string, m Me
 			opened, err := s.store.OpenLockout(ctx, key, now)
 			switch {
 			case err != nil:
-				s.log.Warn("lockout not recorded; its start and end will not be audited", "user", name, "err", err)
+				s.log.WarnContext(ctx, "lockout not recorded; its start and end will not be audited", "user", name, "err", err)
 			case opened:
 				s.audit(ctx, gatehouse.AuditEvent{At: now, Actor: "system", Action: "lockout.start", Target: "user:" + name,
 					Outcome: gatehouse.OutcomeSuccess, Remote: m.Remote,
@@ -442,12 +443,12 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 	}
 	sess.ExpiresAt = accessExp
 	refresh, refreshHash := s.mintRefresh(&sess, now, withRefresh)
-	at, err := s.sign(&sess, accessExp, now)
+	at, err := s.sign(ctx, &sess, accessExp, now)
 	if err != nil {
 		return nil, err
 	}
 	ev := s.issueEvent(&sess, c, m)
-	if _, err := s.store.CreateSession(ctx, store.NewSession{
+	if _, err := s.createSession(ctx, store.NewSession{
 		Session: sess, RefreshHash: refreshHash, MaxSessions: s.cfg.MaxSessions,
 		Audit: []gatehouse.AuditEvent{ev},
 	}); err != nil {
@@ -493,13 +494,18 @@ func expiresIn(c *gatehouse.Consumer, exp, now time.Time) int64 {
 
 // sign signs an access token of sess, with the algorithm and issuer of its
 // flow (auth.Config.Signing).
-func (s *Service) sign(sess *gatehouse.Session, exp, now time.Time) (string, error) {
-	return s.signClaims(sess, exp, now, token.RandomToken(16))
+func (s *Service) sign(ctx context.Context, sess *gatehouse.Session, exp, now time.Time) (string, error) {
+	return s.signClaims(ctx, sess, exp, now, token.RandomToken(16))
 }
 
 // signClaims is sign with the token's id jti.
-func (s *Service) signClaims(sess *gatehouse.Session, exp, now time.Time, jti string) (string, error) {
+func (s *Service) signClaims(ctx context.Context, sess *gatehouse.Session, exp, now time.Time, jti string) (string, error) {
 	alg, iss := s.cfg.Signing(sess.Flow)
+	_, span := startSpan(ctx, "token.sign")
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("gatehouse.algorithm", alg))
+	}
 	cl := token.Claims{
 		Issuer: iss, Subject: sess.Username, Audience: sess.Scope,
 		ExpiresAt: exp, IssuedAt: now, NotBefore: now, ID: jti,
@@ -559,11 +565,11 @@ func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, 
 	exp, sessExp := consumerExpiry(c, now)
 	sess.ExpiresAt = sessExp
 	refresh, refreshHash := s.mintRefresh(&sess, now, withRefresh)
-	at, err := s.sign(&sess, exp, now)
+	at, err := s.sign(ctx, &sess, exp, now)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.CreateSession(ctx, store.NewSession{
+	if _, err := s.createSession(ctx, store.NewSession{
 		Session: sess, RefreshHash: refreshHash, MaxSessions: s.cfg.MaxSessions,
 		Audit: []gatehouse.AuditEvent{s.issueEvent(&sess, c, m)},
 	}); err != nil {
@@ -641,10 +647,13 @@ func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse
 	if client != nil {
 		ev.Actor = "consumer:" + client.UIDString()
 	}
-	res, err := s.store.RefreshSession(ctx, store.Refresh{
+	ev.RequestID = gatehouse.RequestID(ctx)
+	sctx, span := startSpan(ctx, "store.refresh_session")
+	res, err := s.store.RefreshSession(sctx, store.Refresh{
 		OldHash: old[:], NewHash: nh[:], Now: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
 		Grace: s.cfg.RefreshReuseGrace, Audit: []gatehouse.AuditEvent{ev},
 	})
+	endSpan(span, err)
 	switch {
 	case errors.Is(err, gatehouse.ErrRefreshReused):
 		// Ended in the store; here at once, not at the next feed poll.
@@ -682,7 +691,7 @@ func (s *Service) refresh(ctx context.Context, refresh string, client *gatehouse
 	if !now.Before(exp) {
 		return nil, s.refuseRefresh(ctx, sess.ID, "retry after the access token expired", m, flow)
 	}
-	at, err := s.signClaims(&sess, exp, iat, jti)
+	at, err := s.signClaims(ctx, &sess, exp, iat, jti)
 	if err != nil {
 		return nil, err
 	}
@@ -708,11 +717,15 @@ func (s *Service) audit(ctx context.Context, ev gatehouse.AuditEvent) {
 		ev.At = s.clock.Now()
 	}
 	if ev.Outcome == gatehouse.OutcomeFailure {
+		// Counted with the refusals like it: a row for many requests.
 		s.refusals.record(ctx, ev)
 		return
 	}
+	if ev.RequestID == "" {
+		ev.RequestID = gatehouse.RequestID(ctx)
+	}
 	if err := s.store.AppendAudit(ctx, ev); err != nil {
-		s.log.Warn("audit write failed", "action", ev.Action, "err", err)
+		s.log.WarnContext(ctx, "audit write failed", "action", ev.Action, "err", err)
 	}
 }
 

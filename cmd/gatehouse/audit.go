@@ -70,7 +70,7 @@ COUNT says how many refusals it stands for.`,
 				for _, ev := range evs {
 					if err := enc.Encode(auditJSON{ID: ev.ID, At: ev.At.UTC().Format(time.RFC3339Nano), Actor: ev.Actor,
 						Action: ev.Action, Target: ev.Target, Outcome: ev.Outcome, Count: max(ev.Count, 1), Remote: ev.Remote,
-						Detail: ev.Detail}); err != nil {
+						Detail: ev.Detail, RequestID: ev.RequestID}); err != nil {
 						return err
 					}
 				}
@@ -157,6 +157,8 @@ type auditJSON struct {
 	Count   int    `json:"count"`
 	Remote  string `json:"remote,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+	// RequestID is the X-Request-Id of the request behind the event.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // actionPattern is a whole action name (token.refuse) or a prefix ending

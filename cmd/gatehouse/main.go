@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/app"
@@ -63,6 +64,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	markUsage(root)
 	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		var xe *exitError
+		if errors.As(err, &xe) {
+			return xe.code // the command has said why
+		}
 		if reportUsage(stderr, root, cmd, err) {
 			return 2
 		}
@@ -128,8 +133,8 @@ taken from the command line: they come from stdin or the environment.`,
 		newApplyCmd(e, g),
 		newMigrateCmd(e, g),
 		newStoreCmd(e, g),
-		newVersionCmd(e),
-		newTokenCmd(e), newCallCmd(e), newLoadCmd(e),
+		newVersionCmd(e), newHealthcheckCmd(e), newDocsCmd(),
+		newTokenCmd(e, g), newCallCmd(e), newLoadCmd(e), newProbeCmd(e),
 	)
 	addCompletion(root, e, g)
 	return root
@@ -152,6 +157,13 @@ func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		// Durations as numbers of milliseconds, named so: "duration_ms": 1.234.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				return slog.Float64(a.Key+"_ms", float64(a.Value.Duration())/float64(time.Millisecond))
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q is not text or json", g.logFormat)

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/sandbox"
 	"github.com/gatehouse/gatehouse/sandbox/data"
+	"github.com/gatehouse/gatehouse/tracing"
 	"github.com/spf13/cobra"
 )
 
@@ -168,6 +169,23 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		return &admin.InputError{Msg: err.Error()}
 	}
 	base := cfg.PublicURL
+	// Tracing, when the OTEL_* variables ask for it; its spans are flushed
+	// after the last request.
+	stopTracing, err := tracing.Setup(ctx, e.getenv, version())
+	if err != nil {
+		ln.Close()
+		return &admin.InputError{Msg: err.Error()}
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(fctx); err != nil {
+			log.Warn("flushing traces failed", "err", err)
+		}
+	}()
+	if cfg.Tracing = tracing.Enabled(e.getenv); cfg.Tracing {
+		log.Info("tracing on: spans go to the OTLP endpoint of the OTEL_* variables")
+	}
 	var setup *Setup
 	if cfg.Bootstrap != "" {
 		if setup, err = loadSetup(cfg.Bootstrap); err != nil {

@@ -233,7 +233,7 @@ func managedClient(ctx context.Context, e *env, c client.Config, noCache bool) (
 	return cl, tok, err
 }
 
-func newTokenCmd(e *env) *cobra.Command {
+func newTokenCmd(e *env, g *globals) *cobra.Command {
 	var f identityFlags
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -282,6 +282,7 @@ without the password being checked again; --no-cache signs in afresh.`,
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print every field of the token response as JSON")
+	cmd.AddCommand(newTokenInspectCmd(e, g))
 	return cmd
 }
 

@@ -163,8 +163,11 @@ func NewGateway(a Authorizer, o Options) *Gateway {
 				pr.SetXForwarded()
 				stripRouting(pr.Out.Header)
 				setIdentity(pr.Out.Header, a)
+				if id := gatehouse.RequestID(pr.In.Context()); id != "" {
+					pr.Out.Header.Set(gatehouse.HeaderRequestID, id)
+				}
 			},
-			Transport:    rt,
+			Transport:    tracedTransport{rt: rt, family: fam},
 			ErrorHandler: g.upstreamError,
 			ErrorLog:     slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug),
 		}
@@ -325,16 +328,16 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		switch {
 		case errors.As(berr, &mbe):
 			g.count(fam, "body_too_large")
-			g.log.Debug("client body over the cap", "family", fam, "limit", mbe.Limit)
+			g.log.DebugContext(r.Context(), "client body over the cap", "family", fam, "limit", mbe.Limit)
 			render.Error(w, f, errBodyTooLarge(mbe.Limit))
 		case r.Context().Err() != nil:
 			// The client went away; nobody is listening for an answer.
 			g.count(fam, "client_gone")
-			g.log.Debug("client went away during the upstream call", "family", fam)
+			g.log.DebugContext(r.Context(), "client went away during the upstream call", "family", fam)
 			w.WriteHeader(499)
 		default:
 			g.count(fam, "bad_client_body")
-			g.log.Debug("client body could not be read", "family", fam, "err", berr)
+			g.log.DebugContext(r.Context(), "client body could not be read", "family", fam, "err", berr)
 			render.Error(w, f, gatehouse.ErrInvalidRequest("The request body could not be read: %s.", gatehouse.Clip(berr.Error(), 200)))
 		}
 		return
@@ -342,13 +345,13 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		g.count(fam, "upstream_timeout")
-		g.log.Warn("upstream timed out", "family", fam, "err", err)
+		g.log.WarnContext(r.Context(), "upstream timed out", "family", fam, "err", err)
 		render.Error(w, f, &gatehouse.Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
 			Description: fmt.Sprintf("The %s upstream did not answer in time.", fam)})
 		return
 	}
 	g.count(fam, "upstream_error")
-	g.log.Warn("upstream unreachable", "family", fam, "err", err)
+	g.log.WarnContext(r.Context(), "upstream unreachable", "family", fam, "err", err)
 	render.Error(w, f, &gatehouse.Error{Status: http.StatusBadGateway, Code: "upstream_unavailable",
 		Description: fmt.Sprintf("The %s upstream cannot be reached.", fam)})
 }

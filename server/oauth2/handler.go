@@ -146,7 +146,7 @@ func (h *Handler) client(w http.ResponseWriter, r *http.Request, flow string, ch
 	}
 	cl, err := h.OAuth.AuthenticateClient(r.Context(), ca, m)
 	if err != nil {
-		h.failErr(w, flow, err)
+		h.failErr(w, r, flow, err)
 		return nil, nil, m, false
 	}
 	return f, cl, m, true
@@ -177,14 +177,14 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if iss, err = h.OAuth.PasswordGrant(ctx, cl, u, p, m); err != nil {
-			h.failErr(w, label, err)
+			h.failErr(w, r, label, err)
 			return
 		}
 		h.issued(w, label, iss)
 	case strings.EqualFold(grant, gatehouse.GrantClientCredentials):
 		label := "oauth.client_credentials"
 		if iss, err = h.OAuth.ClientCredentialsGrant(ctx, cl, m); err != nil {
-			h.failErr(w, label, err)
+			h.failErr(w, r, label, err)
 			return
 		}
 		h.issued(w, label, iss)
@@ -196,7 +196,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if iss, err = h.OAuth.RefreshGrant(ctx, cl, rt, m); err != nil {
-			h.failErr(w, label, err)
+			h.failErr(w, r, label, err)
 			return
 		}
 		h.issued(w, label, iss)
@@ -273,7 +273,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	tok := f.Get("token")
 	in, err := h.OAuth.Introspect(r.Context(), cl, tok, f.Get("token_type_hint"), m)
 	if err != nil {
-		h.failErr(w, flow, err)
+		h.failErr(w, r, flow, err)
 		return
 	}
 	body := IntrospectionResponse{Active: in.Active}
@@ -294,7 +294,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	tok := f.Get("token")
 	// RFC 7009 §2.2: unknown, invalid or foreign tokens are answered 200 too.
 	if err := h.OAuth.Revoke(r.Context(), cl, tok, f.Get("token_type_hint"), m); err != nil {
-		h.failErr(w, flow, err)
+		h.failErr(w, r, flow, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -368,7 +368,7 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	b, err := kr.JWKSJSON()
 	if err != nil {
 		if h.Log != nil {
-			h.Log.Error("JWKS encoding failed", "err", err)
+			h.Log.ErrorContext(r.Context(), "JWKS encoding failed", "err", err)
 		}
 		render.Error(w, render.JSON, &gatehouse.Error{Status: http.StatusInternalServerError,
 			Code: gatehouse.CodeServerError, Description: "the key set could not be encoded"})
@@ -384,7 +384,7 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 // failErr answers a service error: a protocol error as is (with the Basic
 // challenge for invalid_client, and 400 for bad user credentials under
 // --oauth-strict); anything else as the 503 it stands for.
-func (h *Handler) failErr(w http.ResponseWriter, flow string, err error) {
+func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, flow string, err error) {
 	var pe *gatehouse.Error
 	if !errors.As(err, &pe) {
 		pe = gatehouse.ErrStoreDown(err)
@@ -393,7 +393,7 @@ func (h *Handler) failErr(w http.ResponseWriter, flow string, err error) {
 	if pe.Status >= 500 {
 		outcome = "error"
 		if h.Log != nil {
-			h.Log.Warn("oauth request failed", "flow", flow, "err", err)
+			h.Log.WarnContext(r.Context(), "oauth request failed", "flow", flow, "err", err)
 		}
 	}
 	h.fail(w, flow, outcome, pe)

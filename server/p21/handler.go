@@ -168,7 +168,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, f render.Format,
 		if pe.Status >= 500 {
 			outcome = "error"
 			if h.Log != nil {
-				h.Log.Warn("token request failed", "flow", label, "err", err)
+				h.Log.WarnContext(r.Context(), "token request failed", "flow", label, "err", err)
 			}
 		}
 		h.fail(w, f, label, outcome, pe)

@@ -53,7 +53,8 @@ func (s *Store) CountAudit(ctx context.Context, events ...store.CountedEvent) er
 	// One batch is one implicit transaction: all events or none.
 	b := &pgx.Batch{}
 	for i := range sorted {
-		b.Queue(countAuditSQL, append(auditArgs(&sorted[i].Event), sorted[i].Key)...)
+		// A counted row stands for many requests: no request id.
+		b.Queue(countAuditSQL, append(auditArgs(&sorted[i].Event)[:8:8], sorted[i].Key)...)
 	}
 	return s.err(ctx, "count audit", s.pool.SendBatch(qctx, b).Close())
 }
@@ -105,7 +106,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 	if f.AfterID > 0 {
 		terms = append(terms, "id > "+arg(f.AfterID))
 	}
-	q := "SELECT id, at, actor, action, target, outcome, remote, detail, count FROM audit"
+	q := "SELECT id, at, actor, action, target, outcome, remote, detail, count, request_id FROM audit"
 	if len(terms) > 0 {
 		q += " WHERE " + strings.Join(terms, " AND ")
 	}
@@ -128,7 +129,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 		var e gatehouse.AuditEvent
 		var at pgtype.Timestamptz
 		var n int64
-		err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail, &n)
+		err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail, &n, &e.RequestID)
 		e.At, e.Count = goTime(at), int(n)
 		return e, err
 	})

@@ -220,6 +220,10 @@ CREATE INDEX audit_at ON audit (at);
 	`
 ALTER TABLE refresh_tokens ADD COLUMN spent_at timestamptz;
 `,
+	// 5: the request behind an audit event.
+	`
+ALTER TABLE audit ADD COLUMN request_id text NOT NULL DEFAULT '';
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

@@ -28,10 +28,10 @@ func scanSession(r pgx.Row, extra ...any) (gatehouse.Session, error) {
 	return x, err
 }
 
-const insertAuditSQL = "INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+const insertAuditSQL = "INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 func auditArgs(e *gatehouse.AuditEvent) []any {
-	return []any{dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1)}
+	return []any{dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1), e.RequestID}
 }
 
 // capSQL enforces the cap of a principal ($3 consumer uid, $4 lower-cased

@@ -94,7 +94,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 		terms = append(terms, "id > ?")
 		args = append(args, f.AfterID)
 	}
-	q := "SELECT id, at, actor, action, target, outcome, remote, detail, count FROM audit"
+	q := "SELECT id, at, actor, action, target, outcome, remote, detail, count, request_id FROM audit"
 	if len(terms) > 0 {
 		q += " WHERE " + strings.Join(terms, " AND ")
 	}
@@ -117,7 +117,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]gatehouse
 	for rows.Next() {
 		var e gatehouse.AuditEvent
 		var at sql.NullInt64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail, &e.Count); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Remote, &e.Detail, &e.Count, &e.RequestID); err != nil {
 			return nil, s.readErr("list audit", err)
 		}
 		e.At = goTime(at)

@@ -169,6 +169,10 @@ CREATE INDEX audit_at ON audit (at);
 	`
 ALTER TABLE refresh_tokens ADD COLUMN spent_at INTEGER;
 `,
+	// 5: the request behind an audit event.
+	`
+ALTER TABLE audit ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

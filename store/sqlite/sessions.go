@@ -27,8 +27,8 @@ func scanSession(r sqlrow.Scanner) (gatehouse.Session, error) {
 
 func insertAudit(tx *wtx, events []gatehouse.AuditEvent) error {
 	for _, e := range events {
-		if _, err := tx.exec("INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1)); err != nil {
+		if _, err := tx.exec("INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1), e.RequestID); err != nil {
 			return err
 		}
 	}

@@ -12,8 +12,8 @@ import (
 
 func auditEvents() []gatehouse.AuditEvent {
 	return []gatehouse.AuditEvent{
-		{At: at(0), Actor: "user:bob", Action: "token.issue", Target: "session:s1", Outcome: gatehouse.OutcomeSuccess, Remote: "192.0.2.1", Detail: "user v2"},
-		{At: at(time.Minute), Actor: "consumer:unknown", Action: "token.refuse", Target: "consumer:unknown", Outcome: gatehouse.OutcomeFailure, Remote: "192.0.2.2", Detail: "consumer: unknown_key"},
+		{At: at(0), Actor: "user:bob", Action: "token.issue", Target: "session:s1", Outcome: gatehouse.OutcomeSuccess, Remote: "192.0.2.1", Detail: "user v2", RequestID: "0af7651916cd43dd8448eb211c80319c"},
+		{At: at(time.Minute), Actor: "consumer:unknown", Action: "token.refuse", Target: "consumer:unknown", Outcome: gatehouse.OutcomeFailure, Remote: "192.0.2.2", Detail: "consumer: unknown_key", RequestID: "client-id:1"},
 		{At: at(2 * time.Minute), Actor: "cli:root", Action: "user.add", Target: "user:carol", Outcome: gatehouse.OutcomeSuccess},
 		{At: at(3 * time.Minute), Actor: "system", Action: "tokens.gc", Target: "", Outcome: gatehouse.OutcomeSuccess, Detail: "not a token. event"},
 		{At: at(4 * time.Minute), Actor: "user:bob", Action: "token", Target: "session:s2", Outcome: gatehouse.OutcomeSuccess},

@@ -1,0 +1,514 @@
+// Command floor measures gatehouse's HTTP flows against the cost of its
+// HTTP stack alone: it builds and starts `gatehouse serve --dev` on a fresh
+// data dir (durable: --sqlite-sync full), then sends, alternating in
+// rounds, P21 consumer-token requests (HS256), /oauth/token client
+// credentials (ES256), introspection, /auth/check and GET /healthz, each
+// for a window at the same concurrency with gatehouse's own load generator,
+// and the OAuth password grant next to raw argon2id with the same
+// parameters at the same concurrency. It reports each flow's rate as a ratio
+// to /healthz (the password grant's to argon2id), the server's CPU per
+// request (user + system ticks of /proc/PID/stat over the flow's windows),
+// the server's peak RSS (VmHWM), and the load average before and after; it
+// exits 1 when a ratio is under its target or any response was not a 2xx.
+//
+//	go run ./tools/floor                      # 3 rounds of 3 s windows, 32 connections
+//	go run ./tools/floor -rounds 5 -window 5s -json
+//
+// Linux only (it reads /proc). Loopback only; every run is bounded by
+// rounds × windows.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/gatehouse/gatehouse/load"
+	"github.com/gatehouse/gatehouse/password"
+)
+
+// A flow is one kind of request measured.
+type flow struct {
+	name   string
+	target float64 // minimum ratio to its reference; 0: reported only
+	ref    string  // "healthz" or "argon2id"
+	conc   int
+	req    func(ctx context.Context) (*http.Request, error)
+	check  func(status int, body []byte) error
+	raw    func() // an in-process operation instead of an HTTP request
+
+	requests, failed int64
+	elapsed          time.Duration
+	cpuTicks         int64
+	statuses         map[int]int64
+	rates            []float64
+}
+
+func (f *flow) rate() float64 {
+	if f.elapsed <= 0 {
+		return 0
+	}
+	return float64(f.requests) / f.elapsed.Seconds()
+}
+
+type config struct {
+	bin        string
+	rounds     int
+	window     time.Duration
+	conc       int
+	pwConc     int
+	addr       string
+	jsonOut    bool
+	keep       bool
+	serveFlags string
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.bin, "bin", "", "gatehouse binary to measure (default: build ./cmd/gatehouse into a temporary dir)")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds; each round runs every flow once, in a rotated order")
+	flag.DurationVar(&c.window, "window", 3*time.Second, "length of one flow's window in a round")
+	flag.IntVar(&c.conc, "c", 32, "connections of the HTTP flows")
+	flag.IntVar(&c.pwConc, "password-c", 2, "concurrency of the password grant and of raw argon2id")
+	flag.StringVar(&c.addr, "addr", "127.0.0.1:18790", "loopback address for the server")
+	flag.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
+	flag.BoolVar(&c.keep, "keep", false, "keep the data dir")
+	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for gatehouse serve, space-separated")
+	flag.Parse()
+	if c.rounds < 1 || c.window <= 0 || c.window > time.Minute || c.rounds > 20 {
+		fmt.Fprintln(os.Stderr, "floor: -rounds 1..20 and -window up to 1m")
+		os.Exit(2)
+	}
+	if host, _, err := net.SplitHostPort(c.addr); err != nil || !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintln(os.Stderr, "floor: -addr must be a loopback address with a port")
+		os.Exit(2)
+	}
+	ok, err := run(c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(c config) (bool, error) {
+	dir, err := os.MkdirTemp("", "gatehouse-floor-")
+	if err != nil {
+		return false, err
+	}
+	if !c.keep {
+		defer os.RemoveAll(dir)
+	}
+	if c.bin == "" {
+		c.bin = filepath.Join(dir, "gatehouse")
+		build := exec.Command("go", "build", "-o", c.bin, "./cmd/gatehouse")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return false, fmt.Errorf("build: %w", err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	mk := make([]byte, 32)
+	_, _ = rand.Read(mk)
+	env := append(os.Environ(), "GATEHOUSE_MASTER_KEY="+base64.StdEncoding.EncodeToString(mk))
+
+	args := []string{"serve", "--dev", "--data", data, "--addr", c.addr, "--rate-limit", "0",
+		"--log-level", "warn", "--sqlite-sync", "full"}
+	args = append(args, strings.Fields(c.serveFlags)...)
+	srv := exec.Command(c.bin, args...)
+	srv.Env = env
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		return false, err
+	}
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		return false, err
+	}
+	defer func() {
+		_ = srv.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = srv.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = srv.Process.Kill()
+			<-done
+		}
+	}()
+	demo, err := readDemo(out)
+	if err != nil {
+		return false, err
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	base := "http://" + c.addr
+	if err := waitReady(base); err != nil {
+		return false, err
+	}
+	// One user per password client: the checks of one name take turns.
+	users := make([]string, c.pwConc)
+	for i := range users {
+		users[i] = fmt.Sprintf("floor%d", i)
+		add := exec.Command(c.bin, "user", "add", users[i], "--data", data, "--password-stdin", "--identity", "sql")
+		add.Env, add.Stdin = env, strings.NewReader(demo.password+"\n")
+		if b, err := add.CombinedOutput(); err != nil {
+			return false, fmt.Errorf("user add: %v: %s", err, b)
+		}
+	}
+	// The token checked is of a principal of its own (the consumer with a
+	// user context), so that the issuance flows' session cap never ends it.
+	tok, err := consumerToken(base, demo.key, "floor-check")
+	if err != nil {
+		return false, err
+	}
+	flows := makeFlows(c, base, demo, users, tok)
+	pid := srv.Process.Pid
+	load0 := loadAvg()
+	start := time.Now()
+	for r := range c.rounds {
+		for i := range flows {
+			f := flows[(i+r)%len(flows)]
+			if err := measure(c, f, pid); err != nil {
+				return false, err
+			}
+		}
+	}
+	took := time.Since(start)
+	load1 := loadAvg()
+	hwm, _ := procStatusKiB(pid, "VmHWM")
+	rss, _ := procStatusKiB(pid, "VmRSS")
+	return report(c, flows, load0, load1, hwm, rss, took), nil
+}
+
+type demoCreds struct{ consumer, key, password string }
+
+var (
+	reConsumer = regexp.MustCompile(`consumer\s+(\S+), uid \S+, .* key (\S+)`)
+	reUser     = regexp.MustCompile(`user\s+demo / (\S+)`)
+)
+
+// readDemo reads the demo credentials --dev prints.
+func readDemo(r io.Reader) (demoCreds, error) {
+	var d demoCreds
+	sc := bufio.NewScanner(r)
+	deadline := time.AfterFunc(30*time.Second, func() {})
+	defer deadline.Stop()
+	for sc.Scan() {
+		line := sc.Text()
+		if m := reUser.FindStringSubmatch(line); m != nil {
+			d.password = m[1]
+		}
+		if m := reConsumer.FindStringSubmatch(line); m != nil {
+			d.consumer, d.key = m[1], m[2]
+		}
+		if d.key != "" && d.password != "" {
+			return d, nil
+		}
+	}
+	return d, errors.New("the server did not print the demo credentials (is the data dir new?)")
+}
+
+func waitReady(base string) error {
+	for range 200 {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // a process starting
+	}
+	return errors.New("the server did not become ready in 10 s")
+}
+
+func consumerToken(base, key, username string) (string, error) {
+	resp, err := http.Post(base+"/api/security/token/v2", "application/json",
+		strings.NewReader(`{"GrantType":"client_credentials","ClientSecret":"`+key+`","username":"`+username+`"}`))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var v struct{ AccessToken string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.AccessToken == "" {
+		return "", fmt.Errorf("consumer token: status %d, %v", resp.StatusCode, err)
+	}
+	return v.AccessToken, nil
+}
+
+func makeFlows(c config, base string, d demoCreds, users []string, tok string) []*flow {
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(d.consumer)+":"+url.QueryEscape(d.key)))
+	req := func(method, path, ctype, body string, hdr ...string) func(context.Context) (*http.Request, error) {
+		return func(ctx context.Context) (*http.Request, error) {
+			var rd io.Reader
+			if body != "" {
+				rd = strings.NewReader(body)
+			}
+			r, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+			if err != nil {
+				return nil, err
+			}
+			if ctype != "" {
+				r.Header.Set("Content-Type", ctype)
+			}
+			for i := 0; i+1 < len(hdr); i += 2 {
+				r.Header.Set(hdr[i], hdr[i+1])
+			}
+			return r, nil
+		}
+	}
+	hasToken := func(field string) func(int, []byte) error {
+		return func(_ int, b []byte) error {
+			if !bytes.Contains(b, []byte(`"`+field+`":"ey`)) {
+				return errors.New("no token in the answer")
+			}
+			return nil
+		}
+	}
+	var next atomic.Int64
+	pwForms := make([]string, len(users))
+	for i, u := range users {
+		pwForms[i] = url.Values{"grant_type": {"password"}, "username": {u}, "password": {d.password}}.Encode()
+	}
+	// Each password client keeps to one user, as a real client would.
+	pwReq := func(ctx context.Context) (*http.Request, error) {
+		i := int(next.Add(1)) % len(pwForms)
+		return req("POST", "/oauth/token", "application/x-www-form-urlencoded", pwForms[i], "Authorization", basic)(ctx)
+	}
+	p := password.DefaultParams()
+	salt := []byte("0123456789abcdef")
+	pw := []byte(d.password)
+	return []*flow{
+		{name: "healthz", req: req("GET", "/healthz", "", ""), conc: c.conc},
+		{name: "p21 consumer token (HS256)", ref: "healthz", target: 0.6, conc: c.conc,
+			req: req("POST", "/api/security/token/v2", "application/json",
+				`{"GrantType":"client_credentials","ClientSecret":"`+d.key+`"}`),
+			check: hasToken("AccessToken")},
+		{name: "oauth client_credentials (ES256)", ref: "healthz", conc: c.conc,
+			req: req("POST", "/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
+				"Authorization", basic),
+			check: hasToken("access_token")},
+		{name: "introspection", ref: "healthz", target: 0.8, conc: c.conc,
+			req: req("POST", "/oauth/introspect", "application/x-www-form-urlencoded", "token="+tok, "Authorization", basic),
+			check: func(_ int, b []byte) error {
+				if !bytes.Contains(b, []byte(`"active":true`)) {
+					return errors.New("token not active")
+				}
+				return nil
+			}},
+		{name: "/auth/check", ref: "healthz", target: 0.8, conc: c.conc,
+			req: req("GET", "/auth/check", "", "", "Authorization", "Bearer "+tok, "X-Forwarded-Uri", "/api/entity/customers")},
+		{name: "oauth password grant", ref: "argon2id", target: 0.9, conc: c.pwConc, req: pwReq, check: hasToken("access_token")},
+		{name: "argon2id", conc: c.pwConc, raw: func() { argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen) }},
+	}
+}
+
+// measure runs one window of f and adds it to f's totals.
+func measure(c config, f *flow, pid int) error {
+	t0, err := cpuTicks(pid)
+	if err != nil {
+		return err
+	}
+	var n int64
+	var el time.Duration
+	var failed int64
+	if f.raw != nil {
+		n, el = runRaw(f.raw, f.conc, c.window)
+	} else {
+		res, err := load.Run(context.Background(), load.Options{Request: f.req, Concurrency: f.conc,
+			Duration: c.window, Timeout: 10 * time.Second, Check: f.check, MaxBody: 4 << 10})
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		n, el, failed = res.Requests, res.Elapsed, res.Failed()
+		if f.statuses == nil {
+			f.statuses = map[int]int64{}
+		}
+		for s, k := range res.Status {
+			f.statuses[s] += k
+		}
+		for m, k := range res.Errors {
+			fmt.Fprintf(os.Stderr, "floor: %s: %d× %s\n", f.name, k, m)
+		}
+		for m, k := range res.CheckFailures {
+			fmt.Fprintf(os.Stderr, "floor: %s: %d× %s\n", f.name, k, m)
+		}
+	}
+	t1, err := cpuTicks(pid)
+	if err != nil {
+		return err
+	}
+	f.requests += n
+	f.failed += failed
+	f.elapsed += el
+	f.cpuTicks += t1 - t0
+	f.rates = append(f.rates, float64(n)/el.Seconds())
+	return nil
+}
+
+// runRaw calls op on conc goroutines for d and counts the calls.
+func runRaw(op func(), conc int, d time.Duration) (int64, time.Duration) {
+	var n atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	t := time.AfterFunc(d, func() { stop.Store(true) })
+	defer t.Stop()
+	for range conc {
+		wg.Go(func() {
+			for !stop.Load() {
+				op()
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load(), time.Since(start)
+}
+
+// cpuTicks is the process's user + system time in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	fs := strings.Fields(string(b[i+1:]))
+	// fs[0] is field 3 (state); utime and stime are fields 14 and 15.
+	u, err1 := strconv.ParseInt(fs[11], 10, 64)
+	s, err2 := strconv.ParseInt(fs[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("reading /proc/%d/stat", pid)
+	}
+	return u + s, nil
+}
+
+// ticksPerSecond is USER_HZ, 100 on every Linux this runs on.
+const ticksPerSecond = 100
+
+func procStatusKiB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s not in /proc/%d/status", field, pid)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// peakRSSTarget is the bound on the server's peak RSS over the run.
+const peakRSSTarget = 96 << 10 // KiB
+
+type row struct {
+	Flow        string    `json:"flow"`
+	Requests    int64     `json:"requests"`
+	Rate        float64   `json:"rate"`
+	Rates       []float64 `json:"window_rates"`
+	CPUPerReqUS float64   `json:"server_cpu_us_per_request,omitempty"`
+	Ref         string    `json:"ratio_to,omitempty"`
+	Ratio       float64   `json:"ratio,omitempty"`
+	Target      float64   `json:"target,omitempty"`
+	Failed      int64     `json:"non_2xx"`
+	OK          bool      `json:"ok"`
+}
+
+func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took time.Duration) bool {
+	byName := map[string]*flow{}
+	for _, f := range flows {
+		byName[f.name] = f
+	}
+	ok := true
+	var rows []row
+	for _, f := range flows {
+		r := row{Flow: f.name, Requests: f.requests, Rate: f.rate(), Rates: f.rates, Failed: f.failed, OK: f.failed == 0, Target: f.target}
+		if f.raw == nil && f.requests > 0 {
+			r.CPUPerReqUS = float64(f.cpuTicks) / ticksPerSecond * 1e6 / float64(f.requests)
+		}
+		if ref := byName[f.ref]; ref != nil && ref.rate() > 0 {
+			r.Ref, r.Ratio = f.ref, f.rate()/ref.rate()
+			if r.Ratio < f.target {
+				r.OK = false
+			}
+		}
+		if f.raw == nil && f.requests == 0 {
+			r.OK = false
+		}
+		ok = ok && r.OK
+		rows = append(rows, r)
+	}
+	rssOK := hwm <= peakRSSTarget
+	ok = ok && rssOK
+	if c.jsonOut {
+		_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
+			"date": time.Now().UTC().Format(time.RFC3339), "rounds": c.rounds, "window_seconds": c.window.Seconds(),
+			"concurrency": c.conc, "password_concurrency": c.pwConc, "load_before": load0, "load_after": load1,
+			"seconds": took.Seconds(), "flows": rows, "peak_rss_kib": hwm, "rss_end_kib": rss, "ok": ok,
+		})
+		return ok
+	}
+	fmt.Printf("gatehouse floor: %s, %d rounds of %s windows, -c %d (password -c %d), %.0f s\n",
+		time.Now().UTC().Format(time.RFC3339), c.rounds, c.window, c.conc, c.pwConc, took.Seconds())
+	fmt.Printf("load average (1, 5, 15 min): before %s, after %s\n\n", load0, load1)
+	fmt.Printf("%-34s %10s %10s %9s %9s %8s %s\n", "flow", "req/s", "cpu µs/req", "ratio", "target", "non-2xx", "")
+	for _, r := range rows {
+		ratio, target := "", ""
+		if r.Ref != "" {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+			if r.Target > 0 {
+				target = fmt.Sprintf("≥ %.2f", r.Target)
+			}
+		}
+		cpu := ""
+		if r.CPUPerReqUS > 0 {
+			cpu = fmt.Sprintf("%.0f", r.CPUPerReqUS)
+		}
+		mark := ""
+		if !r.OK {
+			mark = "FAIL"
+		}
+		fmt.Printf("%-34s %10.1f %10s %9s %9s %8d %s\n", r.Flow, r.Rate, cpu, ratio, target, r.Failed, mark)
+	}
+	mark := ""
+	if !rssOK {
+		mark = " FAIL"
+	}
+	fmt.Printf("\nserver peak RSS %.1f MiB (target ≤ %d MiB), at the end %.1f MiB%s\n",
+		float64(hwm)/1024, peakRSSTarget>>10, float64(rss)/1024, mark)
+	fmt.Println("ratios: each flow's rate over all its windows to /healthz's; the password grant's to raw argon2id at the same concurrency")
+	return ok
+}

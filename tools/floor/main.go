@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ type flow struct {
 	requests, failed int64
 	elapsed          time.Duration
 	cpuTicks         int64
+	busy, all        int64 // machine-wide ticks from /proc/stat
 	statuses         map[int]int64
 	rates            []float64
 }
@@ -82,6 +84,7 @@ type config struct {
 	jsonOut    bool
 	keep       bool
 	serveFlags string
+	only       *regexp.Regexp
 }
 
 func main() {
@@ -95,7 +98,16 @@ func main() {
 	flag.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
 	flag.BoolVar(&c.keep, "keep", false, "keep the data dir")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for gatehouse serve, space-separated")
+	only := flag.String("only", "", "measure only the flows whose name matches this regular expression (and /healthz)")
 	flag.Parse()
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "floor: -only:", err)
+			os.Exit(2)
+		}
+		c.only = re
+	}
 	if c.rounds < 1 || c.window <= 0 || c.window > time.Minute || c.rounds > 20 {
 		fmt.Fprintln(os.Stderr, "floor: -rounds 1..20 and -window up to 1m")
 		os.Exit(2)
@@ -185,6 +197,11 @@ func run(c config) (bool, error) {
 		return false, err
 	}
 	flows := makeFlows(c, base, demo, users, tok)
+	if c.only != nil {
+		flows = slices.DeleteFunc(flows, func(f *flow) bool {
+			return f.name != "healthz" && !c.only.MatchString(f.name) && !(f.raw != nil && c.only.MatchString("password"))
+		})
+	}
 	pid := srv.Process.Pid
 	load0 := loadAvg()
 	start := time.Now()
@@ -332,6 +349,7 @@ func measure(c config, f *flow, pid int) error {
 	if err != nil {
 		return err
 	}
+	b0, a0 := machineTicks()
 	var n int64
 	var el time.Duration
 	var failed int64
@@ -361,6 +379,9 @@ func measure(c config, f *flow, pid int) error {
 	if err != nil {
 		return err
 	}
+	b1, a1 := machineTicks()
+	f.busy += b1 - b0
+	f.all += a1 - a0
 	f.requests += n
 	f.failed += failed
 	f.elapsed += el
@@ -407,6 +428,24 @@ func cpuTicks(pid int) (int64, error) {
 	return u + s, nil
 }
 
+// machineTicks is the machine's busy and total ticks (the first line of
+// /proc/stat; idle and iowait are not busy).
+func machineTicks() (busy, all int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		all += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, all
+}
+
 // ticksPerSecond is USER_HZ, 100 on every Linux this runs on.
 const ticksPerSecond = 100
 
@@ -444,6 +483,7 @@ type row struct {
 	Ratio       float64   `json:"ratio,omitempty"`
 	Target      float64   `json:"target,omitempty"`
 	Failed      int64     `json:"non_2xx"`
+	MachineBusy float64   `json:"machine_busy"`
 	OK          bool      `json:"ok"`
 }
 
@@ -456,6 +496,9 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 	var rows []row
 	for _, f := range flows {
 		r := row{Flow: f.name, Requests: f.requests, Rate: f.rate(), Rates: f.rates, Failed: f.failed, OK: f.failed == 0, Target: f.target}
+		if f.all > 0 {
+			r.MachineBusy = float64(f.busy) / float64(f.all)
+		}
 		if f.raw == nil && f.requests > 0 {
 			r.CPUPerReqUS = float64(f.cpuTicks) / ticksPerSecond * 1e6 / float64(f.requests)
 		}
@@ -484,7 +527,7 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 	fmt.Printf("gatehouse floor: %s, %d rounds of %s windows, -c %d (password -c %d), %.0f s\n",
 		time.Now().UTC().Format(time.RFC3339), c.rounds, c.window, c.conc, c.pwConc, took.Seconds())
 	fmt.Printf("load average (1, 5, 15 min): before %s, after %s\n\n", load0, load1)
-	fmt.Printf("%-34s %10s %10s %9s %9s %8s %s\n", "flow", "req/s", "cpu µs/req", "ratio", "target", "non-2xx", "")
+	fmt.Printf("%-34s %10s %10s %9s %9s %8s %5s %s\n", "flow", "req/s", "cpu µs/req", "ratio", "target", "non-2xx", "busy", "")
 	for _, r := range rows {
 		ratio, target := "", ""
 		if r.Ref != "" {
@@ -501,7 +544,7 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 		if !r.OK {
 			mark = "FAIL"
 		}
-		fmt.Printf("%-34s %10.1f %10s %9s %9s %8d %s\n", r.Flow, r.Rate, cpu, ratio, target, r.Failed, mark)
+		fmt.Printf("%-34s %10.1f %10s %9s %9s %8d %4.0f%% %s\n", r.Flow, r.Rate, cpu, ratio, target, r.Failed, 100*r.MachineBusy, mark)
 	}
 	mark := ""
 	if !rssOK {
@@ -510,5 +553,6 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 	fmt.Printf("\nserver peak RSS %.1f MiB (target ≤ %d MiB), at the end %.1f MiB%s\n",
 		float64(hwm)/1024, peakRSSTarget>>10, float64(rss)/1024, mark)
 	fmt.Println("ratios: each flow's rate over all its windows to /healthz's; the password grant's to raw argon2id at the same concurrency")
+	fmt.Println("cpu µs/req: the server's user + system time per request; busy: the whole machine's CPU in use during the flow's windows")
 	return ok
 }

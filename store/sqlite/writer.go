@@ -18,14 +18,6 @@ import (
 // never holds the write lock for long.
 const maxBatch = 256
 
-// linger is how long the writer waits for more writes to join a batch
-// that already has several (so that writers are many): a commit costs
-// the writer about 350 µs of CPU whatever it carries (the WAL frames of the
-// pages it changed, and their fsync), so under load fewer, larger commits
-// leave more CPU to everything else (measured: 15 → 24 sessions per commit,
-// 108 → 95 µs of server CPU per token). A lone write never waits.
-const linger = time.Millisecond
-
 // Op states: a caller that gives up can withdraw an op only while it is
 // still queued; once the writer has claimed it, the caller waits for the
 // outcome, so an error from a cancelled context always means nothing was
@@ -217,20 +209,6 @@ func (w *writer) run() {
 			default:
 				break fill
 			}
-		}
-		if len(batch) > 1 && len(batch) < maxBatch {
-			// Others write at the same time: let more join this commit.
-			t := time.NewTimer(linger)
-		more:
-			for len(batch) < maxBatch {
-				select {
-				case o := <-w.ops:
-					batch = append(batch, o)
-				case <-t.C:
-					break more
-				}
-			}
-			t.Stop()
 		}
 		w.runBatch(batch)
 		clear(batch)

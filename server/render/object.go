@@ -1,10 +1,11 @@
 package render
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/gatehouse/gatehouse/wire"
 )
 
 // Object writes a JSON object field by field, byte for byte as
@@ -83,20 +84,8 @@ func (o *Object) Free() {
 	}
 }
 
-// AppendString appends s as a JSON string, as encoding/json writes it
-// (HTML characters escaped, invalid UTF-8 replaced).
-func AppendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			// Rare in tokens, ids and scopes: encoding/json's own rules.
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
+// AppendString appends s as a JSON string, as encoding/json writes it.
+func AppendString(b []byte, s string) []byte { return wire.AppendJSONString(b, s) }
 
 // WriteObject writes o as a token endpoint's JSON body (the headers of
 // Write) and frees it.

@@ -22,7 +22,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -53,11 +56,12 @@ import (
 type flow struct {
 	name   string
 	target float64 // minimum ratio to its reference; 0: reported only
-	ref    string  // "healthz" or "argon2id"
+	ref    string  // the flow its rate is compared with
 	conc   int
 	req    func(ctx context.Context) (*http.Request, error)
 	check  func(status int, body []byte) error
-	raw    func() // an in-process operation instead of an HTTP request
+	raw    func()  // an in-process operation instead of an HTTP request
+	srv    *server // the server the requests go to; nil: the main one
 
 	requests, failed int64
 	elapsed          time.Duration
@@ -85,6 +89,7 @@ type config struct {
 	keep       bool
 	serveFlags string
 	only       *regexp.Regexp
+	algorithms bool
 }
 
 func main() {
@@ -97,6 +102,7 @@ func main() {
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:18790", "loopback address for the server")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
 	flag.BoolVar(&c.keep, "keep", false, "keep the data dir")
+	flag.BoolVar(&c.algorithms, "algorithms", true, "also measure consumer tokens signed with ES256, EdDSA and RS256 (a server each) and raw RSA-2048 signing")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for gatehouse serve, space-separated")
 	only := flag.String("only", "", "measure only the flows whose name matches this regular expression (and /healthz)")
 	flag.Parse()
@@ -142,73 +148,78 @@ func run(c config) (bool, error) {
 			return false, fmt.Errorf("build: %w", err)
 		}
 	}
-	data := filepath.Join(dir, "data")
 	mk := make([]byte, 32)
 	_, _ = rand.Read(mk)
 	env := append(os.Environ(), "GATEHOUSE_MASTER_KEY="+base64.StdEncoding.EncodeToString(mk))
-
-	args := []string{"serve", "--dev", "--data", data, "--addr", c.addr, "--rate-limit", "0",
-		"--log-level", "warn", "--sqlite-sync", "full"}
-	args = append(args, strings.Fields(c.serveFlags)...)
-	srv := exec.Command(c.bin, args...)
-	srv.Env = env
-	out, err := srv.StdoutPipe()
+	main, err := startServer(c, env, filepath.Join(dir, "data"), c.addr, nil)
+	if main != nil {
+		defer main.stop()
+	}
 	if err != nil {
-		return false, err
-	}
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		return false, err
-	}
-	defer func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = srv.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = srv.Process.Kill()
-			<-done
-		}
-	}()
-	demo, err := readDemo(out)
-	if err != nil {
-		return false, err
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	base := "http://" + c.addr
-	if err := waitReady(base); err != nil {
 		return false, err
 	}
 	// One user per password client: the checks of one name take turns.
 	users := make([]string, c.pwConc)
 	for i := range users {
 		users[i] = fmt.Sprintf("floor%d", i)
-		add := exec.Command(c.bin, "user", "add", users[i], "--data", data, "--password-stdin", "--identity", "sql")
-		add.Env, add.Stdin = env, strings.NewReader(demo.password+"\n")
+		add := exec.Command(c.bin, "user", "add", users[i], "--data", main.data, "--password-stdin", "--identity", "sql")
+		add.Env, add.Stdin = env, strings.NewReader(main.demo.password+"\n")
 		if b, err := add.CombinedOutput(); err != nil {
 			return false, fmt.Errorf("user add: %v: %s", err, b)
 		}
 	}
 	// The token checked is of a principal of its own (the consumer with a
 	// user context), so that the issuance flows' session cap never ends it.
-	tok, err := consumerToken(base, demo.key, "floor-check")
+	tok, err := consumerToken(main.base, main.demo.key, "floor-check")
 	if err != nil {
 		return false, err
 	}
-	flows := makeFlows(c, base, demo, users, tok)
-	if c.only != nil {
-		flows = slices.DeleteFunc(flows, func(f *flow) bool {
-			return f.name != "healthz" && !c.only.MatchString(f.name) && !(f.raw != nil && c.only.MatchString("password"))
-		})
+	flows := makeFlows(c, main, users, tok)
+	if c.algorithms {
+		// A server per signing algorithm of consumer tokens, on the next
+		// ports; idle while the others are measured.
+		host, port, _ := net.SplitHostPort(c.addr)
+		p, _ := strconv.Atoi(port)
+		for i, alg := range []string{"ES256", "EdDSA", "RS256"} {
+			addr := net.JoinHostPort(host, strconv.Itoa(p+1+i))
+			srv, err := startServer(c, env, filepath.Join(dir, "data-"+alg), addr, []string{"--consumer-token-alg", alg})
+			if srv != nil {
+				defer srv.stop()
+			}
+			if err != nil {
+				return false, err
+			}
+			f := consumerFlow(c, srv, "p21 consumer token ("+alg+")")
+			if alg != "RS256" {
+				f.ref, f.target = "p21 consumer token (RS256)", 5
+			} else {
+				f.ref, f.target = "rsa-2048 sign", 0.9
+			}
+			flows = append(flows, f)
+		}
+		flows = append(flows, &flow{name: "rsa-2048 sign", conc: c.conc, raw: rsaSigner()})
 	}
-	pid := srv.Process.Pid
+	if c.only != nil {
+		// The flows named, and those they are compared with.
+		keep := map[string]bool{"healthz": true}
+		for _, f := range flows {
+			if c.only.MatchString(f.name) {
+				keep[f.name], keep[f.ref] = true, true
+			}
+		}
+		flows = slices.DeleteFunc(flows, func(f *flow) bool { return !keep[f.name] })
+	}
+	pid := main.pid
 	load0 := loadAvg()
 	start := time.Now()
 	for r := range c.rounds {
 		for i := range flows {
 			f := flows[(i+r)%len(flows)]
-			if err := measure(c, f, pid); err != nil {
+			fpid := pid
+			if f.srv != nil {
+				fpid = f.srv.pid
+			}
+			if err := measure(c, f, fpid); err != nil {
 				return false, err
 			}
 		}
@@ -221,6 +232,67 @@ func run(c config) (bool, error) {
 }
 
 type demoCreds struct{ consumer, key, password string }
+
+// A server is a gatehouse serve process of the run.
+type server struct {
+	cmd  *exec.Cmd
+	pid  int
+	base string
+	data string
+	demo demoCreds
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startServer starts `gatehouse serve --dev` on a new data dir, durable
+// (--sqlite-sync full), and waits until it is ready.
+func startServer(c config, env []string, data, addr string, flags []string) (*server, error) {
+	args := []string{"serve", "--dev", "--data", data, "--addr", addr, "--rate-limit", "0",
+		"--log-level", "warn", "--sqlite-sync", "full"}
+	args = append(args, flags...)
+	args = append(args, strings.Fields(c.serveFlags)...)
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, pid: cmd.Process.Pid, base: "http://" + addr, data: data}
+	if s.demo, err = readDemo(out); err != nil {
+		return s, err
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return s, waitReady(s.base)
+}
+
+// rsaSigner signs a token-sized message with a fresh RSA-2048 key, as
+// RS256 does (rsa.SignPKCS1v15 of its SHA-256).
+func rsaSigner() func() {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(make([]byte, 400))
+	return func() {
+		if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:]); err != nil {
+			panic(err)
+		}
+	}
+}
 
 var (
 	reConsumer = regexp.MustCompile(`consumer\s+(\S+), uid \S+, .* key (\S+)`)
@@ -276,7 +348,31 @@ func consumerToken(base, key, username string) (string, error) {
 	return v.AccessToken, nil
 }
 
-func makeFlows(c config, base string, d demoCreds, users []string, tok string) []*flow {
+// consumerFlow is P21 consumer-token issuance from srv.
+func consumerFlow(c config, srv *server, name string) *flow {
+	body := `{"GrantType":"client_credentials","ClientSecret":"` + srv.demo.key + `"}`
+	return &flow{name: name, conc: c.conc, srv: srv,
+		req: func(ctx context.Context) (*http.Request, error) {
+			r, err := http.NewRequestWithContext(ctx, "POST", srv.base+"/api/security/token/v2", strings.NewReader(body))
+			if err == nil {
+				r.Header.Set("Content-Type", "application/json")
+			}
+			return r, err
+		},
+		check: hasToken("AccessToken")}
+}
+
+func hasToken(field string) func(int, []byte) error {
+	return func(_ int, b []byte) error {
+		if !bytes.Contains(b, []byte(`"`+field+`":"ey`)) {
+			return errors.New("no token in the answer")
+		}
+		return nil
+	}
+}
+
+func makeFlows(c config, srv *server, users []string, tok string) []*flow {
+	base, d := srv.base, srv.demo
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(d.consumer)+":"+url.QueryEscape(d.key)))
 	req := func(method, path, ctype, body string, hdr ...string) func(context.Context) (*http.Request, error) {
 		return func(ctx context.Context) (*http.Request, error) {
@@ -297,14 +393,6 @@ func makeFlows(c config, base string, d demoCreds, users []string, tok string) [
 			return r, nil
 		}
 	}
-	hasToken := func(field string) func(int, []byte) error {
-		return func(_ int, b []byte) error {
-			if !bytes.Contains(b, []byte(`"`+field+`":"ey`)) {
-				return errors.New("no token in the answer")
-			}
-			return nil
-		}
-	}
 	var next atomic.Int64
 	pwForms := make([]string, len(users))
 	for i, u := range users {
@@ -320,10 +408,7 @@ func makeFlows(c config, base string, d demoCreds, users []string, tok string) [
 	pw := []byte(d.password)
 	return []*flow{
 		{name: "healthz", req: req("GET", "/healthz", "", ""), conc: c.conc},
-		{name: "p21 consumer token (HS256)", ref: "healthz", target: 0.6, conc: c.conc,
-			req: req("POST", "/api/security/token/v2", "application/json",
-				`{"GrantType":"client_credentials","ClientSecret":"`+d.key+`"}`),
-			check: hasToken("AccessToken")},
+		withRef(consumerFlow(c, srv, "p21 consumer token (HS256)"), "healthz", 0.6),
 		{name: "oauth client_credentials (ES256)", ref: "healthz", conc: c.conc,
 			req: req("POST", "/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials",
 				"Authorization", basic),
@@ -341,6 +426,11 @@ func makeFlows(c config, base string, d demoCreds, users []string, tok string) [
 		{name: "oauth password grant", ref: "argon2id", target: 0.9, conc: c.pwConc, req: pwReq, check: hasToken("access_token")},
 		{name: "argon2id", conc: c.pwConc, raw: func() { argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen) }},
 	}
+}
+
+func withRef(f *flow, ref string, target float64) *flow {
+	f.ref, f.target = ref, target
+	return f
 }
 
 // measure runs one window of f and adds it to f's totals.

@@ -36,15 +36,18 @@ func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
 	if strings.TrimSpace(contentType) == "" {
 		return nil, gatehouse.ErrInvalidRequest("the Content-Type header is missing; send application/x-www-form-urlencoded")
 	}
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, gatehouse.ErrInvalidRequest("the Content-Type header cannot be parsed; send application/x-www-form-urlencoded")
-	}
-	if mt != "application/x-www-form-urlencoded" {
-		return nil, gatehouse.ErrInvalidRequest("Content-Type %s is not supported; send application/x-www-form-urlencoded", gatehouse.Clip(mt, 64))
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", gatehouse.Clip(cs, 64))
+	// What nearly every client sends needs no parsing (nor its map).
+	if !strings.EqualFold(contentType, "application/x-www-form-urlencoded") {
+		mt, params, err := mime.ParseMediaType(contentType)
+		if err != nil {
+			return nil, gatehouse.ErrInvalidRequest("the Content-Type header cannot be parsed; send application/x-www-form-urlencoded")
+		}
+		if mt != "application/x-www-form-urlencoded" {
+			return nil, gatehouse.ErrInvalidRequest("Content-Type %s is not supported; send application/x-www-form-urlencoded", gatehouse.Clip(mt, 64))
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", gatehouse.Clip(cs, 64))
+		}
 	}
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {

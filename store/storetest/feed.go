@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -210,7 +211,42 @@ var feedCases = []feedCase{
 	}},
 }
 
+// listenerFunc hands a follower's changes to a function.
+type listenerFunc func([]gatehouse.Change)
+
+func (l listenerFunc) Changes(cs []gatehouse.Change) { l(cs) }
+func (l listenerFunc) Reset()                       {}
+
 var feedTests = append([]test{
+	// A running follower hands a change to its listeners within its
+	// interval (sooner where the backend announces changes).
+	{"FollowerSeesChange", func(t *testing.T, s store.Store) {
+		const interval = 20 * time.Millisecond
+		f := store.NewFollower(s, interval, nil)
+		seen := make(chan string, 100)
+		f.Subscribe(listenerFunc(func(cs []gatehouse.Change) {
+			for _, c := range cs {
+				if c.Kind == gatehouse.ChangeSession && c.Op == gatehouse.OpEnd {
+					seen <- c.Key
+				}
+			}
+		}))
+		must(t, f.Start(ctx))
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { f.Run(fctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		createSession(t, s, session("followed", 1, "", 0), "", 0)
+		must(t, s.EndSession(ctx, "followed", gatehouse.EndAdmin, time.Now()))
+		select {
+		case id := <-seen:
+			if id != "followed" {
+				t.Fatalf("follower saw the end of %q", id)
+			}
+		case <-time.After(100 * interval): // far beyond the interval: a follower that never polls
+			t.Fatal("the follower did not report the ended session")
+		}
+	}},
 	{"Empty", func(t *testing.T, s store.Store) {
 		if rev := lastRev(t, s); rev != 0 {
 			t.Fatalf("LastRevision of an empty store = %d", rev)

@@ -215,7 +215,7 @@ var feedCases = []feedCase{
 type listenerFunc func([]gatehouse.Change)
 
 func (l listenerFunc) Changes(cs []gatehouse.Change) { l(cs) }
-func (l listenerFunc) Reset()                       {}
+func (l listenerFunc) Reset()                        {}
 
 var feedTests = append([]test{
 	// A running follower hands a change to its listeners within its

@@ -23,14 +23,18 @@ import (
 // instead, as one transaction in one batch (pipelined: BEGIN, the
 // statements, COMMIT in one round trip), with up to createsInFlight such
 // transactions at once on their own connections. The sessions without a
-// cap are written with one multi-row INSERT per table; those with a cap
+// cap are written with one multi-row INSERT per table. Those with a cap go
 // one after another, in the order they came, so that each counts the ones
-// before it exactly as on its own.
+// before it exactly as on its own, in transactions of their own, one at a
+// time: a principal's creates take turns on its lock anyway, so while one
+// transaction holds it the next ones gather into the following
+// transaction rather than into several that would wait for each other.
 
 const (
 	// maxCreates bounds the creates of one transaction.
 	maxCreates = 256
-	// createsInFlight bounds the transactions of creates at once.
+	// createsInFlight bounds the transactions of creates without a cap at
+	// once; those with a cap run one at a time.
 	createsInFlight = 4
 )
 
@@ -48,19 +52,26 @@ type createResult struct {
 }
 
 type creates struct {
-	s       *Store
-	ops     chan *createOp
-	slots   chan struct{}
-	closing chan struct{}
-	stopped chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	s            *Store
+	free, capped lane
+	closing      chan struct{}
+	wg, runners  sync.WaitGroup
+	once         sync.Once
+}
+
+// A lane gathers creates into transactions, up to cap(slots) at once.
+type lane struct {
+	ops   chan *createOp
+	slots chan struct{}
 }
 
 func newCreates(s *Store) *creates {
-	c := &creates{s: s, ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, createsInFlight),
-		closing: make(chan struct{}), stopped: make(chan struct{})}
-	go c.run()
+	c := &creates{s: s, closing: make(chan struct{}),
+		free:   lane{ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, createsInFlight)},
+		capped: lane{ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, 1)}}
+	for _, l := range []*lane{&c.free, &c.capped} {
+		c.runners.Go(func() { c.run(l) })
+	}
 	return c
 }
 
@@ -70,7 +81,7 @@ var errClosed = fmt.Errorf("store closed: %w", gatehouse.ErrUnavailable)
 func (c *creates) close() {
 	c.once.Do(func() {
 		close(c.closing)
-		<-c.stopped
+		c.runners.Wait()
 		c.wg.Wait()
 	})
 }
@@ -80,11 +91,13 @@ func (c *creates) create(ctx context.Context, n *store.NewSession) ([]string, er
 		return nil, err
 	}
 	o := &createOp{ctx: ctx, n: n, done: make(chan createResult, 1)}
+	l := &c.free
 	if n.MaxSessions > 0 {
 		o.lock = c.s.lockKey("principal", gatehouse.PrincipalKey(n.Session.ConsumerUID, n.Session.Username))
+		l = &c.capped
 	}
 	select {
-	case c.ops <- o:
+	case l.ops <- o:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-c.closing:
@@ -93,35 +106,37 @@ func (c *creates) create(ctx context.Context, n *store.NewSession) ([]string, er
 	select {
 	case r := <-o.done:
 		return r.ended, r.err
+	case <-c.closing:
+		// Closed meanwhile: whether it was written is unknown.
+		return nil, errClosed
 	case <-ctx.Done():
 		// Whether it was written is unknown; the caller hands nothing out.
 		return nil, c.s.err(ctx, fmt.Sprintf("session %q", n.Session.ID), ctx.Err())
 	}
 }
 
-func (c *creates) run() {
-	defer close(c.stopped)
+func (c *creates) run(l *lane) {
 	for {
 		var first *createOp
 		select {
-		case first = <-c.ops:
+		case first = <-l.ops:
 		case <-c.closing:
-			c.drain()
+			l.drain()
 			return
 		}
 		// While every slot is busy, more creates queue up for this batch.
 		select {
-		case c.slots <- struct{}{}:
+		case l.slots <- struct{}{}:
 		case <-c.closing:
 			first.done <- createResult{err: errClosed}
-			c.drain()
+			l.drain()
 			return
 		}
 		batch := []*createOp{first}
 	fill:
 		for len(batch) < maxCreates {
 			select {
-			case o := <-c.ops:
+			case o := <-l.ops:
 				batch = append(batch, o)
 			default:
 				break fill
@@ -130,16 +145,16 @@ func (c *creates) run() {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			defer func() { <-c.slots }()
+			defer func() { <-l.slots }()
 			c.s.createBatch(batch)
 		}()
 	}
 }
 
-func (c *creates) drain() {
+func (l *lane) drain() {
 	for {
 		select {
-		case o := <-c.ops:
+		case o := <-l.ops:
 			o.done <- createResult{err: errClosed}
 		default:
 			return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -200,46 +201,91 @@ func (s *Store) createBatch(batch []*createOp) {
 	wg.Wait()
 }
 
-// createTogether writes live in one transaction: first the creates without
-// a cap, then those with one ordered by their principal's lock (so that two
-// transactions take the locks of their principals in the same order and
-// never deadlock), each principal's in the order they came. It returns
-// each create's ended sessions, in live's order.
-func (s *Store) createTogether(live []*createOp) ([][]string, error) {
-	order := make([]int, len(live))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		x, y := live[a], live[b]
-		if (x.n.MaxSessions > 0) != (y.n.MaxSessions > 0) {
-			if x.n.MaxSessions > 0 {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(x.lock, y.lock)
-	})
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	var free []*store.NewSession
-	for _, i := range order {
-		if live[i].n.MaxSessions == 0 {
-			free = append(free, live[i].n)
-		}
-	}
-	if len(free) > 0 {
-		queueFree(b, free)
-	}
-	caps := make(map[*pgx.QueuedQuery]int)
-	for _, i := range order {
-		if n := live[i].n; n.MaxSessions > 0 {
-			caps[s.queueCreate(b, n)] = i
-		}
-	}
-	commit := b.Queue("COMMIT")
+// openSQL reads a principal's open sessions, from its lower bound on (see
+// capSQL), for the cap of the creates of a batch.
+const openSQL = `SELECT seq, id, created_at, expires_at FROM sessions
+	WHERE consumer_uid = $1 AND username_key = $2 AND ended_at IS NULL
+	AND seq >= coalesce((SELECT min_seq FROM principals WHERE consumer_uid = $1 AND username_key = $2), 0)`
 
-	// Bounded like one create: the longest wait of the batch's callers.
+// boundSQL moves a principal's lower bound as capSQL does: to the oldest of
+// $3 (the oldest open session it kept that was not expired before the
+// skew, NULL for none) and the new sessions $4 it kept, down at once, up
+// once it lags by 1000.
+const boundSQL = `INSERT INTO principals (consumer_uid, username_key, min_seq)
+	SELECT $1, $2, least($3::bigint, (SELECT min(seq) FROM sessions WHERE id = ANY($4::text[])))
+	ON CONFLICT (consumer_uid, username_key) DO UPDATE SET min_seq = excluded.min_seq
+	WHERE excluded.min_seq < principals.min_seq OR excluded.min_seq > principals.min_seq + 1000`
+
+// open is a session counted by a cap: seq orders sessions created at the
+// same time (new sessions of the batch come after every stored one, in
+// their order).
+type openSession struct {
+	seq              int64
+	id               string
+	created, expires pgtype.Timestamptz
+	stored           bool
+}
+
+// older reports whether a is beyond b in the cap's order: created, then
+// expires, then seq, newest first, NULLs last.
+func older(a, b *openSession) bool {
+	if c := cmpNullTime(a.created, b.created); c != 0 {
+		return c < 0
+	}
+	if c := cmpNullTime(a.expires, b.expires); c != 0 {
+		return c < 0
+	}
+	return a.seq < b.seq
+}
+
+// cmpNullTime orders NULL before every time (it is last when newest come first).
+func cmpNullTime(a, b pgtype.Timestamptz) int {
+	switch {
+	case !a.Valid && !b.Valid:
+		return 0
+	case !a.Valid:
+		return -1
+	case !b.Valid:
+		return 1
+	}
+	return a.Time.Compare(b.Time)
+}
+
+// createTogether writes live in one transaction and returns each create's
+// ended sessions, in live's order. The creates with a cap are grouped by
+// principal: a group takes its principal's lock (groups in the order of
+// their locks, so that two transactions take the locks of their
+// principals in the same order and never deadlock), reads the principal's
+// open sessions once, and its creates' caps are worked out here, one after
+// another in the order they came, exactly as each would on its own; then
+// everything is written with one multi-row statement per table. Two round
+// trips: BEGIN, the locks and the reads; the writes and COMMIT.
+func (s *Store) createTogether(live []*createOp) ([][]string, error) {
+	type group struct {
+		lock int64
+		uid  int64
+		key  string
+		ops  []int
+		q    *pgx.QueuedQuery
+		open []*openSession
+	}
+	byLock := map[int64]*group{}
+	var groups []*group
+	for i, o := range live {
+		if o.n.MaxSessions <= 0 {
+			continue
+		}
+		g := byLock[o.lock]
+		if g == nil {
+			g = &group{lock: o.lock, uid: o.n.Session.ConsumerUID, key: lower(o.n.Session.Username)}
+			byLock[o.lock] = g
+			groups = append(groups, g)
+		}
+		g.ops = append(g.ops, i)
+	}
+	slices.SortFunc(groups, func(a, b *group) int { return cmp.Compare(a.lock, b.lock) })
+
+	// Bounded like one create.
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	conn, err := s.pool.Acquire(ctx)
@@ -248,70 +294,205 @@ func (s *Store) createTogether(live []*createOp) ([][]string, error) {
 	}
 	// A connection left inside a transaction is closed by the pool.
 	defer conn.Release()
-	br := conn.SendBatch(ctx, b)
-	ended := make([][]string, len(live))
-	for _, q := range b.QueuedQueries {
-		if i, ok := caps[q]; ok {
-			var rows pgx.Rows
-			if rows, err = br.Query(); err == nil {
-				ended[i], err = pgx.CollectRows(rows, pgx.RowTo[string])
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	if len(groups) > 0 {
+		for _, g := range groups {
+			b.Queue("SELECT pg_advisory_xact_lock($1)", g.lock)
+			g.q = b.Queue(openSQL, g.uid, g.key)
+		}
+		br := conn.SendBatch(ctx, b)
+		for _, q := range b.QueuedQueries {
+			g := (*group)(nil)
+			for _, x := range groups {
+				if x.q == q {
+					g = x
+				}
 			}
-		} else {
-			var tag pgconn.CommandTag
-			tag, err = br.Exec()
-			if err == nil && q == commit && tag.String() != "COMMIT" {
-				err = errors.New("the transaction of session creates was rolled back")
+			if g == nil {
+				if _, err = br.Exec(); err != nil {
+					break
+				}
+				continue
+			}
+			var rows pgx.Rows
+			if rows, err = br.Query(); err != nil {
+				break
+			}
+			for rows.Next() {
+				o := &openSession{stored: true}
+				if err = rows.Scan(&o.seq, &o.id, &o.created, &o.expires); err != nil {
+					break
+				}
+				g.open = append(g.open, o)
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+			if err != nil {
+				break
 			}
 		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
+			return nil, err
+		}
+		b = &pgx.Batch{}
+	}
+
+	// The caps, one create after another.
+	ended := make([][]string, len(live))
+	var w rowWriter
+	type victim struct {
+		id string
+		at time.Time
+	}
+	victims := make([][]victim, len(live))
+	for _, g := range groups {
+		next := int64(math.MaxInt64 - len(g.ops))
+		for _, i := range g.ops {
+			n := live[i].n
+			x := &n.Session
+			keep := n.MaxSessions
+			if x.Active(x.CreatedAt) {
+				keep-- // the new session takes one place
+			}
+			now := endTime(x.CreatedAt)
+			var counted []*openSession
+			for _, o := range g.open {
+				if o.expires.Valid && o.expires.Time.After(now) {
+					counted = append(counted, o)
+				}
+			}
+			slices.SortFunc(counted, func(a, b *openSession) int {
+				switch {
+				case older(b, a):
+					return -1
+				case older(a, b):
+					return 1
+				}
+				return 0
+			})
+			if len(counted) > keep {
+				for _, o := range counted[keep:] {
+					victims[i] = append(victims[i], victim{o.id, now})
+					ended[i] = append(ended[i], o.id)
+				}
+				gone := counted[keep:]
+				g.open = slices.DeleteFunc(g.open, func(o *openSession) bool { return slices.Contains(gone, o) })
+			}
+			if x.EndedAt.IsZero() {
+				g.open = append(g.open, &openSession{seq: next, id: x.ID, created: ts(x.CreatedAt), expires: ts(x.ExpiresAt)})
+				next++
+			}
+		}
+	}
+
+	// Everything, in the order it came: a create's session, its feed entry
+	// and audit events, then those of the sessions it ended.
+	for i, o := range live {
+		w.session(o.n)
+		w.change("session", o.n.Session.ID, "create")
+		w.audit = append(w.audit, o.n.Audit...)
+		for _, v := range victims[i] {
+			w.change("session", v.id, "end")
+			w.audit = append(w.audit, store.CapEndEvent(o.n, v.id))
+		}
+	}
+	w.queue(b)
+	var vids []string
+	var vats []pgtype.Timestamptz
+	for i := range live {
+		for _, v := range victims[i] {
+			vids, vats = append(vids, v.id), append(vats, ts(v.at))
+		}
+	}
+	if len(vids) > 0 {
+		b.Queue("UPDATE sessions SET ended_at = v.at, end_reason = $3 FROM unnest($1::text[], $2::timestamptz[]) AS v(id, at) "+
+			"WHERE sessions.id = v.id AND sessions.ended_at IS NULL", vids, vats, gatehouse.EndCap)
+	}
+	for _, g := range groups {
+		var oldest *int64
+		var kept []string
+		for _, o := range g.open {
+			switch {
+			case !o.stored:
+				kept = append(kept, o.id)
+			case o.expires.Valid && o.expires.Time.After(time.Now().Add(-capSkew)) && (oldest == nil || o.seq < *oldest):
+				oldest = &o.seq
+			}
+		}
+		if oldest != nil || len(kept) > 0 {
+			b.Queue(boundSQL, g.uid, g.key, oldest, kept)
+		}
+	}
+	commit := b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	for _, q := range b.QueuedQueries {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err != nil {
 			break
+		}
+		if q == commit && tag.String() != "COMMIT" {
+			err = errors.New("the transaction of session creates was rolled back")
 		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	return ended, err
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
-// queueFree queues the creates without a cap as one multi-row INSERT per
-// table, in their order.
-func queueFree(b *pgx.Batch, free []*store.NewSession) {
-	k := len(free)
-	var (
-		ids, users, flows, scopes, reasons, remotes, keys = make([]string, k), make([]string, k), make([]string, k),
-			make([]string, k), make([]string, k), make([]string, k), make([]string, k)
-		uids                      = make([]int64, k)
-		created, expires, endedAt = make([]pgtype.Timestamptz, k), make([]pgtype.Timestamptz, k), make([]pgtype.Timestamptz, k)
-		rhashes                   [][]byte
-		rids                      []string
-		evs                       []gatehouse.AuditEvent
-	)
-	ts := func(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
-	for i, n := range free {
-		x := &n.Session
-		ids[i], users[i], uids[i], flows[i], scopes[i] = x.ID, x.Username, x.ConsumerUID, x.Flow, x.Scope
-		created[i], expires[i], endedAt[i] = ts(x.CreatedAt), ts(x.ExpiresAt), ts(x.EndedAt)
-		reasons[i], remotes[i], keys[i] = x.EndReason, x.RemoteAddr, lower(x.Username)
-		if len(n.RefreshHash) > 0 {
-			rhashes, rids = append(rhashes, n.RefreshHash), append(rids, x.ID)
-		}
-		evs = append(evs, n.Audit...)
+func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
+
+// rowWriter gathers the rows of a batch of creates, written with one
+// multi-row INSERT per table.
+type rowWriter struct {
+	ids, users, flows, scopes, reasons, remotes, keys []string
+	uids                                              []int64
+	created, expires, endedAt                         []pgtype.Timestamptz
+	rhashes                                           [][]byte
+	rids                                              []string
+	kinds, ckeys, cops                                []string
+	audit                                             []gatehouse.AuditEvent
+}
+
+func (w *rowWriter) session(n *store.NewSession) {
+	x := &n.Session
+	w.ids, w.users, w.uids = append(w.ids, x.ID), append(w.users, x.Username), append(w.uids, x.ConsumerUID)
+	w.flows, w.scopes = append(w.flows, x.Flow), append(w.scopes, x.Scope)
+	w.created, w.expires, w.endedAt = append(w.created, ts(x.CreatedAt)), append(w.expires, ts(x.ExpiresAt)), append(w.endedAt, ts(x.EndedAt))
+	w.reasons, w.remotes, w.keys = append(w.reasons, x.EndReason), append(w.remotes, x.RemoteAddr), append(w.keys, lower(x.Username))
+	if len(n.RefreshHash) > 0 {
+		w.rhashes, w.rids = append(w.rhashes, n.RefreshHash), append(w.rids, x.ID)
 	}
+}
+
+func (w *rowWriter) change(kind, key, op string) {
+	w.kinds, w.ckeys, w.cops = append(w.kinds, kind), append(w.ckeys, key), append(w.cops, op)
+}
+
+func (w *rowWriter) queue(b *pgx.Batch) {
 	b.Queue("INSERT INTO sessions ("+sessionCols+", username_key) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "+
 		"$4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[])",
-		ids, users, uids, flows, scopes, created, expires, endedAt, reasons, remotes, keys)
-	if len(rhashes) > 0 {
+		w.ids, w.users, w.uids, w.flows, w.scopes, w.created, w.expires, w.endedAt, w.reasons, w.remotes, w.keys)
+	if len(w.rhashes) > 0 {
 		b.Queue("INSERT INTO refresh_tokens (hash, session_id, spent) SELECT h, id, false FROM unnest($1::bytea[], $2::text[]) AS t(h, id)",
-			rhashes, rids)
+			w.rhashes, w.rids)
 	}
-	b.Queue("INSERT INTO changes (kind, key, op) SELECT 'session', id, 'create' FROM unnest($1::text[]) AS t(id)", ids)
-	if len(evs) > 0 {
-		var (
-			at                                             = make([]pgtype.Timestamptz, len(evs))
-			actor, action, target, outcome, remote, detail = make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
-			count                                          = make([]int64, len(evs))
-		)
-		for i, e := range evs {
+	b.Queue("INSERT INTO changes (kind, key, op) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])", w.kinds, w.ckeys, w.cops)
+	if k := len(w.audit); k > 0 {
+		at := make([]pgtype.Timestamptz, k)
+		actor, action, target, outcome, remote, detail := make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k)
+		count := make([]int64, k)
+		for i, e := range w.audit {
 			at[i], actor[i], action[i], target[i], outcome[i], remote[i], detail[i], count[i] =
 				ts(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, int64(max(e.Count, 1))
 		}

@@ -515,8 +515,7 @@ func (e *env) failover() error {
 		mu         sync.Mutex
 		acked      []string
 		refused    int
-		firstBad   time.Time
-		lastBad    time.Time
+		bads       []time.Duration
 		statuses   = map[string]int{}
 		stop       atomic.Bool
 		wg         sync.WaitGroup
@@ -552,10 +551,7 @@ func (e *env) failover() error {
 					acked = append(acked, sid)
 				} else {
 					refused++
-					if firstBad.IsZero() {
-						firstBad = now
-					}
-					lastBad = now
+					bads = append(bads, now.Sub(start))
 				}
 				mu.Unlock()
 			}
@@ -596,9 +592,22 @@ func (e *env) failover() error {
 		return err
 	}
 	lost := len(acked) - found
-	window := time.Duration(0)
-	if !firstBad.IsZero() {
-		window = lastBad.Sub(firstBad)
+	// The refusals around each failure: the kill, and the restart.
+	window := func(from, to time.Duration) string {
+		var n int
+		var first, last time.Duration
+		for _, d := range bads {
+			if d >= from && d < to {
+				if n == 0 {
+					first = d
+				}
+				n, last = n+1, d
+			}
+		}
+		if n == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%d from %s to %s (%s)", n, first.Round(time.Millisecond), last.Round(time.Millisecond), (last - first).Round(time.Millisecond))
 	}
 	mark := ""
 	if lost != 0 {
@@ -608,17 +617,11 @@ func (e *env) failover() error {
 	for _, k := range slices.Sorted(mapsKeys(statuses)) {
 		fmt.Fprintf(&b, " %s:%d", k, statuses[k])
 	}
-	fmt.Printf("failover: %s of load; replica 3 killed at %s, PostgreSQL restarted at %s (back at %s); %d tokens acknowledged, %d lost; %d refused or failed, from %s to %s (window %s); statuses%s%s\n",
+	fmt.Printf("failover: %s of load from 32 clients through nginx; replica 3 killed at %s, PostgreSQL restart from %s to %s; "+
+		"%d tokens acknowledged, %d of them lost; %d not answered 200: after the kill %s, after the restart began %s; statuses%s%s\n",
 		total.Round(time.Millisecond), killAt.Round(time.Millisecond), restartAt.Round(time.Millisecond), restarted.Round(time.Millisecond),
-		len(acked), lost, refused, since(firstBad, start), since(lastBad, start), window.Round(time.Millisecond), b.String(), mark)
+		len(acked), lost, refused, window(killAt, restartAt), window(restartAt, total), b.String(), mark)
 	return nil
-}
-
-func since(t, start time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Sub(start).Round(time.Millisecond).String()
 }
 
 func mapsKeys(m map[string]int) func(func(string) bool) {

@@ -88,6 +88,7 @@ type config struct {
 	jsonOut    bool
 	keep       bool
 	serveFlags string
+	serverEnv  string
 	only       *regexp.Regexp
 	algorithms bool
 }
@@ -103,6 +104,7 @@ func main() {
 	flag.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
 	flag.BoolVar(&c.keep, "keep", false, "keep the data dir")
 	flag.BoolVar(&c.algorithms, "algorithms", true, "also measure consumer tokens signed with ES256, EdDSA and RS256 (a server each) and raw RSA-2048 signing")
+	flag.StringVar(&c.serverEnv, "server-env", "", "more environment for the servers, space-separated NAME=VALUE (e.g. GOMEMLIMIT=80MiB)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for gatehouse serve, space-separated")
 	only := flag.String("only", "", "measure only the flows whose name matches this regular expression (and /healthz)")
 	flag.Parse()
@@ -262,7 +264,7 @@ func startServer(c config, env []string, data, addr string, flags []string) (*se
 	args = append(args, flags...)
 	args = append(args, strings.Fields(c.serveFlags)...)
 	cmd := exec.Command(c.bin, args...)
-	cmd.Env = env
+	cmd.Env = append(env, strings.Fields(c.serverEnv)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -491,13 +491,13 @@ func (w *rowWriter) queue(b *pgx.Batch) {
 	if k := len(w.audit); k > 0 {
 		at := make([]pgtype.Timestamptz, k)
 		actor, action, target, outcome, remote, detail := make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k)
-		count := make([]int64, k)
+		count, reqs := make([]int64, k), make([]string, k)
 		for i, e := range w.audit {
-			at[i], actor[i], action[i], target[i], outcome[i], remote[i], detail[i], count[i] =
-				ts(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, int64(max(e.Count, 1))
+			at[i], actor[i], action[i], target[i], outcome[i], remote[i], detail[i], count[i], reqs[i] =
+				ts(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, int64(max(e.Count, 1)), e.RequestID
 		}
-		b.Queue("INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count) SELECT * FROM unnest("+
-			"$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])",
-			at, actor, action, target, outcome, remote, detail, count)
+		b.Queue("INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, request_id) SELECT * FROM unnest("+
+			"$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])",
+			at, actor, action, target, outcome, remote, detail, count, reqs)
 	}
 }

@@ -23,7 +23,7 @@ type pendingChange struct {
 	at      int64
 }
 
-// appendChunk bounds the rows of one INSERT (8 columns each: well within
+// appendChunk bounds the rows of one INSERT (9 columns at most: well within
 // SQLite's limit on bound parameters).
 const appendChunk = 64
 
@@ -49,7 +49,7 @@ func (a *appends) query(table, n int) string {
 	case tableChanges:
 		head, row = "INSERT INTO changes (kind, key, op, at) VALUES ", "(?, ?, ?, ?)"
 	case tableAudit:
-		head, row = "INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)"
+		head, row = "INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, request_id) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	}
 	q := head + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 	if a.queries == nil {
@@ -83,7 +83,7 @@ func (t *wtx) flush() error {
 		n := min(len(rest), appendChunk)
 		args := a.args[:0]
 		for _, e := range rest[:n] {
-			args = append(args, dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1))
+			args = append(args, dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1), e.RequestID)
 		}
 		a.args = args
 		if _, err := t.exec(a.query(tableAudit, n), args...); err != nil {

@@ -79,7 +79,7 @@ var concurrencyTests = []test{
 		errs := parallel(n, func(i int) error {
 			x := session(fmt.Sprintf("t%03d", i), int64(1+i%4), "", time.Duration(i)*time.Millisecond)
 			ns := store.NewSession{Session: x, Audit: []gatehouse.AuditEvent{{At: at(0), Actor: "consumer:x", Action: "token.issue",
-				Target: "session:" + x.ID, Outcome: gatehouse.OutcomeSuccess}}}
+				Target: "session:" + x.ID, Outcome: gatehouse.OutcomeSuccess, RequestID: "req-" + x.ID}}}
 			if i%4 < 2 {
 				ns.MaxSessions = max // principals 1 and 2 are capped
 			}
@@ -140,6 +140,11 @@ var concurrencyTests = []test{
 		must(t, err)
 		if len(evs) != n-1 {
 			t.Fatalf("%d token.issue events, want %d", len(evs), n-1)
+		}
+		for _, e := range evs {
+			if e.RequestID != "req-"+strings.TrimPrefix(e.Target, "session:") {
+				t.Fatalf("event %+v: request id %q", e, e.RequestID)
+			}
 		}
 	}},
 	{"RefreshRace", func(t *testing.T, s store.Store) {

@@ -544,9 +544,11 @@ func (e *env) failover() error {
 					resp.Body.Close()
 					st = strconv.Itoa(resp.StatusCode)
 					if resp.StatusCode == 200 {
-						var v struct{ SessionId string }
+						var v struct {
+							SessionID string `json:"SessionId"`
+						}
 						if json.Unmarshal(b, &v) == nil {
-							sid = v.SessionId
+							sid = v.SessionID
 						}
 					}
 				}

@@ -392,11 +392,11 @@ func (s *Store) createTogether(live []*createOp) ([][]string, error) {
 		}
 	}
 
-	// Everything, in the order it came: a create's session, its feed entry
-	// and audit events, then those of the sessions it ended.
+	// Everything, in the order it came: a create's session and audit
+	// events, then the feed entries and audit events of the sessions it
+	// ended.
 	for i, o := range live {
 		w.session(o.n)
-		w.change("session", o.n.Session.ID, "create")
 		w.audit = append(w.audit, o.n.Audit...)
 		for _, v := range victims[i] {
 			w.change("session", v.id, "end")
@@ -487,7 +487,9 @@ func (w *rowWriter) queue(b *pgx.Batch) {
 		b.Queue("INSERT INTO refresh_tokens (hash, session_id, spent) SELECT h, id, false FROM unnest($1::bytea[], $2::text[]) AS t(h, id)",
 			w.rhashes, w.rids)
 	}
-	b.Queue("INSERT INTO changes (kind, key, op) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])", w.kinds, w.ckeys, w.cops)
+	if len(w.kinds) > 0 {
+		b.Queue("INSERT INTO changes (kind, key, op) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])", w.kinds, w.ckeys, w.cops)
+	}
 	if k := len(w.audit); k > 0 {
 		at := make([]pgtype.Timestamptz, k)
 		actor, action, target, outcome, remote, detail := make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k)

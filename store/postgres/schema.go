@@ -226,8 +226,8 @@ ALTER TABLE audit ADD COLUMN request_id text NOT NULL DEFAULT '';
 `,
 	// 6: tell the replicas that LISTEN on gatehouse_feed when the feed has
 	// new entries (the payload is the schema; see Store.Notify), at the
-	// commit that adds them. Session creates are not announced: no replica
-	// acts on them, and there is one for every token issued.
+	// commit that adds them. Session creates (which older versions wrote to
+	// the feed) are not announced: no replica acts on them.
 	`
 CREATE FUNCTION changes_notify() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN

@@ -95,7 +95,6 @@ func (s *Store) queueCreate(b *pgx.Batch, n *store.NewSession) (capQ *pgx.Queued
 	if len(n.RefreshHash) > 0 {
 		b.Queue("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES ($1, $2, false)", n.RefreshHash, x.ID)
 	}
-	b.Queue("INSERT INTO changes (kind, key, op) VALUES ('session', $1, 'create')", x.ID)
 	for i := range n.Audit {
 		b.Queue(insertAuditSQL, auditArgs(&n.Audit[i])...)
 	}

@@ -78,9 +78,6 @@ func createSession(tx *wtx, n *store.NewSession) ([]string, error) {
 			return nil, writeErr(what(" refresh token"), err)
 		}
 	}
-	if err := tx.change(gatehouse.ChangeSession, x.ID, gatehouse.OpCreate); err != nil {
-		return nil, writeErr(what(""), err)
-	}
 	seq, err := res.LastInsertId()
 	if err != nil {
 		return nil, writeErr(what(""), err)

@@ -542,8 +542,6 @@ func (t *wtx) change(kind gatehouse.ChangeKind, key, op string) error {
 	// Every token issued writes session entries: for those, kind and op are
 	// in the statement text, which spares binding two strings.
 	switch {
-	case kind == gatehouse.ChangeSession && op == gatehouse.OpCreate:
-		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES ('session', ?, 'create', ?)", key, at)
 	case kind == gatehouse.ChangeSession && op == gatehouse.OpEnd:
 		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES ('session', ?, 'end', ?)", key, at)
 	default:

@@ -87,9 +87,10 @@ type Notifier interface {
 }
 
 // minNotifiedGap spaces the polls that notifications ask for: under a
-// stream of changes one poll reads many, and the feed is not read hundreds
-// of times a second.
-const minNotifiedGap = 5 * time.Millisecond
+// stream of changes (one principal's sessions ended by its cap, a token
+// at a time) one poll reads many, and the feed is not read hundreds of
+// times a second by every replica.
+const minNotifiedGap = 20 * time.Millisecond
 
 // Poke makes the follower poll now rather than at the next tick (used after
 // a local write whose effect listeners should see at once).

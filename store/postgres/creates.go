@@ -24,19 +24,26 @@ import (
 // instead, as one transaction in one batch (pipelined: BEGIN, the
 // statements, COMMIT in one round trip), with up to createsInFlight such
 // transactions at once on their own connections. The sessions without a
-// cap are written with one multi-row INSERT per table. Those with a cap go
-// one after another, in the order they came, so that each counts the ones
-// before it exactly as on its own, in transactions of their own, one at a
-// time: a principal's creates take turns on its lock anyway, so while one
-// transaction holds it the next ones gather into the following
-// transaction rather than into several that would wait for each other.
+// cap are written with one multi-row INSERT per table. Those with a cap
+// are worked out one after another, in the order they came, so that each
+// counts the ones before it exactly as on its own; they go in lanes of
+// their own by principal, one transaction at a time in each lane: a
+// principal's creates take turns on its lock anyway, so while one
+// transaction holds it the next ones gather into the following transaction
+// rather than into several that would wait for each other, and other
+// principals go on in the other lanes.
 
 const (
 	// maxCreates bounds the creates of one transaction.
 	maxCreates = 256
 	// createsInFlight bounds the transactions of creates without a cap at
-	// once; those with a cap run one at a time.
+	// once.
 	createsInFlight = 4
+	// cappedLanes is the number of lanes of creates with a cap: many
+	// principals spread over them, mostly one create per transaction (as
+	// fast as on their own), while one busy principal's creates gather into
+	// large transactions in its lane.
+	cappedLanes = 16
 )
 
 type createOp struct {
@@ -53,11 +60,12 @@ type createResult struct {
 }
 
 type creates struct {
-	s            *Store
-	free, capped lane
-	closing      chan struct{}
-	wg, runners  sync.WaitGroup
-	once         sync.Once
+	s           *Store
+	free        lane
+	capped      [cappedLanes]lane
+	closing     chan struct{}
+	wg, runners sync.WaitGroup
+	once        sync.Once
 }
 
 // A lane gathers creates into transactions, up to cap(slots) at once.
@@ -68,10 +76,11 @@ type lane struct {
 
 func newCreates(s *Store) *creates {
 	c := &creates{s: s, closing: make(chan struct{}),
-		free:   lane{ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, createsInFlight)},
-		capped: lane{ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, 1)}}
-	for _, l := range []*lane{&c.free, &c.capped} {
-		c.runners.Go(func() { c.run(l) })
+		free: lane{ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, createsInFlight)}}
+	c.runners.Go(func() { c.run(&c.free) })
+	for i := range c.capped {
+		c.capped[i] = lane{ops: make(chan *createOp, maxCreates), slots: make(chan struct{}, 1)}
+		c.runners.Go(func() { c.run(&c.capped[i]) })
 	}
 	return c
 }
@@ -95,7 +104,7 @@ func (c *creates) create(ctx context.Context, n *store.NewSession) ([]string, er
 	l := &c.free
 	if n.MaxSessions > 0 {
 		o.lock = c.s.lockKey("principal", gatehouse.PrincipalKey(n.Session.ConsumerUID, n.Session.Username))
-		l = &c.capped
+		l = &c.capped[uint64(o.lock)%cappedLanes]
 	}
 	select {
 	case l.ops <- o:
@@ -174,12 +183,13 @@ func (s *Store) createBatch(batch []*createOp) {
 		}
 		live = append(live, o)
 	}
-	switch len(live) {
-	case 0:
+	if len(live) == 0 {
 		return
-	case 1:
-		ended, err := s.createOne(live[0].ctx, live[0].n)
-		live[0].done <- createResult{ended, err}
+	}
+	if live[0].n.MaxSessions > 0 && distinctLocks(live) {
+		// A transaction together saves these creates nothing but a commit
+		// each, and costs them a round trip and running one at a time.
+		s.createEach(live)
 		return
 	}
 	ended, err := s.createTogether(live)
@@ -191,8 +201,13 @@ func (s *Store) createBatch(batch []*createOp) {
 	}
 	// One create may have failed them all (a session id or refresh token
 	// already stored): each again on its own, so that only it fails.
+	s.createEach(live)
+}
+
+// createEach runs each create on its own, at once.
+func (s *Store) createEach(ops []*createOp) {
 	var wg sync.WaitGroup
-	for _, o := range live {
+	for _, o := range ops {
 		wg.Go(func() {
 			ended, err := s.createOne(o.ctx, o.n)
 			o.done <- createResult{ended, err}
@@ -200,6 +215,25 @@ func (s *Store) createBatch(batch []*createOp) {
 	}
 	wg.Wait()
 }
+
+// distinctLocks reports whether no two creates of ops (all with a cap)
+// are of one principal.
+func distinctLocks(ops []*createOp) bool {
+	seen := make(map[int64]bool, len(ops))
+	for _, o := range ops {
+		if seen[o.lock] {
+			return false
+		}
+		seen[o.lock] = true
+	}
+	return true
+}
+
+// quietFeedSQL keeps the feed entries of the sessions a cap ends from
+// being announced (see migration 6): one principal over its cap ends a
+// session with every token, and NOTIFY would serialize those commits across
+// the cluster. Other replicas learn of them at their next poll.
+const quietFeedSQL = "SELECT set_config('gatehouse.quiet_feed', 'on', true)"
 
 // openSQL reads a principal's open sessions, from its lower bound on (see
 // capSQL), for the cap of the creates of a batch.
@@ -298,6 +332,7 @@ func (s *Store) createTogether(live []*createOp) ([][]string, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	if len(groups) > 0 {
+		b.Queue(quietFeedSQL)
 		for _, g := range groups {
 			b.Queue("SELECT pg_advisory_xact_lock($1)", g.lock)
 			g.q = b.Queue(openSQL, g.uid, g.key)

@@ -89,6 +89,9 @@ func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string
 // nil, is the cap's statement, whose rows are the ended sessions.
 func (s *Store) queueCreate(b *pgx.Batch, n *store.NewSession) (capQ *pgx.QueuedQuery) {
 	x := &n.Session
+	if n.MaxSessions > 0 {
+		b.Queue(quietFeedSQL)
+	}
 	b.Queue("INSERT INTO sessions ("+sessionCols+", username_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
 		x.ID, x.Username, x.ConsumerUID, x.Flow, x.Scope, dbTime(x.CreatedAt), dbTime(x.ExpiresAt), dbTime(x.EndedAt),
 		x.EndReason, x.RemoteAddr, lower(x.Username))

@@ -66,6 +66,7 @@ type flow struct {
 	requests, failed int64
 	elapsed          time.Duration
 	cpuTicks         int64
+	faults           int64 // the server's minor page faults
 	busy, all        int64 // machine-wide ticks from /proc/stat
 	statuses         map[int]int64
 	rates            []float64
@@ -437,7 +438,7 @@ func withRef(f *flow, ref string, target float64) *flow {
 
 // measure runs one window of f and adds it to f's totals.
 func measure(c config, f *flow, pid int) error {
-	t0, err := cpuTicks(pid)
+	t0, f0, err := procStat(pid)
 	if err != nil {
 		return err
 	}
@@ -467,10 +468,11 @@ func measure(c config, f *flow, pid int) error {
 			fmt.Fprintf(os.Stderr, "floor: %s: %d× %s\n", f.name, k, m)
 		}
 	}
-	t1, err := cpuTicks(pid)
+	t1, f1, err := procStat(pid)
 	if err != nil {
 		return err
 	}
+	f.faults += f1 - f0
 	b1, a1 := machineTicks()
 	f.busy += b1 - b0
 	f.all += a1 - a0
@@ -504,20 +506,27 @@ func runRaw(op func(), conc int, d time.Duration) (int64, time.Duration) {
 
 // cpuTicks is the process's user + system time in clock ticks.
 func cpuTicks(pid int) (int64, error) {
+	t, _, err := procStat(pid)
+	return t, err
+}
+
+// procStat reads the process's user + system ticks and minor page faults.
+func procStat(pid int) (ticks, minflt int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(b, ')')
 	fs := strings.Fields(string(b[i+1:]))
-	// fs[0] is field 3 (state); utime and stime are fields 14 and 15.
+	// fs[0] is field 3 (state); minflt is field 10, utime and stime 14 and 15.
+	f, err0 := strconv.ParseInt(fs[7], 10, 64)
 	u, err1 := strconv.ParseInt(fs[11], 10, 64)
-	s, err2 := strconv.ParseInt(fs[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("reading /proc/%d/stat", pid)
+	st, err2 := strconv.ParseInt(fs[12], 10, 64)
+	if err0 != nil || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("reading /proc/%d/stat", pid)
 	}
-	return u + s, nil
+	return u + st, f, nil
 }
 
 // machineTicks is the machine's busy and total ticks (the first line of
@@ -566,17 +575,18 @@ func loadAvg() string {
 const peakRSSTarget = 96 << 10 // KiB
 
 type row struct {
-	Flow        string    `json:"flow"`
-	Requests    int64     `json:"requests"`
-	Rate        float64   `json:"rate"`
-	Rates       []float64 `json:"window_rates"`
-	CPUPerReqUS float64   `json:"server_cpu_us_per_request,omitempty"`
-	Ref         string    `json:"ratio_to,omitempty"`
-	Ratio       float64   `json:"ratio,omitempty"`
-	Target      float64   `json:"target,omitempty"`
-	Failed      int64     `json:"non_2xx"`
-	MachineBusy float64   `json:"machine_busy"`
-	OK          bool      `json:"ok"`
+	Flow         string    `json:"flow"`
+	Requests     int64     `json:"requests"`
+	Rate         float64   `json:"rate"`
+	Rates        []float64 `json:"window_rates"`
+	CPUPerReqUS  float64   `json:"server_cpu_us_per_request,omitempty"`
+	Ref          string    `json:"ratio_to,omitempty"`
+	Ratio        float64   `json:"ratio,omitempty"`
+	Target       float64   `json:"target,omitempty"`
+	Failed       int64     `json:"non_2xx"`
+	MachineBusy  float64   `json:"machine_busy"`
+	FaultsPerReq float64   `json:"server_page_faults_per_request,omitempty"`
+	OK           bool      `json:"ok"`
 }
 
 func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took time.Duration) bool {
@@ -593,6 +603,7 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 		}
 		if f.raw == nil && f.requests > 0 {
 			r.CPUPerReqUS = float64(f.cpuTicks) / ticksPerSecond * 1e6 / float64(f.requests)
+			r.FaultsPerReq = float64(f.faults) / float64(f.requests)
 		}
 		if ref := byName[f.ref]; ref != nil && ref.rate() > 0 {
 			r.Ref, r.Ratio = f.ref, f.rate()/ref.rate()
@@ -619,7 +630,7 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 	fmt.Printf("gatehouse floor: %s, %d rounds of %s windows, -c %d (password -c %d), %.0f s\n",
 		time.Now().UTC().Format(time.RFC3339), c.rounds, c.window, c.conc, c.pwConc, took.Seconds())
 	fmt.Printf("load average (1, 5, 15 min): before %s, after %s\n\n", load0, load1)
-	fmt.Printf("%-34s %10s %10s %9s %9s %8s %5s %s\n", "flow", "req/s", "cpu µs/req", "ratio", "target", "non-2xx", "busy", "")
+	fmt.Printf("%-34s %10s %10s %8s %9s %9s %8s %5s %s\n", "flow", "req/s", "cpu µs/req", "faults", "ratio", "target", "non-2xx", "busy", "")
 	for _, r := range rows {
 		ratio, target := "", ""
 		if r.Ref != "" {
@@ -636,7 +647,11 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 		if !r.OK {
 			mark = "FAIL"
 		}
-		fmt.Printf("%-34s %10.1f %10s %9s %9s %8d %4.0f%% %s\n", r.Flow, r.Rate, cpu, ratio, target, r.Failed, 100*r.MachineBusy, mark)
+		faults := ""
+		if r.FaultsPerReq > 0 {
+			faults = fmt.Sprintf("%.1f", r.FaultsPerReq)
+		}
+		fmt.Printf("%-34s %10.1f %10s %8s %9s %9s %8d %4.0f%% %s\n", r.Flow, r.Rate, cpu, faults, ratio, target, r.Failed, 100*r.MachineBusy, mark)
 	}
 	mark := ""
 	if !rssOK {
@@ -645,6 +660,6 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 	fmt.Printf("\nserver peak RSS %.1f MiB (target ≤ %d MiB), at the end %.1f MiB%s\n",
 		float64(hwm)/1024, peakRSSTarget>>10, float64(rss)/1024, mark)
 	fmt.Println("ratios: each flow's rate over all its windows to /healthz's; the password grant's to raw argon2id at the same concurrency")
-	fmt.Println("cpu µs/req: the server's user + system time per request; busy: the whole machine's CPU in use during the flow's windows")
+	fmt.Println("cpu µs/req: the server's user + system time per request; faults: its minor page faults per request; busy: the whole machine's CPU in use during the flow's windows")
 	return ok
 }

@@ -504,12 +504,6 @@ func runRaw(op func(), conc int, d time.Duration) (int64, time.Duration) {
 	return n.Load(), time.Since(start)
 }
 
-// cpuTicks is the process's user + system time in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	t, _, err := procStat(pid)
-	return t, err
-}
-
 // procStat reads the process's user + system ticks and minor page faults.
 func procStat(pid int) (ticks, minflt int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -1,6 +1,7 @@
 package oauth2
 
 import (
+	"bytes"
 	"encoding/base64"
 	"mime"
 	"net/http"
@@ -49,7 +50,16 @@ func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
 			return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", gatehouse.Clip(cs, 64))
 		}
 	}
-	vals, err := url.ParseQuery(string(body))
+	if bytes.IndexAny(body, "%+;") < 0 {
+		// Nothing escaped (a token, a UUID key): no unescaping to do.
+		return plainForm(string(body))
+	}
+	return queryForm(string(body))
+}
+
+// queryForm is ParseForm of any body, with url.ParseQuery.
+func queryForm(body string) (Form, *gatehouse.Error) {
+	vals, err := url.ParseQuery(body)
 	if err != nil {
 		return nil, gatehouse.ErrInvalidRequest("the form body cannot be parsed: %s", formErr(err))
 	}
@@ -59,6 +69,42 @@ func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
 			return nil, gatehouse.ErrInvalidRequest("%s is given %d times; every parameter may appear once (RFC 6749 §3.2)", paramName(k), len(vs))
 		}
 		v := vs[0]
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, gatehouse.ErrInvalidRequest("%s is not valid UTF-8", paramName(k))
+		}
+		if len(v) > maxValueLen {
+			return nil, gatehouse.ErrInvalidRequest("%s is longer than %d bytes", paramName(k), maxValueLen)
+		}
+		if v != "" {
+			f[k] = v
+		}
+	}
+	return f, nil
+}
+
+// plainForm is ParseForm of a body without escapes or semicolons, with
+// the same answers, without url.ParseQuery's map of slices.
+func plainForm(q string) (Form, *gatehouse.Error) {
+	count := make(map[string]int, 8)
+	for rest := q; rest != ""; {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "&")
+		if kv != "" {
+			k, _, _ := strings.Cut(kv, "=")
+			count[k]++
+		}
+	}
+	f := make(Form, len(count))
+	for rest := q; rest != ""; {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "&")
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if n := count[k]; n > 1 {
+			return nil, gatehouse.ErrInvalidRequest("%s is given %d times; every parameter may appear once (RFC 6749 §3.2)", paramName(k), n)
+		}
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
 			return nil, gatehouse.ErrInvalidRequest("%s is not valid UTF-8", paramName(k))
 		}

@@ -50,7 +50,7 @@ func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
 			return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", gatehouse.Clip(cs, 64))
 		}
 	}
-	if bytes.IndexAny(body, "%+;") < 0 {
+	if !bytes.ContainsAny(body, "%+;") {
 		// Nothing escaped (a token, a UUID key): no unescaping to do.
 		return plainForm(string(body))
 	}

@@ -2,11 +2,16 @@ package app_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -260,4 +265,77 @@ func BenchmarkPasswordGrantRate(b *testing.B) {
 			b.ReportMetric(grants/hashes, "ratio")
 		})
 	}
+}
+
+// BenchmarkSigningPaths measures P21 consumer-token issuance through the
+// HTTP handler (no network: key check, signing, one durable session write)
+// with each signing algorithm, next to raw RSA-2048 signing
+// (rsa.SignPKCS1v15 of a SHA-256, what RS256 costs alone), at the same
+// concurrency. They alternate in windows of 256 operations (64 for the RSA
+// ones), b.N rounds; it reports each rate, ES256 and EdDSA against RS256,
+// and RS256 against raw RSA:
+//
+//	go test -run '^$' -bench SigningPaths -benchtime 20x ./app/
+func BenchmarkSigningPaths(b *testing.B) {
+	algs := []string{token.HS256, token.ES256, token.EdDSA, token.RS256}
+	issue := map[string]func(int){}
+	for _, alg := range algs {
+		e := apptest.New(b, func(c *app.Config) { c.SQLiteSync = "full"; c.Auth.ConsumerTokenAlg = alg })
+		_, key := e.AddConsumer(admin.NewConsumer{Name: "bench", Scope: "/api"})
+		body := `{"GrantType":"client_credentials","ClientSecret":"` + key + `"}`
+		issue[alg] = func(int) { post(b, e.App.Handler, body) }
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("a token's header and claims"))
+	rawRSA := func(int) {
+		if _, err := rsa.SignPKCS1v15(nil, rk, crypto.SHA256, sum[:]); err != nil {
+			b.Error(err)
+		}
+	}
+	run := func(c, n int, op func(int)) time.Duration {
+		var left atomic.Int64
+		left.Store(int64(n))
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range c {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					op(w)
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	c := 4 * runtime.GOMAXPROCS(0)
+	took := map[string]time.Duration{}
+	count := map[string]int{}
+	b.ResetTimer()
+	for i := range b.N {
+		kinds := append(slices.Clone(algs), "rsa")
+		for k := range kinds {
+			kind := kinds[(i+k)%len(kinds)]
+			n, op := 256, issue[kind]
+			if kind == "rsa" {
+				op = rawRSA
+			}
+			if kind == "rsa" || kind == token.RS256 {
+				n = 64
+			}
+			took[kind] += run(c, n, op)
+			count[kind] += n
+		}
+	}
+	b.StopTimer()
+	rate := func(kind string) float64 { return float64(count[kind]) / took[kind].Seconds() }
+	for _, alg := range algs {
+		b.ReportMetric(rate(alg), alg+"/s")
+	}
+	b.ReportMetric(rate("rsa"), "raw-rsa/s")
+	b.ReportMetric(rate(token.ES256)/rate(token.RS256), "ES256/RS256")
+	b.ReportMetric(rate(token.EdDSA)/rate(token.RS256), "EdDSA/RS256")
+	b.ReportMetric(rate(token.RS256)/rate("rsa"), "RS256/raw-rsa")
 }

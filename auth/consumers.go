@@ -3,6 +3,8 @@ package auth
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"hash"
+	"sync"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/masterkey"
@@ -16,11 +18,15 @@ import (
 // not let anyone test guesses.
 type ConsumerKeys struct {
 	secret []byte
+	// macs are keyed HMAC states, reused: every token request hashes a key.
+	macs sync.Pool
 }
 
 // NewConsumerKeys derives the hashing secret from the master key.
 func NewConsumerKeys(mk *masterkey.Key) *ConsumerKeys {
-	return &ConsumerKeys{secret: mk.Derive("gatehouse consumer-key hmac v1", 32)}
+	k := &ConsumerKeys{secret: mk.Derive("gatehouse consumer-key hmac v1", 32)}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.secret) }
+	return k
 }
 
 // New returns a fresh consumer key.
@@ -34,9 +40,12 @@ func (k *ConsumerKeys) New() (string, error) {
 
 // Hash returns the stored form of a consumer key.
 func (k *ConsumerKeys) Hash(key string) []byte {
-	m := hmac.New(sha256.New, k.secret)
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(key))
-	return m.Sum(nil)
+	sum := m.Sum(make([]byte, 0, sha256.Size))
+	k.macs.Put(m)
+	return sum
 }
 
 // EffectiveScope is a consumer's scope as tokens and responses carry it:

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,14 +59,38 @@ type Hasher struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	// The memory of finished hashes goes back to the system once the
+	// hasher has been idle for idleRelease (see NewHasher).
+	idleTimer *time.Timer
+	release   func()
 }
+
+// idleRelease is how long the hasher waits, idle, before handing the memory
+// of its last hashes back to the system: long enough that a steady stream of
+// sign-ins reuses it, short enough that a burst (or the demo user of --dev)
+// does not keep p.Memory per slot resident for good.
+const idleRelease = 2 * time.Second
 
 // NewHasher returns a hasher that creates hashes with p and runs at most
 // GOMAXPROCS hash computations at once (each holds p.Memory KiB). argon2id
 // is memory-bound: more at once than there are CPUs only makes each slower
 // (measured: 74 hashes/s with 2 at once on 2 CPUs, 64/s with 4).
+//
+// Each computation allocates p.Memory KiB afresh, which Go's collector
+// frees but the runtime keeps mapped; when no check has run for two
+// seconds the hasher returns it to the system (debug.FreeOSMemory), so
+// that an idle server holds none of it.
 func NewHasher(p Params) *Hasher {
-	return &Hasher{p: p, turns: newTurns(runtime.GOMAXPROCS(0))}
+	h := &Hasher{p: p, turns: newTurns(runtime.GOMAXPROCS(0)), release: debug.FreeOSMemory}
+	h.idleTimer = time.AfterFunc(time.Hour, func() {
+		if h.turns.idleNow() {
+			h.release()
+		}
+	})
+	h.idleTimer.Stop()
+	h.turns.idle = func() { h.idleTimer.Reset(idleRelease) }
+	return h
 }
 
 // ErrTooLong is returned for passwords over MaxLen bytes.

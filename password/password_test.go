@@ -368,3 +368,28 @@ func TestIsHash(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleReleasesMemory: once the last check ends, the hasher hands its
+// memory back to the system (after idleRelease; here the timer is fired).
+func TestIdleReleasesMemory(t *testing.T) {
+	h := NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	released := make(chan struct{}, 8)
+	h.release = func() { released <- struct{}{} }
+	if _, err := h.Hash(context.Background(), "pw"); err != nil {
+		t.Fatal(err)
+	}
+	h.idleTimer.Reset(0)
+	<-released
+	// Busy: a check holds a slot, so the timer does not release.
+	k, err := h.turns.acquire(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.turns.idleNow() {
+		t.Fatal("idle while a check runs")
+	}
+	h.turns.release(k)
+	if !h.turns.idleNow() {
+		t.Fatal("not idle after the last check ended")
+	}
+}

@@ -16,8 +16,12 @@ import (
 // more waiting. So a flood of checks for one user name holds one slot at
 // most, and any other name waits for at most one check of it.
 type turns struct {
-	mu    sync.Mutex
-	free  int
+	mu   sync.Mutex
+	n    int // slots in all
+	free int
+	// idle, when set, is called (without the lock held) each time the last
+	// running check ends with none waiting.
+	idle  func()
 	busy  map[string]bool      // keys with a check running
 	queue map[string]*keyQueue // keys with checks waiting
 	ready list.List            // of *keyQueue: keys with checks waiting and none running, in turn order
@@ -37,7 +41,8 @@ type waiter struct {
 }
 
 func newTurns(n int) *turns {
-	return &turns{free: max(n, 1), busy: map[string]bool{}, queue: map[string]*keyQueue{}}
+	n = max(n, 1)
+	return &turns{n: n, free: n, busy: map[string]bool{}, queue: map[string]*keyQueue{}}
 }
 
 // acquire waits for key's turn and returns the key to release (a unique one
@@ -90,7 +95,22 @@ func (t *turns) acquire(ctx context.Context, key string) (string, error) {
 // release ends the check of key and hands its slot to the next key in turn.
 func (t *turns) release(key string) {
 	t.mu.Lock()
+	t.releaseLocked(key)
+	idle := t.free == t.n && t.idle != nil
+	t.mu.Unlock()
+	if idle {
+		t.idle()
+	}
+}
+
+// idleNow reports whether no check runs or waits.
+func (t *turns) idleNow() bool {
+	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.free == t.n
+}
+
+func (t *turns) releaseLocked(key string) {
 	delete(t.busy, key)
 	t.free++
 	if q := t.queue[key]; q != nil && q.elem == nil {

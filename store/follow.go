@@ -77,6 +77,21 @@ func (f *Follower) Revision() int64 {
 	return f.rev
 }
 
+// Notifier is a Feed that can tell when it may have new entries
+// (PostgreSQL's LISTEN/NOTIFY). A Follower of one polls when told, and at
+// its interval all the same, in case a notification is lost.
+type Notifier interface {
+	// Notify calls wake (which returns at once) whenever the feed may have
+	// new entries, until ctx ends.
+	Notify(ctx context.Context, wake func())
+}
+
+// minNotifiedGap spaces the polls that notifications ask for: under a
+// stream of changes (one principal's sessions ended by its cap, a token
+// at a time) one poll reads many, and the feed is not read hundreds of
+// times a second by every replica.
+const minNotifiedGap = 20 * time.Millisecond
+
 // Poke makes the follower poll now rather than at the next tick (used after
 // a local write whose effect listeners should see at once).
 func (f *Follower) Poke() {
@@ -86,17 +101,32 @@ func (f *Follower) Poke() {
 	}
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends: at the interval, when poked, and when the
+// feed says it has new entries (Notifier).
 func (f *Follower) Run(ctx context.Context) {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
+	if n, ok := f.feed.(Notifier); ok {
+		go n.Notify(ctx, f.Poke)
+	}
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-f.wake:
+			if d := minNotifiedGap - time.Since(last); d > 0 {
+				gap := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					gap.Stop()
+					return
+				case <-gap.C:
+				}
+			}
 		}
+		last = time.Now()
 		f.Poll(ctx)
 	}
 }

@@ -363,7 +363,9 @@ func LockoutUntil(since, nth, closed time.Time, window time.Duration) time.Time 
 
 // Feed is the change feed: every change to sessions, users, roles,
 // consumers, keys or the catalog appends an entry with a growing revision, in
-// the same transaction as the change itself.
+// the same transaction as the change itself. The creation of a session is
+// the one change without an entry: no process acts on it (a session nobody
+// has seen needs no cache dropped), and every token issued makes one.
 type Feed interface {
 	// LastRevision is the newest revision (0 for an empty feed).
 	LastRevision(ctx context.Context) (int64, error)

@@ -9,8 +9,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/wire"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -61,6 +63,31 @@ func (c Claims) wire() *wireClaims {
 		Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(), Nbf: c.NotBefore.Unix(),
 		Jti: c.ID, SessionID: c.SessionID, ConsumerUID: c.ConsumerUID,
 	}
+}
+
+// appendJSON appends the claims as encoding/json writes wireClaims.
+func (c Claims) appendJSON(b []byte) []byte {
+	b = append(b, `{"iss":`...)
+	b = wire.AppendJSONString(b, c.Issuer)
+	b = append(b, `,"sub":`...)
+	b = wire.AppendJSONString(b, c.Subject)
+	b = append(b, `,"aud":`...)
+	b = wire.AppendJSONString(b, c.Audience)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.ExpiresAt.Unix(), 10)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, c.IssuedAt.Unix(), 10)
+	b = append(b, `,"nbf":`...)
+	b = strconv.AppendInt(b, c.NotBefore.Unix(), 10)
+	b = append(b, `,"jti":`...)
+	b = wire.AppendJSONString(b, c.ID)
+	b = append(b, `,"P21.SessionId":`...)
+	b = wire.AppendJSONString(b, c.SessionID)
+	if c.ConsumerUID != "" {
+		b = append(b, `,"P21.ConsumerUid":`...)
+		b = wire.AppendJSONString(b, c.ConsumerUID)
+	}
+	return append(b, '}')
 }
 
 func (c *wireClaims) claims() *Claims {

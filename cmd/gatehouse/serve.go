@@ -193,6 +193,7 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 			return err
 		}
 	}
+	app.LimitMemory()
 	a, err := app.New(ctx, cfg, log, nil)
 	if err != nil {
 		ln.Close()

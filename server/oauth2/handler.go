@@ -246,10 +246,14 @@ func (h *Handler) issued(w http.ResponseWriter, label string, iss *issue.Issued)
 	if h.Observe != nil {
 		h.Observe(label, "issued")
 	}
-	render.Write(w, render.JSON, http.StatusOK, TokenResponse{
-		AccessToken: iss.AccessToken, TokenType: "bearer", ExpiresIn: iss.ExpiresIn,
-		Scope: iss.Session.Scope, RefreshToken: iss.RefreshToken,
-	}, nil)
+	// TokenResponse, field by field.
+	o := render.NewObject()
+	o.String("access_token", iss.AccessToken)
+	o.String("token_type", "bearer")
+	o.Int("expires_in", iss.ExpiresIn)
+	o.String("scope", iss.Session.Scope)
+	o.StringOmitEmpty("refresh_token", iss.RefreshToken)
+	render.WriteObject(w, http.StatusOK, o)
 }
 
 // IntrospectionResponse is the RFC 7662 body; an inactive token is
@@ -276,13 +280,23 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		h.failErr(w, r, flow, err)
 		return
 	}
-	body := IntrospectionResponse{Active: in.Active}
+	// IntrospectionResponse, field by field.
+	o := render.NewObject()
+	o.Bool("active", in.Active)
 	if in.Active {
-		body = IntrospectionResponse{Active: true, Scope: in.Scope, ClientID: in.ClientID, Username: in.Subject,
-			TokenType: in.TokenType, Exp: unix(in.ExpiresAt), Iat: unix(in.IssuedAt), Nbf: unix(in.NotBefore),
-			Sub: in.Subject, Iss: in.Issuer, Jti: in.JTI, Sid: in.SessionID}
+		o.StringOmitEmpty("scope", in.Scope)
+		o.StringOmitEmpty("client_id", in.ClientID)
+		o.StringOmitEmpty("username", in.Subject)
+		o.StringOmitEmpty("token_type", in.TokenType)
+		o.IntOmitEmpty("exp", unix(in.ExpiresAt))
+		o.IntOmitEmpty("iat", unix(in.IssuedAt))
+		o.IntOmitEmpty("nbf", unix(in.NotBefore))
+		o.StringOmitEmpty("sub", in.Subject)
+		o.StringOmitEmpty("iss", in.Issuer)
+		o.StringOmitEmpty("jti", in.JTI)
+		o.StringOmitEmpty("sid", in.SessionID)
 	}
-	render.Write(w, render.JSON, http.StatusOK, body, nil)
+	render.WriteObject(w, http.StatusOK, o)
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package oauth2
 
 import (
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -166,6 +167,24 @@ func FuzzParseBasic(f *testing.F) {
 		}
 		if u, err := url.QueryUnescape(b.RawSecret); err == nil && u != b.Secret || err != nil && b.Secret != b.RawSecret {
 			t.Fatalf("secret %q from %q", b.Secret, b.RawSecret)
+		}
+	})
+}
+
+// FuzzPlainForm: a body without escapes or semicolons is read as
+// url.ParseQuery reads it.
+func FuzzPlainForm(f *testing.F) {
+	for _, s := range []string{"grant_type=client_credentials", "token=abc&token=def", "a&&b=&=c", "token=x&token_type_hint=access_token", "k=\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if strings.ContainsAny(body, "%+;") {
+			return
+		}
+		fast, fe := plainForm(body)
+		slow, se := queryForm(body)
+		if (fe == nil) != (se == nil) || fe == nil && !maps.Equal(fast, slow) {
+			t.Fatalf("%q: plain %v, %v; query %v, %v", body, fast, fe, slow, se)
 		}
 	})
 }

@@ -230,6 +230,16 @@ type XMLResponse struct {
 }
 
 func writeUser(w http.ResponseWriter, f render.Format, iss *issue.Issued) {
+	if f != render.XML {
+		// UserResponse, field by field.
+		o := render.NewObject()
+		o.String("AccessToken", iss.AccessToken)
+		o.String("RefreshToken", iss.RefreshToken)
+		o.Int("ExpiresInSeconds", iss.ExpiresIn)
+		o.String("TokenType", "Bearer")
+		render.WriteObject(w, http.StatusOK, o)
+		return
+	}
 	render.Write(w, f, http.StatusOK,
 		UserResponse{AccessToken: iss.AccessToken, RefreshToken: iss.RefreshToken, ExpiresInSeconds: iss.ExpiresIn, TokenType: "Bearer"},
 		XMLResponse{AccessToken: iss.AccessToken, TokenType: "Bearer", ExpiresIn: iss.ExpiresIn, RefreshToken: iss.RefreshToken})
@@ -245,8 +255,16 @@ func writeConsumer(w http.ResponseWriter, f render.Format, iss *issue.Issued) {
 		})
 		return
 	}
-	render.Write(w, f, http.StatusOK, ConsumerResponse{
-		AccessToken: iss.AccessToken, TokenType: "Bearer", UserName: iss.Session.Username, ExpiresIn: iss.ExpiresIn,
-		RefreshToken: iss.RefreshToken, Scope: iss.Session.Scope, SessionID: iss.Session.ID, ConsumerUID: uid,
-	}, nil)
+	// ConsumerResponse, field by field.
+	o := render.NewObject()
+	o.String("AccessToken", iss.AccessToken)
+	o.String("TokenType", "Bearer")
+	o.String("UserName", iss.Session.Username)
+	o.Int("ExpiresIn", iss.ExpiresIn)
+	o.String("RefreshToken", iss.RefreshToken)
+	o.String("Scope", iss.Session.Scope)
+	o.String("SessionId", iss.Session.ID)
+	o.String("ConsumerUid", uid)
+	o.Null("AppKey")
+	render.WriteObject(w, http.StatusOK, o)
 }

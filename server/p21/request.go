@@ -122,6 +122,122 @@ func parseJSON(body []byte) (Request, *gatehouse.Error) {
 	if !utf8.Valid(body) {
 		return r, gatehouse.ErrInvalidRequest("the request body is not valid UTF-8")
 	}
+	if fields, ok := scanFlat(body); ok {
+		seen := map[string]string{}
+		for _, f := range fields {
+			if e := r.field(seen, f.key, f.null, f.value); e != nil {
+				return r, e
+			}
+		}
+		return r, nil
+	}
+	return parseJSONDecoder(body)
+}
+
+// flatField is a field of a flat JSON object: a string or null.
+type flatField struct {
+	key, value string
+	null       bool
+}
+
+// scanFlat reads the body every client sends, a flat JSON object whose
+// values are strings without escapes or null, without encoding/json's
+// reflection. Anything else (escapes, numbers, nested values, any syntax
+// error) is not ok, and goes to the full decoder, which reads what this
+// reads the same.
+func scanFlat(b []byte) ([]flatField, bool) {
+	i := 0
+	ws := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", false
+		}
+		start := i + 1
+		for j := start; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				i = j + 1
+				return string(b[start:j]), true
+			case c == '\\' || c < 0x20:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	ws()
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i++
+	ws()
+	fields := make([]flatField, 0, 4)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			ws()
+			k, ok := str()
+			if !ok {
+				return nil, false
+			}
+			ws()
+			if i >= len(b) || b[i] != ':' {
+				return nil, false
+			}
+			i++
+			ws()
+			f := flatField{key: k}
+			if i+4 <= len(b) && string(b[i:i+4]) == "null" {
+				f.null, i = true, i+4
+			} else if f.value, ok = str(); !ok {
+				return nil, false
+			}
+			fields = append(fields, f)
+			ws()
+			if i < len(b) && b[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return nil, false
+		}
+	}
+	ws()
+	return fields, i == len(b)
+}
+
+// field applies one field of a JSON body: unknown names are ignored, a
+// known one given twice is refused, null is as if absent.
+func (r *Request) field(seen map[string]string, key string, null bool, v string) *gatehouse.Error {
+	norm := normField(key)
+	name, known := fieldNames[norm]
+	if !known {
+		return nil
+	}
+	if prev, dup := seen[norm]; dup {
+		return gatehouse.ErrInvalidRequest("field %s is given twice (as %q and %q)", name, gatehouse.Clip(prev, 64), gatehouse.Clip(key, 64))
+	}
+	seen[norm] = key
+	if null {
+		return nil
+	}
+	if len(v) > maxFieldLen {
+		return gatehouse.ErrInvalidRequest("field %s is longer than %d bytes", name, maxFieldLen)
+	}
+	r.set(norm, v)
+	return nil
+}
+
+// parseJSONDecoder reads any JSON body with encoding/json.
+func parseJSONDecoder(body []byte) (Request, *gatehouse.Error) {
+	var r Request
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil {

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 func TestParseV2(t *testing.T) {
@@ -269,4 +272,37 @@ func TestJSONBodyWithFormContentType(t *testing.T) {
 	if e == nil || !strings.Contains(e.Description, "set Content-Type: application/json") {
 		t.Fatalf("got %v", e)
 	}
+}
+
+// FuzzScanFlat: whatever the fast reader of flat JSON bodies accepts, it
+// reads as encoding/json does.
+func FuzzScanFlat(f *testing.F) {
+	for _, s := range []string{
+		`{"username": "api_user", "password": "your_password"}`,
+		`{"ClientSecret":"k","GrantType":"client_credentials","UserName":null}`,
+		` { } `, `{"a":"b",}`, `{"username":"a","Username":"b"}`, `{"x":"\u0041"}`, `{"password":"a"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			return
+		}
+		fields, ok := scanFlat(body)
+		if !ok {
+			return
+		}
+		var fast Request
+		var fe *gatehouse.Error
+		seen := map[string]string{}
+		for _, fl := range fields {
+			if fe = fast.field(seen, fl.key, fl.null, fl.value); fe != nil {
+				break
+			}
+		}
+		slow, se := parseJSONDecoder(body)
+		if (fe == nil) != (se == nil) || fe == nil && fast != slow || fe != nil && fe.Description != se.Description {
+			t.Fatalf("%q: fast %+v, %v; decoder %+v, %v", body, fast, fe, slow, se)
+		}
+	})
 }

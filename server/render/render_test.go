@@ -87,3 +87,43 @@ func FuzzPrefersXML(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendString: a string is written exactly as encoding/json writes it.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "<html>&", "tab\tnl\n", "\x00\x1f\x7f", "é", "\u2028", "\xff\xfe", "/api;/p21sdk"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := AppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// TestObjectMatchesEncodingJSON: an Object is the bytes encoding/json
+// writes for the same struct.
+func TestObjectMatchesEncodingJSON(t *testing.T) {
+	type body struct {
+		A string  `json:"a"`
+		B int64   `json:"b"`
+		C string  `json:"c,omitempty"`
+		D bool    `json:"d"`
+		E *string `json:"e"`
+		F int64   `json:"f,omitempty"`
+	}
+	for _, v := range []body{{A: "x<y", B: -3, D: true}, {A: "", B: 0, C: "z\u2028", F: 7}} {
+		o := NewObject()
+		o.String("a", v.A)
+		o.Int("b", v.B)
+		o.StringOmitEmpty("c", v.C)
+		o.Bool("d", v.D)
+		o.Null("e")
+		o.IntOmitEmpty("f", v.F)
+		want, _ := json.Marshal(v)
+		if got := o.Bytes(); string(got) != string(want) {
+			t.Errorf("Object = %s, want %s", got, want)
+		}
+		o.Free()
+	}
+}

@@ -83,6 +83,8 @@ type Store struct {
 	// gatehouse deployments in two schemas of one database do not share locks.
 	schema string
 	from   int // schema version found at Open
+	// creates groups concurrent session creates (creates.go).
+	creates *creates
 }
 
 var _ store.Store = (*Store)(nil)
@@ -135,11 +137,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, s.err(ctx, "read schema", err)
 	}
+	s.creates = newCreates(s)
 	return s, nil
 }
 
 // Close closes every connection. Calling it again does nothing.
 func (s *Store) Close() error {
+	s.creates.close()
 	s.pool.Close()
 	return nil
 }

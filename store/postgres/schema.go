@@ -224,6 +224,24 @@ ALTER TABLE refresh_tokens ADD COLUMN spent_at timestamptz;
 	`
 ALTER TABLE audit ADD COLUMN request_id text NOT NULL DEFAULT '';
 `,
+	// 6: tell the replicas that LISTEN on gatehouse_feed when the feed has
+	// new entries (the payload is the schema; see Store.Notify), at the
+	// commit that adds them. Session creates (which older versions wrote to
+	// the feed) are not announced: no replica acts on them. Nor are the
+	// writes of a transaction that sets gatehouse.quiet_feed (the sessions a
+	// cap ends, see creates.go): NOTIFY serializes the commits of the
+	// transactions that send one, cluster-wide.
+	`
+CREATE FUNCTION changes_notify() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+	PERFORM pg_notify('gatehouse_feed', TG_TABLE_SCHEMA);
+	RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER changes_notify AFTER INSERT ON changes FOR EACH ROW
+	WHEN ((NEW.kind <> 'session' OR NEW.op <> 'create') AND current_setting('gatehouse.quiet_feed', true) IS DISTINCT FROM 'on')
+	EXECUTE FUNCTION changes_notify();
+`,
 }
 
 // currentVersion is the schema version this build migrates to.

@@ -75,29 +75,32 @@ const capSkew = 5 * time.Minute
 // the oldest active sessions (at CreatedAt) beyond MaxSessions are ended with
 // reason cap. The new session itself is never the one ended.
 //
-// It is the hottest write of the store, so it goes to the database as one
-// batch: one round trip, run by the server as one implicit transaction.
-// With a cap, the batch takes the principal's advisory lock before the cap,
-// so creates for one principal take turns across replicas and each counts
-// the sessions of those before it.
+// It is the hottest write of the store, so the creates made at the same
+// time share a transaction (see creates.go). Each goes to the database as
+// part of one batch: one round trip. With a cap, the batch takes the
+// principal's advisory lock before the cap, so creates for one principal
+// take turns across replicas and each counts the sessions of those before
+// it.
 func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string, error) {
+	return s.creates.create(ctx, &n)
+}
+
+// queueCreate queues the statements of one create on b; capQ, when not
+// nil, is the cap's statement, whose rows are the ended sessions.
+func (s *Store) queueCreate(b *pgx.Batch, n *store.NewSession) (capQ *pgx.QueuedQuery) {
 	x := &n.Session
-	what := fmt.Sprintf("session %q", x.ID)
-	qctx, cancel := s.ctx(ctx)
-	defer cancel()
-	b := &pgx.Batch{}
+	if n.MaxSessions > 0 {
+		b.Queue(quietFeedSQL)
+	}
 	b.Queue("INSERT INTO sessions ("+sessionCols+", username_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
 		x.ID, x.Username, x.ConsumerUID, x.Flow, x.Scope, dbTime(x.CreatedAt), dbTime(x.ExpiresAt), dbTime(x.EndedAt),
 		x.EndReason, x.RemoteAddr, lower(x.Username))
 	if len(n.RefreshHash) > 0 {
 		b.Queue("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES ($1, $2, false)", n.RefreshHash, x.ID)
 	}
-	b.Queue("INSERT INTO changes (kind, key, op) VALUES ('session', $1, 'create')", x.ID)
 	for i := range n.Audit {
 		b.Queue(insertAuditSQL, auditArgs(&n.Audit[i])...)
 	}
-	var ended []string
-	var capQ *pgx.QueuedQuery
 	if n.MaxSessions > 0 {
 		keep := n.MaxSessions
 		if x.Active(x.CreatedAt) {
@@ -108,11 +111,23 @@ func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string
 		// every session committed by whoever held it before.
 		b.Queue("SELECT pg_advisory_xact_lock($1)", s.lockKey("principal", gatehouse.PrincipalKey(x.ConsumerUID, x.Username)))
 		now := endTime(x.CreatedAt)
-		ev := store.CapEndEvent(&n, "")
+		ev := store.CapEndEvent(n, "")
 		capQ = b.Queue(capSQL, now, gatehouse.EndCap, x.ConsumerUID, lower(x.Username), x.ID, keep, now.Add(-capSkew),
 			dbTime(ev.At), ev.Actor, ev.Action, ev.Target, ev.Outcome, ev.Remote, ev.Detail)
 	}
+	return capQ
+}
+
+// createOne creates one session in a batch of its own, run by the server
+// as one implicit transaction.
+func (s *Store) createOne(ctx context.Context, n *store.NewSession) ([]string, error) {
+	what := fmt.Sprintf("session %q", n.Session.ID)
+	qctx, cancel := s.ctx(ctx)
+	defer cancel()
+	b := &pgx.Batch{}
+	capQ := s.queueCreate(b, n)
 	br := s.pool.SendBatch(qctx, b)
+	var ended []string
 	var err error
 	for _, q := range b.QueuedQueries {
 		if q == capQ {

@@ -26,6 +26,11 @@ func scanSession(r sqlrow.Scanner) (gatehouse.Session, error) {
 }
 
 func insertAudit(tx *wtx, events []gatehouse.AuditEvent) error {
+	if tx.deferAppends && tx.pending != nil {
+		tx.pending.audit = append(tx.pending.audit, events...)
+		tx.wrote = tx.wrote || len(events) > 0
+		return nil
+	}
 	for _, e := range events {
 		if _, err := tx.exec("INSERT INTO audit (at, actor, action, target, outcome, remote, detail, count, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			dbTime(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Remote, e.Detail, max(e.Count, 1), e.RequestID); err != nil {
@@ -41,7 +46,7 @@ func insertAudit(tx *wtx, events []gatehouse.AuditEvent) error {
 // reason cap. The new session itself is never the one ended.
 func (s *Store) CreateSession(ctx context.Context, n store.NewSession) ([]string, error) {
 	var ended []string
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeAppend(ctx, func(tx *wtx) error {
 		var err error
 		ended, err = createSession(tx, &n)
 		return err
@@ -72,9 +77,6 @@ func createSession(tx *wtx, n *store.NewSession) ([]string, error) {
 		if _, err := tx.exec("INSERT INTO refresh_tokens (hash, session_id, spent) VALUES (?, ?, 0)", n.RefreshHash, x.ID); err != nil {
 			return nil, writeErr(what(" refresh token"), err)
 		}
-	}
-	if err := tx.change(gatehouse.ChangeSession, x.ID, gatehouse.OpCreate); err != nil {
-		return nil, writeErr(what(""), err)
 	}
 	seq, err := res.LastInsertId()
 	if err != nil {

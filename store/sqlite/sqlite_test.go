@@ -177,7 +177,7 @@ func TestTwoHandles(t *testing.T) {
 	}
 
 	follower.Poll(bg)
-	want := []string{"user/alice/create", "consumer/1/create", "session/s1/create", "session/s1/end"}
+	want := []string{"user/alice/create", "consumer/1/create", "session/s1/end"}
 	if got := rec.get(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("follower on the other handle saw %v, want %v", got, want)
 	}

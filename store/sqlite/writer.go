@@ -41,8 +41,11 @@ type op struct {
 	// replay: fn may run a second time if its batch is rolled back. Ops that
 	// call a caller's function (Update*) must not, so they fail instead.
 	replay bool
-	state  atomic.Int32
-	done   chan error // buffered: the writer never blocks on it
+	// appendOnly: fn reads neither the feed nor the audit trail, so its
+	// entries there may wait for the batch's multi-row INSERT (wtx.flush).
+	appendOnly bool
+	state      atomic.Int32
+	done       chan error // buffered: the writer never blocks on it
 }
 
 // committed marks an op error that must not roll the op back: the op's
@@ -80,6 +83,7 @@ type writer struct {
 	// Owned by the writer goroutine.
 	dc          *dconn
 	caps        capCache
+	pending     appends
 	dataVersion int64 // PRAGMA data_version at the last batch
 }
 
@@ -115,7 +119,14 @@ func (w *writer) close() error {
 
 // write runs fn in the writer's transaction and waits until it is committed.
 func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
-	return s.submit(ctx, true, fn)
+	return s.submit(ctx, true, false, fn)
+}
+
+// writeAppend is write for an fn that reads neither the changes nor the
+// audit table: its feed entries and audit events are written with those of
+// the ops around it, one multi-row INSERT per table and batch.
+func (s *Store) writeAppend(ctx context.Context, fn func(*wtx) error) error {
+	return s.submit(ctx, true, true, fn)
 }
 
 // writeOnce is write for an fn that must run at most once, because it calls
@@ -123,10 +134,10 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 // the store holds the write lock: it must be quick and must not call the
 // store's write methods.
 func (s *Store) writeOnce(ctx context.Context, fn func(*wtx) error) error {
-	return s.submit(ctx, false, fn)
+	return s.submit(ctx, false, false, fn)
 }
 
-func (s *Store) submit(ctx context.Context, replay bool, fn func(*wtx) error) error {
+func (s *Store) submit(ctx context.Context, replay, appendOnly bool, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -145,7 +156,7 @@ func (s *Store) submit(ctx context.Context, replay bool, fn func(*wtx) error) er
 		}
 	}
 	w := s.w
-	o := &op{ctx: ctx, fn: fn, replay: replay, done: make(chan error, 1)}
+	o := &op{ctx: ctx, fn: fn, replay: replay, appendOnly: appendOnly, done: make(chan error, 1)}
 	select {
 	case <-w.closing:
 		return errClosed
@@ -245,15 +256,22 @@ func (w *writer) runBatch(batch []*op) {
 		}
 		return
 	}
-	tx := &wtx{w: w, now: time.Now()}
+	tx := &wtx{w: w, now: time.Now(), pending: &w.pending}
 	ran := live[:0:0] // claimed and run, not yet answered
 	results := make([]error, 0, len(live))
 	for i, o := range live {
+		if !o.appendOnly {
+			// It may read what the ops before it appended.
+			if err := tx.flush(); err != nil {
+				w.rollbackAndReplay(ran, live[i:])
+				return
+			}
+		}
 		if !o.state.CompareAndSwap(opQueued, opRunning) {
 			o.done <- o.ctx.Err()
 			continue
 		}
-		tx.wrote = false
+		tx.wrote, tx.deferAppends = false, o.appendOnly
 		err := callOp(o.fn, tx)
 		var c committed
 		switch {
@@ -263,14 +281,16 @@ func (w *writer) runBatch(batch []*op) {
 		case tx.wrote:
 			// Its writes cannot be taken back alone: roll the batch back and
 			// run the others again, each in a savepoint.
-			_ = w.exec("ROLLBACK")
-			w.caps.clear()
 			o.done <- err
-			w.replay(ran, live[i+1:])
+			w.rollbackAndReplay(ran, live[i+1:])
 			return
 		}
 		ran = append(ran, o)
 		results = append(results, err)
+	}
+	if err := tx.flush(); err != nil {
+		w.rollbackAndReplay(ran, nil)
+		return
 	}
 	if err := w.exec("COMMIT"); err != nil {
 		w.abort(ran, nil, err)
@@ -279,6 +299,14 @@ func (w *writer) runBatch(batch []*op) {
 	w.batches.Add(1)
 	w.batched.Add(int64(len(ran)))
 	w.deliver(ran, results)
+}
+
+// rollbackAndReplay rolls the batch back and runs ran and rest again (see replay).
+func (w *writer) rollbackAndReplay(ran, rest []*op) {
+	w.pending.reset()
+	_ = w.exec("ROLLBACK")
+	w.caps.clear()
+	w.replay(ran, rest)
 }
 
 // deliver answers the ops of a committed batch; if the file was removed or
@@ -423,6 +451,10 @@ type wtx struct {
 	// noCache: ops may be rolled back one by one (replay), so the writer's
 	// caches must not learn from them.
 	noCache bool
+	// deferAppends: the current op is appendOnly; its feed entries and audit
+	// events go to pending (nil in replay, which writes each at once).
+	deferAppends bool
+	pending      *appends
 }
 
 func (t *wtx) exec(q string, args ...any) (driver.Result, error) {
@@ -501,12 +533,15 @@ func (t *wtx) change(kind gatehouse.ChangeKind, key, op string) error {
 		t.changes = append(t.changes, gatehouse.Change{Kind: kind, Key: key, Op: op, At: t.now})
 	}
 	at := t.now.UnixMicro()
+	if t.deferAppends && t.pending != nil {
+		t.pending.changes = append(t.pending.changes, pendingChange{kind: kind, key: key, op: op, at: at})
+		t.wrote = true
+		return nil
+	}
 	var err error
 	// Every token issued writes session entries: for those, kind and op are
 	// in the statement text, which spares binding two strings.
 	switch {
-	case kind == gatehouse.ChangeSession && op == gatehouse.OpCreate:
-		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES ('session', ?, 'create', ?)", key, at)
 	case kind == gatehouse.ChangeSession && op == gatehouse.OpEnd:
 		_, err = t.exec("INSERT INTO changes (kind, key, op, at) VALUES ('session', ?, 'end', ?)", key, at)
 	default:

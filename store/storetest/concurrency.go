@@ -67,6 +67,86 @@ var concurrencyTests = []test{
 			t.Fatalf("CountActiveSessions = %d, %v", c, err)
 		}
 	}},
+	// Creates at once for capped and uncapped principals, some with refresh
+	// tokens and audit events, and one that must fail (its refresh token is
+	// taken): every other is stored whole, each cap holds, and the failure
+	// is the failing create's alone.
+	{"SessionCreatesTogether", func(t *testing.T, s store.Store) {
+		const n, max = 120, 3
+		createSession(t, s, session("taken", 9, "", 0), "taken-refresh", 0)
+		var mu sync.Mutex
+		ended := map[string]int{}
+		errs := parallel(n, func(i int) error {
+			x := session(fmt.Sprintf("t%03d", i), int64(1+i%4), "", time.Duration(i)*time.Millisecond)
+			ns := store.NewSession{Session: x, Audit: []gatehouse.AuditEvent{{At: at(0), Actor: "consumer:x", Action: "token.issue",
+				Target: "session:" + x.ID, Outcome: gatehouse.OutcomeSuccess, RequestID: "req-" + x.ID}}}
+			if i%4 < 2 {
+				ns.MaxSessions = max // principals 1 and 2 are capped
+			}
+			if i%5 == 0 {
+				ns.RefreshHash = hash(fmt.Sprintf("refresh-%03d", i))
+			}
+			if i == 7 {
+				ns.RefreshHash = hash("taken-refresh")
+			}
+			got, err := s.CreateSession(ctx, ns)
+			mu.Lock()
+			for _, id := range got {
+				ended[id]++
+			}
+			mu.Unlock()
+			return err
+		})
+		for i, err := range errs {
+			if i == 7 {
+				if !errors.Is(err, gatehouse.ErrConflict) {
+					t.Fatalf("create with a taken refresh token: %v, want ErrConflict", err)
+				}
+				continue
+			}
+			must(t, err)
+		}
+		for uid := int64(1); uid <= 4; uid++ {
+			active, err := s.ListSessions(ctx, store.SessionFilter{ConsumerUID: uid, ActiveAt: at(time.Minute)})
+			must(t, err)
+			want := n / 4
+			if uid <= 2 {
+				want = max
+			}
+			if uid == 4 {
+				want-- // t007 failed
+			}
+			if len(active) != want {
+				t.Fatalf("consumer %d: %d active sessions, want %d", uid, len(active), want)
+			}
+		}
+		if len(ended) != 2*(n/4-max) {
+			t.Fatalf("creates reported %d distinct ended sessions, want %d", len(ended), 2*(n/4-max))
+		}
+		for id, k := range ended {
+			if k != 1 {
+				t.Fatalf("session %s reported ended %d times", id, k)
+			}
+		}
+		for i := 0; i < n; i += 5 {
+			if i == 7 {
+				continue
+			}
+			if x, err := s.FindSessionByRefresh(ctx, hash(fmt.Sprintf("refresh-%03d", i))); err != nil || x.ID != fmt.Sprintf("t%03d", i) {
+				t.Fatalf("refresh token of t%03d: %v, %v", i, x.ID, err)
+			}
+		}
+		evs, err := s.ListAudit(ctx, store.AuditFilter{Action: "token.issue"})
+		must(t, err)
+		if len(evs) != n-1 {
+			t.Fatalf("%d token.issue events, want %d", len(evs), n-1)
+		}
+		for _, e := range evs {
+			if e.RequestID != "req-"+strings.TrimPrefix(e.Target, "session:") {
+				t.Fatalf("event %+v: request id %q", e, e.RequestID)
+			}
+		}
+	}},
 	{"RefreshRace", func(t *testing.T, s store.Store) {
 		for round := range 10 {
 			id := fmt.Sprintf("s%d", round)

@@ -5,18 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,10 +96,6 @@ type key struct {
 	// revoked: withdrawn at once; kept only to say why its tokens are
 	// refused. It has no key material.
 	revoked bool
-	// header is the token header, JSON in base64url, followed by '.'.
-	header []byte
-	// macs are keyed HMAC states of an HS256 key, reused across tokens.
-	macs *sync.Pool
 }
 
 // Keyring is an immutable set of keys: the active key of each algorithm
@@ -155,13 +145,11 @@ func loadKey(sk gatehouse.SigningKey, mk *masterkey.Key) (*key, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.header = signedHeader(sk.Algorithm, sk.KID)
 	if sk.Algorithm == HS256 {
 		if len(priv) < 32 {
 			return nil, errors.New("HMAC secret too short")
 		}
 		k.signer, k.verify = priv, priv
-		k.macs = &sync.Pool{New: func() any { return hmac.New(sha256.New, priv) }}
 		return k, nil
 	}
 	pk, err := x509.ParsePKCS8PrivateKey(priv)
@@ -207,42 +195,17 @@ func (kr *Keyring) ActiveKID(alg string) string {
 	return ""
 }
 
-// signedHeader is the header of the tokens of a key, as golang-jwt writes
-// it (a JSON object with sorted keys), in base64url, and the '.' after it.
-func signedHeader(alg, kid string) []byte {
-	h, _ := json.Marshal(map[string]string{"alg": alg, "kid": kid, "typ": "JWT"})
-	return append(base64.RawURLEncoding.AppendEncode(nil, h), '.')
-}
-
-// Sign signs c with the active key of alg. The token is written by hand
-// (header, claims in wireClaims' order, signature) rather than through
-// golang-jwt's maps and reflection: this runs for every token issued.
+// Sign signs c with the active key of alg. golang-jwt assembles and signs
+// the token; the claims are written without reflection (their
+// MarshalJSON), since this runs for every token issued.
 func (kr *Keyring) Sign(alg string, c Claims) (string, error) {
 	k := kr.active[alg]
 	if k == nil {
 		return "", fmt.Errorf("no active %s signing key", alg)
 	}
-	var stack [512]byte
-	payload := c.appendJSON(stack[:0])
-	b := make([]byte, 0, len(k.header)+base64.RawURLEncoding.EncodedLen(len(payload))+1+base64.RawURLEncoding.EncodedLen(512/8))
-	b = append(b, k.header...)
-	b = base64.RawURLEncoding.AppendEncode(b, payload)
-	var sig []byte
-	if k.macs != nil {
-		mac := k.macs.Get().(hash.Hash)
-		mac.Reset()
-		mac.Write(b)
-		sig = mac.Sum(stack[:0])
-		k.macs.Put(mac)
-	} else {
-		var err error
-		if sig, err = k.method.Sign(string(b), k.signer); err != nil {
-			return "", err
-		}
-	}
-	b = append(b, '.')
-	b = base64.RawURLEncoding.AppendEncode(b, sig)
-	return string(b), nil
+	t := jwt.NewWithClaims(k.method, c.wire())
+	t.Header["kid"] = k.KID
+	return t.SignedString(k.signer)
 }
 
 // VerifyOptions say what a valid token is.

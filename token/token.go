@@ -65,22 +65,28 @@ func (c Claims) wire() *wireClaims {
 	}
 }
 
-// appendJSON appends the claims as encoding/json writes wireClaims.
-func (c Claims) appendJSON(b []byte) []byte {
+// MarshalJSON writes the claims as encoding/json would write wireClaims,
+// without reflection: golang-jwt marshals the claims of every token signed.
+func (c *wireClaims) MarshalJSON() ([]byte, error) {
+	return c.appendJSON(make([]byte, 0, 256)), nil
+}
+
+// appendJSON appends the claims in their JSON form.
+func (c *wireClaims) appendJSON(b []byte) []byte {
 	b = append(b, `{"iss":`...)
-	b = wire.AppendJSONString(b, c.Issuer)
+	b = wire.AppendJSONString(b, c.Iss)
 	b = append(b, `,"sub":`...)
-	b = wire.AppendJSONString(b, c.Subject)
+	b = wire.AppendJSONString(b, c.Sub)
 	b = append(b, `,"aud":`...)
-	b = wire.AppendJSONString(b, c.Audience)
+	b = wire.AppendJSONString(b, c.Aud)
 	b = append(b, `,"exp":`...)
-	b = strconv.AppendInt(b, c.ExpiresAt.Unix(), 10)
+	b = strconv.AppendInt(b, c.Exp, 10)
 	b = append(b, `,"iat":`...)
-	b = strconv.AppendInt(b, c.IssuedAt.Unix(), 10)
+	b = strconv.AppendInt(b, c.Iat, 10)
 	b = append(b, `,"nbf":`...)
-	b = strconv.AppendInt(b, c.NotBefore.Unix(), 10)
+	b = strconv.AppendInt(b, c.Nbf, 10)
 	b = append(b, `,"jti":`...)
-	b = wire.AppendJSONString(b, c.ID)
+	b = wire.AppendJSONString(b, c.Jti)
 	b = append(b, `,"P21.SessionId":`...)
 	b = wire.AppendJSONString(b, c.SessionID)
 	if c.ConsumerUID != "" {

@@ -173,13 +173,7 @@ func cell(s string) string {
 	return strconv.QuoteToGraphic(s)
 }
 
-// ts formats a time for tables and JSON (UTC, RFC 3339), "" for zero.
-func ts(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
+func ts(t time.Time) string { return admin.Time(t) }
 
 func yesNo(b bool) string {
 	if b {

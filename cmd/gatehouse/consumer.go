@@ -10,30 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// consumerJSON is a consumer as listings show it: never the key or its hash.
-type consumerJSON struct {
-	UID             string   `json:"uid"`
-	Name            string   `json:"name"`
-	Type            string   `json:"type"`
-	SDKAccess       bool     `json:"sdk_access"`
-	Expires         string   `json:"expires"`
-	Scope           string   `json:"scope"`
-	ConfiguredScope string   `json:"configured_scope"`
-	Grants          []string `json:"grants"`
-	Disabled        bool     `json:"disabled"`
-	CreatedAt       string   `json:"created_at"`
-	UpdatedAt       string   `json:"updated_at"`
-	// ConsumerKey is set only by add and rotate-key, the one time it is shown.
-	ConsumerKey string `json:"consumer_key,omitempty"`
-}
-
-func toConsumerJSON(c gatehouse.Consumer) consumerJSON {
-	grants := append([]string{gatehouse.GrantClientCredentials}, c.Grants...)
-	return consumerJSON{UID: c.UIDString(), Name: c.Name, Type: string(c.Type), SDKAccess: c.SDKAccess,
-		Expires: admin.FormatLifetime(c.Lifetime), Scope: auth.EffectiveScope(&c), ConfiguredScope: c.Scope,
-		Grants: grants, Disabled: c.Disabled, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt)}
-}
-
 func newConsumerCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "consumer", Short: "Manage consumers (applications holding a consumer key; also OAuth2 clients)"}
 	var asJSON bool
@@ -49,11 +25,11 @@ func newConsumerCmd(e *env, g *globals) *cobra.Command {
 	}
 	printKey := func(c gatehouse.Consumer, key, verb string) error {
 		if asJSON {
-			j := toConsumerJSON(c)
+			j := admin.ViewConsumer(c)
 			j.ConsumerKey = key
 			return printJSON(e.stdout, j)
 		}
-		j := toConsumerJSON(c)
+		j := admin.ViewConsumer(c)
 		fmt.Fprintf(e.stdout, "consumer %s %s: uid %s, type %s, scope %s, expires %s, grants %s\n",
 			c.Name, verb, j.UID, j.Type, j.Scope, j.Expires, strings.Join(j.Grants, ","))
 		fmt.Fprintf(e.stdout, "consumer key (shown once; only its hash is kept): %s\n", key)
@@ -95,7 +71,7 @@ for reproducible CI; it is then not printed.`,
 				return err
 			}
 			if in.Key != "" {
-				j := toConsumerJSON(c)
+				j := admin.ViewConsumer(c)
 				if asJSON {
 					return printJSON(e.stdout, j)
 				}
@@ -126,15 +102,15 @@ for reproducible CI; it is then not printed.`,
 				return err
 			}
 			if asJSON {
-				out := make([]consumerJSON, len(cs))
+				out := make([]admin.ConsumerView, len(cs))
 				for i, c := range cs {
-					out[i] = toConsumerJSON(c)
+					out[i] = admin.ViewConsumer(c)
 				}
 				return printJSON(e.stdout, out)
 			}
 			rows := make([][]string, len(cs))
 			for i, c := range cs {
-				j := toConsumerJSON(c)
+				j := admin.ViewConsumer(c)
 				rows[i] = []string{j.UID, j.Name, j.Type, j.Scope, j.Expires, strings.Join(j.Grants, ","), yesNo(j.Disabled)}
 			}
 			return table(e.stdout, "UID\tNAME\tTYPE\tSCOPE\tEXPIRES\tGRANTS\tDISABLED", rows)
@@ -151,7 +127,7 @@ for reproducible CI; it is then not printed.`,
 			if err != nil {
 				return err
 			}
-			j := toConsumerJSON(c)
+			j := admin.ViewConsumer(c)
 			if asJSON {
 				return printJSON(e.stdout, j)
 			}

@@ -71,7 +71,7 @@ to apply the change at once.`,
 			if err != nil {
 				return err
 			}
-			j := toConsumerJSON(c)
+			j := admin.ViewConsumer(c)
 			if asJSON {
 				return printJSON(e.stdout, j)
 			}

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
@@ -12,40 +10,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-type roleEntryJSON struct {
-	Object string `json:"object"`
-	Kind   string `json:"kind"`
-	Access string `json:"access"` // allow or deny
-}
-
-type roleJSON struct {
-	Name           string          `json:"name"`
-	AllowAll       bool            `json:"allow_all"`
-	AllowAllTables bool            `json:"allow_all_tables"`
-	AllowAllViews  bool            `json:"allow_all_views"`
-	Entries        []roleEntryJSON `json:"entries"`
-	CreatedAt      string          `json:"created_at"`
-	UpdatedAt      string          `json:"updated_at"`
-}
-
-func toRoleJSON(r gatehouse.Role) roleJSON {
-	j := roleJSON{Name: r.Name, AllowAll: r.AllowAll, AllowAllTables: r.AllowAllTables, AllowAllViews: r.AllowAllViews,
-		Entries: []roleEntryJSON{}, CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt)}
-	for _, e := range r.Entries {
-		acc := "deny"
-		if e.Allow {
-			acc = "allow"
-		}
-		j.Entries = append(j.Entries, roleEntryJSON{Object: e.Object, Kind: string(e.Kind), Access: acc})
-	}
-	sort.Slice(j.Entries, func(a, b int) bool {
-		return strings.ToLower(j.Entries[a].Object) < strings.ToLower(j.Entries[b].Object)
-	})
-	return j
-}
-
 func printRole(e *env, r gatehouse.Role, asJSON bool) error {
-	j := toRoleJSON(r)
+	j := admin.ViewRole(r)
 	if asJSON {
 		return printJSON(e.stdout, j)
 	}
@@ -167,9 +133,9 @@ explicit entry beats Allow All, Allow All Tables and Allow All Views.`,
 				return err
 			}
 			if asJSON {
-				out := make([]roleJSON, len(rs))
+				out := make([]admin.RoleView, len(rs))
 				for i, r := range rs {
-					out[i] = toRoleJSON(r)
+					out[i] = admin.ViewRole(r)
 				}
 				return printJSON(e.stdout, out)
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,36 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
-
-type sessionJSON struct {
-	ID          string `json:"id"`
-	State       string `json:"state"` // active, ended or expired
-	Username    string `json:"username"`
-	ConsumerUID string `json:"consumer_uid"`
-	Flow        string `json:"flow"`
-	Scope       string `json:"scope"`
-	CreatedAt   string `json:"created_at"`
-	ExpiresAt   string `json:"expires_at"`
-	EndedAt     string `json:"ended_at,omitempty"`
-	EndReason   string `json:"end_reason,omitempty"`
-	Remote      string `json:"remote"`
-}
-
-func toSessionJSON(s gatehouse.Session, now time.Time) sessionJSON {
-	state := "active"
-	switch {
-	case !s.EndedAt.IsZero():
-		state = "ended"
-	case !now.Before(s.ExpiresAt):
-		state = "expired"
-	}
-	uid := ""
-	if s.ConsumerUID != 0 {
-		uid = strconv.FormatInt(s.ConsumerUID, 10)
-	}
-	return sessionJSON{ID: s.ID, State: state, Username: s.Username, ConsumerUID: uid, Flow: s.Flow, Scope: s.Scope,
-		CreatedAt: ts(s.CreatedAt), ExpiresAt: ts(s.ExpiresAt), EndedAt: ts(s.EndedAt), EndReason: s.EndReason, Remote: s.RemoteAddr}
-}
 
 func newSessionCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "session", Short: "List and end middleware sessions"}
@@ -77,10 +46,10 @@ func newSessionCmd(e *env, g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := make([]sessionJSON, len(ss))
+			out := make([]admin.SessionView, len(ss))
 			rows := make([][]string, len(ss))
 			for i, s := range ss {
-				out[i] = toSessionJSON(s, now)
+				out[i] = admin.ViewSession(s, now)
 				j := out[i]
 				rows[i] = []string{j.ID, j.State, j.Username, j.ConsumerUID, j.Flow, j.CreatedAt, j.ExpiresAt, j.EndReason}
 			}

@@ -9,34 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// userJSON is a user as listings show it: never the password hash.
-type userJSON struct {
-	Name          string `json:"name"`
-	Identity      string `json:"identity"`
-	Role          string `json:"role"`
-	AllowODataAPI bool   `json:"allow_odata_api"`
-	Admin         bool   `json:"admin"`
-	Deleted       bool   `json:"deleted"`
-	HasPassword   bool   `json:"has_password"`
-	CreatedAt     string `json:"created_at"`
-	UpdatedAt     string `json:"updated_at"`
-	// Lockout is shown by user show only.
-	Lockout *lockoutJSON `json:"lockout,omitempty"`
-}
-
-// lockoutJSON is a user's lockout state, as the token endpoints judge it.
-type lockoutJSON struct {
-	Locked    bool   `json:"locked"`
-	Failures  int    `json:"failures"`
-	Threshold int    `json:"threshold"`
-	Window    string `json:"window"`
-}
-
-func toUserJSON(u gatehouse.User) userJSON {
-	return userJSON{Name: u.Name, Identity: string(u.Identity), Role: u.Role, AllowODataAPI: u.AllowODataAPI,
-		Admin: u.Admin, Deleted: u.Deleted, HasPassword: u.PasswordHash != "", CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt)}
-}
-
 func newUserCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage P21 users"}
 	var asJSON bool
@@ -90,7 +62,7 @@ argon2id hash at the user's first successful sign-in.`,
 				return err
 			}
 			if asJSON {
-				return printJSON(e.stdout, toUserJSON(u))
+				return printJSON(e.stdout, admin.ViewUser(u))
 			}
 			fmt.Fprintf(e.stdout, "user %s created (identity %s, role %q, Allow OData API Service: %s, password: %s)\n",
 				u.Name, u.Identity, u.Role, yesNo(u.AllowODataAPI), yesNo(u.PasswordHash != ""))
@@ -144,7 +116,7 @@ argon2id hash at the user's first successful sign-in.`,
 				return err
 			}
 			if asJSON {
-				return printJSON(e.stdout, toUserJSON(u))
+				return printJSON(e.stdout, admin.ViewUser(u))
 			}
 			fmt.Fprintf(e.stdout, "user %s updated (identity %s, role %q, Allow OData API Service: %s, admin: %s)\n",
 				u.Name, u.Identity, u.Role, yesNo(u.AllowODataAPI), yesNo(u.Admin))
@@ -172,9 +144,9 @@ argon2id hash at the user's first successful sign-in.`,
 				return err
 			}
 			if asJSON {
-				out := make([]userJSON, len(us))
+				out := make([]admin.UserView, len(us))
 				for i, u := range us {
-					out[i] = toUserJSON(u)
+					out[i] = admin.ViewUser(u)
 				}
 				return printJSON(e.stdout, out)
 			}
@@ -209,8 +181,8 @@ server's settings: give the command the same ones).`,
 			if err != nil {
 				return err
 			}
-			j := toUserJSON(u)
-			j.Lockout = &lockoutJSON{Locked: l.Locked, Failures: l.Failures, Threshold: l.Threshold, Window: l.Window.String()}
+			j := admin.ViewUser(u)
+			j.Lockout = &admin.LockoutView{Locked: l.Locked, Failures: l.Failures, Threshold: l.Threshold, Window: l.Window.String()}
 			if asJSON {
 				return printJSON(e.stdout, j)
 			}

@@ -11,28 +11,11 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
-// pythonAuthlib finds an interpreter with Authlib and requests. In CI a
-// missing one is a failure: .ci/run installs it.
-func pythonAuthlib(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			continue
-		}
-		if exec.Command(path, "-c", "import authlib.oauth2.rfc8414, authlib.jose, requests").Run() == nil {
-			return path
-		}
-	}
-	testenv.Skip(t, "python3 with Authlib", "apt-get install python3-authlib to run it")
-	return ""
-}
-
 // TestAuthlibMetadataAndIssuer: Authlib's strict RFC 8414 validation
 // accepts the metadata, and an OAuth2 access token verifies with the
 // metadata's JWKS and carries its issuer.
 func TestAuthlibMetadataAndIssuer(t *testing.T) {
-	py := pythonAuthlib(t)
+	py := testenv.Python(t, "python3-authlib python3-requests", "authlib.oauth2.rfc8414", "authlib.jose", "requests")
 	const public = "https://auth.example.test"
 	e := apptest.New(t, func(c *app.Config) { c.PublicURL = public })
 	_, key := e.AddConsumer(admin.NewConsumer{Name: "rs", Scope: "access"})

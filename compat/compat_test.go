@@ -14,25 +14,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
-// python finds an interpreter with httpx. In CI (CI=true) a missing one is a
-// failure: .ci/run installs it.
-func python(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			continue
-		}
-		if exec.Command(path, "-c", "import httpx").Run() == nil {
-			return path
-		}
-	}
-	testenv.Skip(t, "python3 with httpx", "apt-get install python3-httpx to run it")
-	return ""
-}
-
 func runSeedClient(t *testing.T, format string) {
-	py := python(t)
+	py := testenv.Python(t, "python3-httpx", "httpx")
 	e := apptest.New(t, func(c *app.Config) { c.TokenFormat = format })
 	e.AddUser("api_user", "your_password", true, "")
 	c, key := e.AddConsumer(admin.NewConsumer{Name: "MY_SERVICE_APP", Scope: "/api", SDK: true})

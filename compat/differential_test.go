@@ -24,7 +24,7 @@ import (
 // with path.Clean, Python's urllib with posixpath.normpath, and a
 // servlet-style parser that strips ";" path parameters (resolving "..;").
 func TestDifferentialPaths(t *testing.T) {
-	py := pythonPlain(t)
+	py := testenv.Python(t, "python3")
 	table, err := policy.NewTable(policy.DefaultFamilies())
 	if err != nil {
 		t.Fatal(err)
@@ -135,16 +135,4 @@ func cleanKeepSlash(p string) string {
 		c += "/"
 	}
 	return c
-}
-
-// pythonPlain finds python3 (no third-party modules needed).
-func pythonPlain(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	testenv.Skip(t, "python3", "apt-get install python3 to run it")
-	return ""
 }

@@ -14,21 +14,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
-// pythonOAuthlib finds an interpreter with httpx (see python) that also has
-// requests-oauthlib. In CI a missing one is a failure.
-func pythonOAuthlib(t *testing.T) string {
-	t.Helper()
-	py := python(t)
-	if exec.Command(py, "-c", "import requests_oauthlib").Run() == nil {
-		return py
-	}
-	testenv.Skip(t, "python3 with requests-oauthlib", "apt-get install python3-requests-oauthlib to run it")
-	return ""
-}
-
 // TestAPXOAuthlibClient runs an APX client written with requests-oauthlib.
 func TestAPXOAuthlibClient(t *testing.T) {
-	py := pythonOAuthlib(t)
+	py := testenv.Python(t, "python3-httpx python3-requests-oauthlib", "httpx", "requests_oauthlib")
 	e := apptest.New(t)
 	e.AddUser("apx_user", "Apx-Pa55word!", true, "")
 	_, key := e.AddConsumer(admin.NewConsumer{Name: "apx_client", Scope: "access", Lifetime: time.Hour,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // devSandbox is a server as serve --dev --sandbox makes it, with the demo
@@ -39,7 +40,7 @@ func runPython(t *testing.T, py, script string, env ...string) string {
 // OData call, the TokenManager example with its OData and Entity calls —
 // run unchanged against the sandbox.
 func TestSeedUsageAgainstSandbox(t *testing.T) {
-	py := python(t)
+	py := testenv.Python(t, "python3-httpx", "httpx")
 	e, _ := devSandbox(t)
 	// The guide's user, in the demo role (Allow All) that --dev creates.
 	e.AddUser("api_user", "your_password", true, "demo")
@@ -95,7 +96,7 @@ func TestSeedUsageExcerptsAreMarked(t *testing.T) {
 // environment, token, router, OData paging, a Transaction API order read
 // back through OData, and a line changed and saved in Order Entry.
 func TestSandboxAcceptance(t *testing.T) {
-	py := python(t)
+	py := testenv.Python(t, "python3-httpx", "httpx")
 	e, d := devSandbox(t)
 	out := runPython(t, py, "sandbox_acceptance.py", "P21_BASE_URL="+e.URL, "P21_CONSUMER_KEY="+d.ConsumerKey, "P21_USERNAME="+d.Username)
 	t.Logf("%s", out)

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -148,4 +149,31 @@ func visible() (io.Writer, func()) {
 		return f, func() { f.Close() }
 	}
 	return os.Stdout, none
+}
+
+// Python returns a python3 interpreter that can import every module of
+// imports (e.g. "httpx", "authlib.jose"), preferring Debian's
+// /usr/bin/python3; where there is none, t is skipped (failed in CI),
+// naming the Debian packages that provide them (packages).
+func Python(t testing.TB, packages string, imports ...string) string {
+	t.Helper()
+	check := "import sys"
+	if len(imports) > 0 {
+		check = "import " + strings.Join(imports, ", ")
+	}
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			continue
+		}
+		if exec.Command(path, "-c", check).Run() == nil {
+			return path
+		}
+	}
+	what := "python3"
+	if len(imports) > 0 {
+		what += " with " + strings.Join(imports, ", ")
+	}
+	Skip(t, what, "apt-get install "+packages+" to run it")
+	return ""
 }

@@ -260,7 +260,7 @@ func TestBrowserConsole(t *testing.T) {
 // key, get a token with the seed's own get_consumer_token, see that
 // session on the dashboard and end it.
 func TestBrowserAcceptance(t *testing.T) {
-	py := pythonWithHTTPX(t)
+	py := testenv.Python(t, "python3-httpx", "httpx")
 	ctx := chromium(t, 1280, 900)
 	e := apptest.New(t)
 	d, err := e.App.SeedDemo(context.Background())
@@ -311,17 +311,6 @@ func TestBrowserAcceptance(t *testing.T) {
 	if len(evs) != 1 || evs[0].Actor != "admin:"+d.Username {
 		t.Errorf("session.end audit: %+v", evs)
 	}
-}
-
-func pythonWithHTTPX(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if path, err := exec.LookPath(p); err == nil && exec.Command(path, "-c", "import httpx").Run() == nil {
-			return path
-		}
-	}
-	testenv.Skip(t, "python3 with httpx", "apt-get install python3-httpx to run the seed's client")
-	return ""
 }
 
 // TestBrowserScreenshots renders every console page at desktop and phone

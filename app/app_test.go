@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -126,28 +125,11 @@ func TestAlgorithms(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestGarbageCollection removes sessions that expired or ended longer ago
 // than the retention.
 func TestGarbageCollection(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
+	clk := testtime.NewClock(time.Now())
 	cfg := apptest.Config(t)
 	a, err := app.New(ctx, cfg, nil, clk)
 	if err != nil {
@@ -170,7 +152,7 @@ func TestGarbageCollection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Hour + cfg.SessionRetention + time.Minute)
+	clk.Advance(time.Hour + cfg.SessionRetention + time.Minute)
 	a.GC(ctx)
 	if _, err := a.Store.GetSession(ctx, s1.Session.ID); err == nil {
 		t.Fatal("expired session not collected")
@@ -188,7 +170,7 @@ func TestGarbageCollection(t *testing.T) {
 // (another replica, or the same server after a restart).
 func TestLockoutEndAudited(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
+	clk := testtime.NewClock(time.Now())
 	cfg := apptest.Config(t)
 	cfg.Auth.LockoutThreshold, cfg.Auth.LockoutWindow = 3, time.Minute
 	a, err := app.New(ctx, cfg, nil, clk)
@@ -200,7 +182,7 @@ func TestLockoutEndAudited(t *testing.T) {
 	}
 	start := clk.Now()
 	for i := range 4 {
-		clk.add(time.Second)
+		clk.Advance(time.Second)
 		if _, err := a.Service.PasswordToken(ctx, "ylock", "wrong", issue.Meta{Remote: "192.0.2.9"}); err == nil {
 			t.Fatalf("wrong password %d accepted", i)
 		}
@@ -208,7 +190,7 @@ func TestLockoutEndAudited(t *testing.T) {
 	a.Close()
 
 	// "Restart": a new App on the same data, after the window.
-	clk.add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	b, err := app.New(ctx, cfg, nil, clk)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +231,7 @@ func TestLockoutEndAudited(t *testing.T) {
 // start: its start is not audited twice and its end is audited.
 func TestLockoutBegunBeforeRecording(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
+	clk := testtime.NewClock(time.Now())
 	cfg := apptest.Config(t)
 	cfg.Auth.LockoutThreshold, cfg.Auth.LockoutWindow = 3, time.Minute
 	a, err := app.New(ctx, cfg, nil, clk)
@@ -268,7 +250,7 @@ func TestLockoutBegunBeforeRecording(t *testing.T) {
 		Target: "user:Old", Outcome: gatehouse.OutcomeSuccess, Detail: "3 failed sign-ins within 1m0s"}); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(3 * time.Second)
+	clk.Advance(3 * time.Second)
 	if n, err := a.Service.AdoptLockouts(ctx); err != nil || n != 1 {
 		t.Fatalf("AdoptLockouts = %d, %v; want 1", n, err)
 	}
@@ -277,7 +259,7 @@ func TestLockoutBegunBeforeRecording(t *testing.T) {
 	}
 	// Another failure while locked: no second start.
 	a.Service.PasswordToken(ctx, "old", "x", issue.Meta{})
-	clk.add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	a.GC(ctx)
 	evs, err := a.Store.ListAudit(ctx, store.AuditFilter{Action: "lockout."})
 	if err != nil {

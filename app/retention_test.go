@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/app"
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/auth/issue"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -24,7 +25,7 @@ func TestAuditRetentionSweep(t *testing.T) {
 		{app.DefaultAuditRetention, []string{"test.edge", "test.recent"}},
 		{0, []string{"test.old", "test.edge", "test.recent"}},
 	} {
-		clk := &clock{t: time.Now()}
+		clk := testtime.NewClock(time.Now())
 		cfg := apptest.Config(t)
 		cfg.AuditRetention = tc.retention
 		a, err := app.New(ctx, cfg, nil, clk)
@@ -63,7 +64,7 @@ func TestAuditRetentionSweep(t *testing.T) {
 // counts held in memory are written by the sweep.
 func TestSweepForgetsOldFailedSignIns(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
+	clk := testtime.NewClock(time.Now())
 	cfg := apptest.Config(t)
 	cfg.Auth.LockoutWindow = time.Minute
 	a, err := app.New(ctx, cfg, nil, clk)
@@ -101,12 +102,12 @@ func TestSweepForgetsOldFailedSignIns(t *testing.T) {
 	if len(evs) != 3 || evs[0].Count != 2 || evs[0].Remote != "192.0.2.4" {
 		t.Fatalf("refusal rows: %+v, want 3 with count 2", evs)
 	}
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	a.GC(ctx)
 	if c := count(); c != 6 {
 		t.Fatalf("failures forgotten while a lockout could still need them: %d left", c)
 	}
-	clk.add(time.Minute + time.Second)
+	clk.Advance(time.Minute + time.Second)
 	a.GC(ctx)
 	if c := count(); c != 0 {
 		t.Fatalf("%d failures left two windows later, want 0", c)

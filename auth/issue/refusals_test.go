@@ -6,32 +6,15 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/store/sqlite"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func openStore(t *testing.T) store.Store {
 	t.Helper()
@@ -52,7 +35,7 @@ func listAudit(t *testing.T, st store.Audit) []gatehouse.AuditEvent {
 	return evs
 }
 
-func refusal(clk *testClock, remote, detail string) gatehouse.AuditEvent {
+func refusal(clk *testtime.Clock, remote, detail string) gatehouse.AuditEvent {
 	return gatehouse.AuditEvent{At: clk.Now(), Actor: "consumer:unknown", Action: "token.refuse", Target: "consumer:unknown",
 		Outcome: gatehouse.OutcomeFailure, Remote: remote, Detail: detail}
 }
@@ -64,7 +47,7 @@ func TestRefusalsCounted(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	// Mid-minute, so that the minute ends within the test's steps.
-	clk := &testClock{t: time.Date(2031, 3, 4, 5, 6, 30, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2031, 3, 4, 5, 6, 30, 0, time.UTC))
 	r := newRefusals(st, clk, slog.New(slog.DiscardHandler))
 
 	const detail = "p21.v2/consumer: unknown_key"
@@ -106,7 +89,7 @@ func TestRefusalsCounted(t *testing.T) {
 	// The next minute starts new rows; the repeats of the last one still
 	// go to its row, also when they are flushed after it ended.
 	r.record(ctx, refusal(clk, "192.0.2.1", detail)) // repeat in the first minute
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	r.record(ctx, refusal(clk, "192.0.2.1", detail))
 	r.record(ctx, refusal(clk, "192.0.2.1", detail))
 	if err := r.flush(ctx); err != nil {
@@ -132,7 +115,7 @@ func TestRefusalsCounted(t *testing.T) {
 func TestRefusalsSharedBetweenProcesses(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	clk := &testClock{t: time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC))
 	a := newRefusals(st, clk, slog.New(slog.DiscardHandler))
 	b := newRefusals(st, clk, slog.New(slog.DiscardHandler))
 	for range 5 {
@@ -156,7 +139,7 @@ func TestRefusalsSharedBetweenProcesses(t *testing.T) {
 func TestRefusalsOverflow(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	clk := &testClock{t: time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC))
 	r := newRefusals(st, clk, slog.New(slog.DiscardHandler))
 	r.maxRows = 3
 	for i := range 10 {
@@ -202,7 +185,7 @@ func (f *flaky) CountAudit(ctx context.Context, evs ...store.CountedEvent) error
 func TestRefusalsFlushEveryTenSeconds(t *testing.T) {
 	ctx := context.Background()
 	st := &flaky{Audit: openStore(t)}
-	clk := &testClock{t: time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC))
 	r := newRefusals(st, clk, slog.New(slog.DiscardHandler))
 	for range 3 {
 		r.record(ctx, refusal(clk, "192.0.2.5", "oauth.introspect/client_auth: unknown_key"))
@@ -210,7 +193,7 @@ func TestRefusalsFlushEveryTenSeconds(t *testing.T) {
 	if evs := listAudit(t, st); len(evs) != 1 || evs[0].Count != 1 {
 		t.Fatalf("before a flush is due: %+v", evs)
 	}
-	clk.add(refusalFlushEvery)
+	clk.Advance(refusalFlushEvery)
 	r.record(ctx, refusal(clk, "192.0.2.5", "oauth.introspect/client_auth: unknown_key"))
 	if evs := listAudit(t, st); len(evs) != 1 || evs[0].Count != 4 {
 		t.Fatalf("after a refusal with a flush due: %+v, want count 4", evs)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,27 +15,11 @@ import (
 	"github.com/gatehouse/gatehouse/auth/admin"
 	"github.com/gatehouse/gatehouse/auth/issue"
 	"github.com/gatehouse/gatehouse/auth/verify"
+	"github.com/gatehouse/gatehouse/internal/testtime"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/store"
 	"golang.org/x/crypto/bcrypt"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // newApp builds a server on a fresh data dir with clk, without running its
 // background loops: the change feed is never read, so whatever the
@@ -140,7 +123,7 @@ func TestRefreshReuse(t *testing.T) {
 // been used, it is a reuse.
 func TestRefreshReuseGrace(t *testing.T) {
 	ctx := context.Background()
-	clk := &testClock{t: time.Now()}
+	clk := testtime.NewClock(time.Now())
 	a := newApp(t, clk, func(c *app.Config) { c.Auth.RefreshReuseGrace = 10 * time.Second })
 	if _, err := a.Admin.AddUser(ctx, "test", admin.NewUser{Name: "gail", Password: "gail-password-1"}); err != nil {
 		t.Fatal(err)
@@ -171,13 +154,13 @@ func TestRefreshReuseGrace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clk.add(time.Minute)
+			clk.Advance(time.Minute)
 			pair, err := f.refresh(first.RefreshToken)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The answer was lost; the client retries a few seconds later.
-			clk.add(3 * time.Second)
+			clk.Advance(3 * time.Second)
 			again, err := f.refresh(first.RefreshToken)
 			if err != nil {
 				t.Fatalf("retry within the grace: %v", err)
@@ -192,7 +175,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 				t.Fatalf("the repeated access token: %v", err)
 			}
 			// The new refresh token goes on working; after that, the old one is a reuse.
-			clk.add(time.Second)
+			clk.Advance(time.Second)
 			third, err := f.refresh(again.RefreshToken)
 			if err != nil {
 				t.Fatal(err)
@@ -209,7 +192,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 			if _, err := f.refresh(late.RefreshToken); err != nil {
 				t.Fatal(err)
 			}
-			clk.add(10 * time.Second)
+			clk.Advance(10 * time.Second)
 			_, err = f.refresh(late.RefreshToken)
 			wantCode(t, err, 400, gatehouse.CodeInvalidGrant)
 			if s, err := a.Store.GetSession(ctx, late.Session.ID); err != nil || s.EndReason != gatehouse.EndRefreshReuse {

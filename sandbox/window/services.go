@@ -170,8 +170,15 @@ var Customer = register(&Service{
 			{Name: "taxable", Label: "Taxable", Type: Checkbox, Default: "Y"},
 		}}}},
 	},
-	load: func(ctx context.Context, db *data.DB, st *State, key string) error {
-		rec, err := db.Get(ctx, "customer", mustInt(key))
+	load: loadForms("customer"),
+	save: saveForms("customer_id", (*data.DB).SaveCustomer),
+})
+
+// loadForms loads the row of table the key names into every form of a
+// window (the record windows: one row, no grid).
+func loadForms(table string) func(ctx context.Context, db *data.DB, st *State, key string) error {
+	return func(ctx context.Context, db *data.DB, st *State, key string) error {
+		rec, err := db.Get(ctx, table, mustInt(key))
 		if err != nil {
 			return err
 		}
@@ -181,19 +188,24 @@ var Customer = register(&Service{
 			}
 		}
 		return nil
-	},
-	save: func(ctx context.Context, db *data.DB, user string, st *State) (string, error) {
+	}
+}
+
+// saveForms saves the changes of a record window's forms with save, the
+// record keyed by keyCol (a new record without it), and returns its key.
+func saveForms(keyCol string, save func(*data.DB, context.Context, string, data.Record) (data.Record, error)) func(ctx context.Context, db *data.DB, user string, st *State) (string, error) {
+	return func(ctx context.Context, db *data.DB, user string, st *State) (string, error) {
 		rec := formChanges(st)
 		if st.Key != "" {
-			rec["customer_id"] = st.Key
+			rec[keyCol] = st.Key
 		}
-		out, err := db.SaveCustomer(ctx, user, rec)
+		out, err := save(db, ctx, user, rec)
 		if err != nil {
 			return "", err
 		}
-		return strconv.FormatInt(out["customer_id"].(int64), 10), nil
-	},
-})
+		return strconv.FormatInt(out[keyCol].(int64), 10), nil
+	}
+}
 
 // formChanges gathers the changed fields of every form of a window (for a
 // new record, the defaults too).
@@ -234,26 +246,8 @@ var Contact = register(&Service{
 			{Name: "direct_phone", Label: "Direct Phone", Type: Char},
 		}}}},
 	},
-	load: func(ctx context.Context, db *data.DB, st *State, key string) error {
-		rec, err := db.Get(ctx, "contacts", mustInt(key))
-		if err != nil {
-			return err
-		}
-		d := st.Service.main()
-		fromRecord(d, st.rows[d][0], rec, nil)
-		return nil
-	},
-	save: func(ctx context.Context, db *data.DB, user string, st *State) (string, error) {
-		rec := formChanges(st)
-		if st.Key != "" {
-			rec["contact_id"] = st.Key
-		}
-		out, err := db.SaveContact(ctx, user, rec)
-		if err != nil {
-			return "", err
-		}
-		return strconv.FormatInt(out["contact_id"].(int64), 10), nil
-	},
+	load: loadForms("contacts"),
+	save: saveForms("contact_id", (*data.DB).SaveContact),
 })
 
 // SalesPricePage is the SalesPricePage service: Sales Price Page Entry. Its dropdowns take
@@ -289,27 +283,6 @@ var SalesPricePage = register(&Service{
 			{Name: "calculation_value1", Label: "Value 1", Type: Decimal},
 		}}}},
 	},
-	load: func(ctx context.Context, db *data.DB, st *State, key string) error {
-		rec, err := db.Get(ctx, "price_page", mustInt(key))
-		if err != nil {
-			return err
-		}
-		for _, t := range st.Service.Tabs {
-			for _, d := range t.Datawindows {
-				fromRecord(d, st.rows[d][0], rec, nil)
-			}
-		}
-		return nil
-	},
-	save: func(ctx context.Context, db *data.DB, user string, st *State) (string, error) {
-		rec := formChanges(st)
-		if st.Key != "" {
-			rec["price_page_uid"] = st.Key
-		}
-		out, err := db.SavePricePage(ctx, user, rec)
-		if err != nil {
-			return "", err
-		}
-		return strconv.FormatInt(out["price_page_uid"].(int64), 10), nil
-	},
+	load: loadForms("price_page"),
+	save: saveForms("price_page_uid", (*data.DB).SavePricePage),
 })

@@ -5,8 +5,11 @@ import (
 	"crypto/hmac"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/store"
@@ -29,34 +32,115 @@ const recentHorizon = 10 * time.Second
 // (the oldest go first).
 const maxRecent = 200_000
 
+// A recentSession is what endStale needs of a remembered session.
 type recentSession struct {
 	id      string
 	uid     int64
 	keyHash []byte // the key hash that let the session in
-	at      time.Time
+}
+
+// recentEntry is a remembered session as kept: pointer-free, so that the
+// collector never scans the list (up to maxRecent entries), and small (32
+// bytes). Session ids are the UUIDs this package makes; the consumer and
+// key that let a session in are an index into recentSessions.keys.
+type recentEntry struct {
+	id  uuid.UUID
+	at  int64 // unix nanoseconds
+	key uint32
+}
+
+// recentKey is a consumer and the hash of the key it had.
+type recentKey struct {
+	uid  int64
+	hash string
 }
 
 type recentSessions struct {
 	mu   sync.Mutex
-	list []recentSession // list[head:] are remembered, oldest first
+	list []recentEntry // list[head:] are remembered, oldest first
 	head int
+	keys []recentKey // the keys list[head:] refer to (and maybe a few more)
+	key  map[recentKey]uint32
+	last uint32 // the key of the last entry added
+	// odd are sessions whose id is not a UUID (none today): kept apart,
+	// with their entries' id zero.
+	odd map[int]string
 }
 
 func (r *recentSessions) add(id string, c *gatehouse.Consumer) {
 	now := time.Now()
+	u, err := uuid.Parse(id)
+	// Parse also takes upper case, braces and other forms; a 36-byte id in
+	// lower case is the one its String gives back.
+	canonical := err == nil && len(id) == 36 && strings.ToLower(id) == id
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for r.head < len(r.list) && (now.Sub(r.list[r.head].at) > recentHorizon || len(r.list)-r.head >= maxRecent) {
-		r.list[r.head] = recentSession{}
+	horizon := now.Add(-recentHorizon).UnixNano()
+	for r.head < len(r.list) && (r.list[r.head].at < horizon || len(r.list)-r.head >= maxRecent) {
+		delete(r.odd, r.head)
 		r.head++
 	}
 	if r.head > 0 && r.head >= len(r.list)/2 {
-		// Amortised: each entry is moved at most once per halving.
-		n := copy(r.list, r.list[r.head:])
-		clear(r.list[n:])
-		r.list, r.head = r.list[:n], 0
+		r.compact()
 	}
-	r.list = append(r.list, recentSession{id: id, uid: c.UID, keyHash: c.KeyHash, at: now})
+	ki, ok := r.last, false
+	if int(ki) < len(r.keys) && r.keys[ki].uid == c.UID && r.keys[ki].hash == string(c.KeyHash) {
+		ok = true // the same consumer and key as the last session: the usual case
+	} else {
+		ki, ok = r.key[recentKey{uid: c.UID, hash: string(c.KeyHash)}]
+	}
+	if !ok {
+		k := recentKey{uid: c.UID, hash: string(c.KeyHash)}
+		if r.key == nil {
+			r.key = map[recentKey]uint32{}
+		}
+		ki = uint32(len(r.keys))
+		r.keys = append(r.keys, k)
+		r.key[k] = ki
+	}
+	r.last = ki
+	e := recentEntry{at: now.UnixNano(), key: ki}
+	if canonical {
+		e.id = u
+	} else {
+		if r.odd == nil {
+			r.odd = map[int]string{}
+		}
+		r.odd[len(r.list)] = id
+	}
+	r.list = append(r.list, e)
+}
+
+// compact moves the remembered entries to the front (amortised: each entry
+// is moved at most once per halving) and drops the keys none refers to.
+func (r *recentSessions) compact() {
+	n := copy(r.list, r.list[r.head:])
+	r.list = r.list[:n]
+	if len(r.odd) > 0 {
+		odd := make(map[int]string, len(r.odd))
+		for i, id := range r.odd {
+			odd[i-r.head] = id
+		}
+		r.odd = odd
+	}
+	r.head = 0
+	used := make(map[uint32]uint32, len(r.keys))
+	var keys []recentKey
+	for i := range r.list {
+		old := r.list[i].key
+		ni, ok := used[old]
+		if !ok {
+			ni = uint32(len(keys))
+			keys = append(keys, r.keys[old])
+			used[old] = ni
+		}
+		r.list[i].key = ni
+	}
+	r.keys, r.last = keys, 0
+	r.key = make(map[recentKey]uint32, len(keys))
+	for i, k := range keys {
+		r.key[k] = uint32(i)
+	}
 }
 
 // of returns the remembered sessions of the consumers uids (all when uids
@@ -65,10 +149,17 @@ func (r *recentSessions) of(uids map[int64]bool) []recentSession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []recentSession
-	for _, x := range r.list[r.head:] {
-		if uids == nil || uids[x.uid] {
-			out = append(out, x)
+	for i := r.head; i < len(r.list); i++ {
+		e := r.list[i]
+		k := r.keys[e.key]
+		if uids != nil && !uids[k.uid] {
+			continue
 		}
+		id, odd := r.odd[i]
+		if !odd {
+			id = e.id.String()
+		}
+		out = append(out, recentSession{id: id, uid: k.uid, keyHash: []byte(k.hash)})
 	}
 	return out
 }

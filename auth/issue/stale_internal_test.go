@@ -1,0 +1,89 @@
+package issue
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func TestRecentSessionsRemember(t *testing.T) {
+	var r recentSessions
+	a := &gatehouse.Consumer{UID: 1, KeyHash: bytes.Repeat([]byte{1}, 32)}
+	a2 := &gatehouse.Consumer{UID: 1, KeyHash: bytes.Repeat([]byte{2}, 32)}
+	b := &gatehouse.Consumer{UID: 2, KeyHash: bytes.Repeat([]byte{3}, 32)}
+	want := map[string]*gatehouse.Consumer{}
+	add := func(id string, c *gatehouse.Consumer) {
+		r.add(id, c)
+		want[id] = c
+	}
+	for i := range 50 {
+		add(uuid.NewString(), []*gatehouse.Consumer{a, a2, b}[i%3])
+	}
+	add("not-a-uuid", a)
+	add(strings.ToUpper(uuid.NewString()), b) // not canonical: kept as given
+
+	check := func(uids map[int64]bool) {
+		t.Helper()
+		got := r.of(uids)
+		n := 0
+		for _, c := range want {
+			if uids == nil || uids[c.UID] {
+				n++
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("of(%v): %d sessions, want %d", uids, len(got), n)
+		}
+		for _, x := range got {
+			c := want[x.id]
+			if c == nil || c.UID != x.uid || !bytes.Equal(c.KeyHash, x.keyHash) {
+				t.Fatalf("of(%v): %+v is not what was added (%+v)", uids, x, c)
+			}
+		}
+	}
+	check(nil)
+	check(map[int64]bool{1: true})
+	check(map[int64]bool{2: true})
+
+	// The older half passes the horizon: the next add forgets it and
+	// compacts the rest, keeping what each remaining entry refers to.
+	old := time.Now().Add(-2 * recentHorizon).UnixNano()
+	before, forgot := len(r.list), 0
+	for i := range r.list[:30] {
+		r.list[i].at = old
+		id, ok := r.odd[i]
+		if !ok {
+			id = r.list[i].id.String()
+		}
+		delete(want, id)
+		forgot++
+	}
+	add(uuid.NewString(), b)
+	if r.head != 0 || len(r.list) != before-forgot+1 {
+		t.Fatalf("after compaction: head %d, %d entries, want 0 and %d", r.head, len(r.list), before-forgot+1)
+	}
+	if len(r.keys) > 3 {
+		t.Fatalf("%d keys kept for 3 consumers' keys", len(r.keys))
+	}
+	check(nil)
+	check(map[int64]bool{1: true})
+	check(map[int64]bool{2: true})
+}
+
+func BenchmarkRecentSessionsAdd(b *testing.B) {
+	var r recentSessions
+	c := &gatehouse.Consumer{UID: 1, KeyHash: bytes.Repeat([]byte{1}, 32)}
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.add(ids[i%len(ids)], c)
+	}
+}

@@ -5,7 +5,10 @@
 // credentials (ES256), introspection, /auth/check and GET /healthz, each
 // for a window at the same concurrency with gatehouse's own load generator,
 // and the OAuth password grant next to raw argon2id with the same
-// parameters at the same concurrency. It reports each flow's rate as a ratio
+// parameters at the same concurrency; with -algorithms (the default), also
+// consumer tokens signed with ES256, EdDSA and RS256 (a server each), and
+// the RS256 signing path (token.Keyring.Sign) next to raw RSA-2048 signing
+// in its own process. It reports each flow's rate as a ratio
 // to /healthz (the password grant's to argon2id), the server's CPU per
 // request (user + system ticks of /proc/PID/stat over the flow's windows),
 // the server's peak RSS (VmHWM), and the load average before and after; it

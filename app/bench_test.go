@@ -48,6 +48,17 @@ func post(b *testing.B, h http.Handler, body string) *httptest.ResponseRecorder 
 	return rec
 }
 
+// postForm posts a form to path with the Authorization header given, from loopback.
+func postForm(h http.Handler, path, authorization, form string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", authorization)
+	req.RemoteAddr = "127.0.0.1:1234"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
 // BenchmarkIssueConsumerToken measures consumer-key token issuance through
 // the HTTP handler (no network): key check, signing, one durable session write.
 func BenchmarkIssueConsumerToken(b *testing.B) {
@@ -223,13 +234,7 @@ func BenchmarkPasswordGrantRate(b *testing.B) {
 	grant := func(user int) {
 		form := url.Values{"grant_type": {"password"}, "username": {fmt.Sprintf("user%d", user)},
 			"password": {"correct horse battery"}}.Encode()
-		req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", basic)
-		req.RemoteAddr = "127.0.0.1:1234"
-		rec := httptest.NewRecorder()
-		e.App.Handler.ServeHTTP(rec, req)
-		if rec.Code != 200 {
+		if rec := postForm(e.App.Handler, "/oauth/token", basic, form); rec.Code != 200 {
 			b.Errorf("status %d: %s", rec.Code, rec.Body)
 		}
 	}
@@ -351,12 +356,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, "/oauth/introspect", strings.NewReader(form))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", basic)
-			req.RemoteAddr = "127.0.0.1:1234"
-			rec := httptest.NewRecorder()
-			e.App.Handler.ServeHTTP(rec, req)
+			rec := postForm(e.App.Handler, "/oauth/introspect", basic, form)
 			if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"active":true`) {
 				b.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}

@@ -1,7 +1,6 @@
 package oauth2
 
 import (
-	"bytes"
 	"encoding/base64"
 	"mime"
 	"net/http"
@@ -34,6 +33,10 @@ func (f Form) Get(name string) string { return f[name] }
 // a value over 4096 bytes is refused with invalid_request. Error
 // descriptions name known parameters only, never a value.
 func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
+	return parseForm(contentType, string(body))
+}
+
+func parseForm(contentType, body string) (Form, *gatehouse.Error) {
 	if strings.TrimSpace(contentType) == "" {
 		return nil, gatehouse.ErrInvalidRequest("the Content-Type header is missing; send application/x-www-form-urlencoded")
 	}
@@ -50,11 +53,11 @@ func ParseForm(contentType string, body []byte) (Form, *gatehouse.Error) {
 			return nil, gatehouse.ErrInvalidRequest("charset %s is not supported; send UTF-8", gatehouse.Clip(cs, 64))
 		}
 	}
-	if !bytes.ContainsAny(body, "%+;") {
+	if !strings.ContainsAny(body, "%+;") {
 		// Nothing escaped (a token, a UUID key): no unescaping to do.
-		return plainForm(string(body))
+		return plainForm(body)
 	}
-	return queryForm(string(body))
+	return queryForm(body)
 }
 
 // queryForm is ParseForm of any body, with url.ParseQuery.
@@ -85,34 +88,48 @@ func queryForm(body string) (Form, *gatehouse.Error) {
 // plainForm is ParseForm of a body without escapes or semicolons, with
 // the same answers, without url.ParseQuery's map of slices.
 func plainForm(q string) (Form, *gatehouse.Error) {
-	count := make(map[string]int, 8)
+	// The pairs of a usual request (two to five) are kept on the stack, and
+	// a repeated name is found by comparing them; longer forms count names
+	// in a map.
+	type pair struct{ k, v string }
+	var small [8]pair
+	pairs := small[:0]
 	for rest := q; rest != ""; {
 		var kv string
 		kv, rest, _ = strings.Cut(rest, "&")
 		if kv != "" {
-			k, _, _ := strings.Cut(kv, "=")
-			count[k]++
+			k, v, _ := strings.Cut(kv, "=")
+			pairs = append(pairs, pair{k, v})
 		}
 	}
-	f := make(Form, len(count))
-	for rest := q; rest != ""; {
-		var kv string
-		kv, rest, _ = strings.Cut(rest, "&")
-		if kv == "" {
-			continue
+	var count map[string]int
+	if len(pairs) > len(small) {
+		count = make(map[string]int, len(pairs))
+		for _, p := range pairs {
+			count[p.k]++
 		}
-		k, v, _ := strings.Cut(kv, "=")
-		if n := count[k]; n > 1 {
-			return nil, gatehouse.ErrInvalidRequest("%s is given %d times; every parameter may appear once (RFC 6749 §3.2)", paramName(k), n)
+	}
+	f := make(Form, len(pairs))
+	for _, p := range pairs {
+		n := count[p.k]
+		if count == nil {
+			for _, o := range pairs {
+				if o.k == p.k {
+					n++
+				}
+			}
 		}
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return nil, gatehouse.ErrInvalidRequest("%s is not valid UTF-8", paramName(k))
+		if n > 1 {
+			return nil, gatehouse.ErrInvalidRequest("%s is given %d times; every parameter may appear once (RFC 6749 §3.2)", paramName(p.k), n)
 		}
-		if len(v) > maxValueLen {
-			return nil, gatehouse.ErrInvalidRequest("%s is longer than %d bytes", paramName(k), maxValueLen)
+		if !utf8.ValidString(p.k) || !utf8.ValidString(p.v) {
+			return nil, gatehouse.ErrInvalidRequest("%s is not valid UTF-8", paramName(p.k))
 		}
-		if v != "" {
-			f[k] = v
+		if len(p.v) > maxValueLen {
+			return nil, gatehouse.ErrInvalidRequest("%s is longer than %d bytes", paramName(p.k), maxValueLen)
+		}
+		if p.v != "" {
+			f[p.k] = p.v
 		}
 	}
 	return f, nil
@@ -150,7 +167,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (Form, *gatehouse.Error) {
 	if e != nil {
 		return nil, e
 	}
-	return ParseForm(r.Header.Get("Content-Type"), b)
+	return parseForm(r.Header.Get("Content-Type"), string(b))
 }
 
 // Basic is client authentication read from an Authorization: Basic header.

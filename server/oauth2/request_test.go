@@ -174,7 +174,8 @@ func FuzzParseBasic(f *testing.F) {
 // FuzzPlainForm: a body without escapes or semicolons is read as
 // url.ParseQuery reads it.
 func FuzzPlainForm(f *testing.F) {
-	for _, s := range []string{"grant_type=client_credentials", "token=abc&token=def", "a&&b=&=c", "token=x&token_type_hint=access_token", "k=\xff"} {
+	for _, s := range []string{"grant_type=client_credentials", "token=abc&token=def", "a&&b=&=c", "token=x&token_type_hint=access_token", "k=\xff",
+		"a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&a=0", "a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {

@@ -199,7 +199,25 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *gateh
 	if r.ContentLength > max {
 		return nil, tooLarge(max)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	body := http.MaxBytesReader(w, r.Body, max)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 {
+		// The length is known (and within max): one buffer of that size,
+		// then a read that must find the end (a longer body is refused as
+		// the server would refuse it anyway).
+		b = make([]byte, n)
+		if _, err = io.ReadFull(body, b); err == nil {
+			var one [1]byte
+			if k, e := body.Read(one[:]); k > 0 {
+				err = errors.New("body longer than its Content-Length")
+			} else if e != io.EOF && e != nil {
+				err = e
+			}
+		}
+	} else {
+		b, err = io.ReadAll(body)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

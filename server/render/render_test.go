@@ -127,3 +127,36 @@ func TestObjectMatchesEncodingJSON(t *testing.T) {
 		o.Free()
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	const max = 16
+	for _, tc := range []struct {
+		name   string
+		body   string
+		length int64 // Content-Length as declared; -1 unknown
+		want   string
+		status int // of the error, 0 none
+	}{
+		{"known length", "token=abc", 9, "token=abc", 0},
+		{"unknown length", "token=abc", -1, "token=abc", 0},
+		{"empty", "", 0, "", 0},
+		{"declared over max", "x", max + 1, "", http.StatusRequestEntityTooLarge},
+		{"unknown length over max", strings.Repeat("x", max+1), -1, "", http.StatusRequestEntityTooLarge},
+		{"shorter than declared", "abc", 10, "", http.StatusBadRequest},
+		{"longer than declared", "abcdef", 3, "", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
+			r.ContentLength = tc.length
+			b, e := ReadBody(httptest.NewRecorder(), r, max)
+			switch {
+			case tc.status == 0 && e != nil:
+				t.Fatalf("error %v", e)
+			case tc.status != 0 && (e == nil || e.Status != tc.status):
+				t.Fatalf("got %q, %v; want an error with status %d", b, e, tc.status)
+			case tc.status == 0 && string(b) != tc.want:
+				t.Fatalf("body %q, want %q", b, tc.want)
+			}
+		})
+	}
+}

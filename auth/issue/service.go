@@ -428,8 +428,9 @@ func (s *Service) CloseLockouts(ctx context.Context) (int, error) {
 // that asked for it) and signs its access token.
 func (s *Service) startUserSession(ctx context.Context, username string, c *gatehouse.Consumer, scopeStr, flow string, m Meta, withRefresh bool) (*Issued, error) {
 	now := s.clock.Now()
+	id := uuid.New()
 	sess := gatehouse.Session{
-		ID: uuid.NewString(), Username: username, Flow: flow, Scope: scopeStr,
+		ID: id.String(), Username: username, Flow: flow, Scope: scopeStr,
 		CreatedAt: now, RemoteAddr: m.Remote,
 	}
 	// A user token lives --user-token-ttl, also when an OAuth client asked
@@ -455,7 +456,7 @@ func (s *Service) startUserSession(ctx context.Context, username string, c *gate
 		return nil, s.storeErr(err)
 	}
 	if c != nil {
-		s.recent.add(sess.ID, c)
+		s.recent.add(id, c)
 	}
 	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: int64(accessExp.Sub(now) / time.Second),
 		Session: sess, Consumer: c}, nil
@@ -558,8 +559,9 @@ func (s *Service) mintRefresh(sess *gatehouse.Session, now time.Time, withRefres
 func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, username, flow string, m Meta, withRefresh bool) (*Issued, error) {
 	now := s.clock.Now()
 	c := &cc.Consumer
+	id := uuid.New()
 	sess := gatehouse.Session{
-		ID: uuid.NewString(), Username: username, ConsumerUID: c.UID, Flow: flow,
+		ID: id.String(), Username: username, ConsumerUID: c.UID, Flow: flow,
 		Scope: cc.scope, CreatedAt: now, RemoteAddr: m.Remote,
 	}
 	exp, sessExp := consumerExpiry(c, now)
@@ -575,7 +577,7 @@ func (s *Service) startConsumerSession(ctx context.Context, cc *cachedConsumer, 
 	}); err != nil {
 		return nil, s.storeErr(err)
 	}
-	s.recent.add(sess.ID, c)
+	s.recent.add(id, c)
 	return &Issued{AccessToken: at, RefreshToken: refresh, ExpiresIn: expiresIn(c, exp, now), Session: sess, Consumer: c}, nil
 }
 

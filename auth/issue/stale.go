@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,8 +40,8 @@ type recentSession struct {
 
 // recentEntry is a remembered session as kept: pointer-free, so that the
 // collector never scans the list (up to maxRecent entries), and small (32
-// bytes). Session ids are the UUIDs this package makes; the consumer and
-// key that let a session in are an index into recentSessions.keys.
+// bytes). The consumer and key that let the session in are an index into
+// recentSessions.keys.
 type recentEntry struct {
 	id  uuid.UUID
 	at  int64 // unix nanoseconds
@@ -62,22 +61,15 @@ type recentSessions struct {
 	keys []recentKey // the keys list[head:] refer to (and maybe a few more)
 	key  map[recentKey]uint32
 	last uint32 // the key of the last entry added
-	// odd are sessions whose id is not a UUID (none today): kept apart,
-	// with their entries' id zero.
-	odd map[int]string
 }
 
-func (r *recentSessions) add(id string, c *gatehouse.Consumer) {
+// add remembers the session id (its ID is id.String()), let in by c.
+func (r *recentSessions) add(id uuid.UUID, c *gatehouse.Consumer) {
 	now := time.Now()
-	u, err := uuid.Parse(id)
-	// Parse also takes upper case, braces and other forms; a 36-byte id in
-	// lower case is the one its String gives back.
-	canonical := err == nil && len(id) == 36 && strings.ToLower(id) == id
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	horizon := now.Add(-recentHorizon).UnixNano()
 	for r.head < len(r.list) && (r.list[r.head].at < horizon || len(r.list)-r.head >= maxRecent) {
-		delete(r.odd, r.head)
 		r.head++
 	}
 	if r.head > 0 && r.head >= len(r.list)/2 {
@@ -99,31 +91,14 @@ func (r *recentSessions) add(id string, c *gatehouse.Consumer) {
 		r.key[k] = ki
 	}
 	r.last = ki
-	e := recentEntry{at: now.UnixNano(), key: ki}
-	if canonical {
-		e.id = u
-	} else {
-		if r.odd == nil {
-			r.odd = map[int]string{}
-		}
-		r.odd[len(r.list)] = id
-	}
-	r.list = append(r.list, e)
+	r.list = append(r.list, recentEntry{id: id, at: now.UnixNano(), key: ki})
 }
 
 // compact moves the remembered entries to the front (amortised: each entry
 // is moved at most once per halving) and drops the keys none refers to.
 func (r *recentSessions) compact() {
 	n := copy(r.list, r.list[r.head:])
-	r.list = r.list[:n]
-	if len(r.odd) > 0 {
-		odd := make(map[int]string, len(r.odd))
-		for i, id := range r.odd {
-			odd[i-r.head] = id
-		}
-		r.odd = odd
-	}
-	r.head = 0
+	r.list, r.head = r.list[:n], 0
 	used := make(map[uint32]uint32, len(r.keys))
 	var keys []recentKey
 	for i := range r.list {
@@ -155,11 +130,7 @@ func (r *recentSessions) of(uids map[int64]bool) []recentSession {
 		if uids != nil && !uids[k.uid] {
 			continue
 		}
-		id, odd := r.odd[i]
-		if !odd {
-			id = e.id.String()
-		}
-		out = append(out, recentSession{id: id, uid: k.uid, keyHash: []byte(k.hash)})
+		out = append(out, recentSession{id: e.id.String(), uid: k.uid, keyHash: []byte(k.hash)})
 	}
 	return out
 }

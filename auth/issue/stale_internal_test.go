@@ -2,7 +2,6 @@ package issue
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,15 +16,14 @@ func TestRecentSessionsRemember(t *testing.T) {
 	a2 := &gatehouse.Consumer{UID: 1, KeyHash: bytes.Repeat([]byte{2}, 32)}
 	b := &gatehouse.Consumer{UID: 2, KeyHash: bytes.Repeat([]byte{3}, 32)}
 	want := map[string]*gatehouse.Consumer{}
-	add := func(id string, c *gatehouse.Consumer) {
+	add := func(c *gatehouse.Consumer) {
+		id := uuid.New()
 		r.add(id, c)
-		want[id] = c
+		want[id.String()] = c
 	}
-	for i := range 50 {
-		add(uuid.NewString(), []*gatehouse.Consumer{a, a2, b}[i%3])
+	for i := range 52 {
+		add([]*gatehouse.Consumer{a, a2, b}[i%3])
 	}
-	add("not-a-uuid", a)
-	add(strings.ToUpper(uuid.NewString()), b) // not canonical: kept as given
 
 	check := func(uids map[int64]bool) {
 		t.Helper()
@@ -50,20 +48,15 @@ func TestRecentSessionsRemember(t *testing.T) {
 	check(map[int64]bool{1: true})
 	check(map[int64]bool{2: true})
 
-	// The older half passes the horizon: the next add forgets it and
+	// The older entries pass the horizon: the next add forgets them and
 	// compacts the rest, keeping what each remaining entry refers to.
 	old := time.Now().Add(-2 * recentHorizon).UnixNano()
-	before, forgot := len(r.list), 0
-	for i := range r.list[:30] {
+	before, forgot := len(r.list), 30
+	for i := range r.list[:forgot] {
 		r.list[i].at = old
-		id, ok := r.odd[i]
-		if !ok {
-			id = r.list[i].id.String()
-		}
-		delete(want, id)
-		forgot++
+		delete(want, r.list[i].id.String())
 	}
-	add(uuid.NewString(), b)
+	add(b)
 	if r.head != 0 || len(r.list) != before-forgot+1 {
 		t.Fatalf("after compaction: head %d, %d entries, want 0 and %d", r.head, len(r.list), before-forgot+1)
 	}
@@ -73,14 +66,25 @@ func TestRecentSessionsRemember(t *testing.T) {
 	check(nil)
 	check(map[int64]bool{1: true})
 	check(map[int64]bool{2: true})
+
+	// Once all have passed the horizon, nothing (and no key) is kept.
+	for i := range r.list {
+		r.list[i].at = old
+	}
+	clear(want)
+	add(a)
+	if len(r.list) != 1 || len(r.keys) != 1 {
+		t.Fatalf("after all expired: %d entries, %d keys; want 1 and 1", len(r.list), len(r.keys))
+	}
+	check(nil)
 }
 
 func BenchmarkRecentSessionsAdd(b *testing.B) {
 	var r recentSessions
 	c := &gatehouse.Consumer{UID: 1, KeyHash: bytes.Repeat([]byte{1}, 32)}
-	ids := make([]string, 1024)
+	ids := make([]uuid.UUID, 1024)
 	for i := range ids {
-		ids[i] = uuid.NewString()
+		ids[i] = uuid.New()
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

@@ -204,8 +204,8 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *gateh
 	var err error
 	if n := r.ContentLength; n > 0 {
 		// The length is known (and within max): one buffer of that size,
-		// then a read that must find the end (a longer body is refused as
-		// the server would refuse it anyway).
+		// then a read that must find the end. net/http ends the body at
+		// its Content-Length; a reader that does not is refused.
 		b = make([]byte, n)
 		if _, err = io.ReadFull(body, b); err == nil {
 			var one [1]byte

@@ -140,6 +140,8 @@ func TestReadBody(t *testing.T) {
 		{"known length", "token=abc", 9, "token=abc", 0},
 		{"unknown length", "token=abc", -1, "token=abc", 0},
 		{"empty", "", 0, "", 0},
+		{"exactly max, known length", strings.Repeat("y", max), max, strings.Repeat("y", max), 0},
+		{"exactly max, unknown length", strings.Repeat("y", max), -1, strings.Repeat("y", max), 0},
 		{"declared over max", "x", max + 1, "", http.StatusRequestEntityTooLarge},
 		{"unknown length over max", strings.Repeat("x", max+1), -1, "", http.StatusRequestEntityTooLarge},
 		{"shorter than declared", "abc", 10, "", http.StatusBadRequest},

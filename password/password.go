@@ -64,6 +64,9 @@ type Hasher struct {
 	// hasher has been idle for idleRelease (see NewHasher).
 	idleTimer *time.Timer
 	release   func()
+	// collect reclaims a finished computation's memory while its slot is
+	// still held (see NewHasher).
+	collect func()
 }
 
 // idleRelease is how long the hasher waits, idle, before handing the memory
@@ -77,12 +80,16 @@ const idleRelease = 2 * time.Second
 // is memory-bound: more at once than there are CPUs only makes each slower
 // (measured: 74 hashes/s with 2 at once on 2 CPUs, 64/s with 4).
 //
-// Each computation allocates p.Memory KiB afresh, which Go's collector
-// frees but the runtime keeps mapped; when no check has run for two
-// seconds the hasher returns it to the system (debug.FreeOSMemory), so
-// that an idle server holds none of it.
+// Each computation allocates p.Memory KiB afresh (golang.org/x/crypto/argon2
+// takes no buffer of the caller's). A slot collects that garbage before it
+// is handed on (runtime.GC), so the next computation reuses the same memory:
+// the process holds one computation's memory per slot, where the
+// collector's own pacing let two or three per slot pile up, and under the
+// soft memory limit handed pages back only to fault them in again. When no
+// check has run for two seconds the hasher returns the memory to the system
+// (debug.FreeOSMemory), so that an idle server holds none of it.
 func NewHasher(p Params) *Hasher {
-	h := &Hasher{p: p, turns: newTurns(runtime.GOMAXPROCS(0)), release: debug.FreeOSMemory}
+	h := &Hasher{p: p, turns: newTurns(runtime.GOMAXPROCS(0)), release: debug.FreeOSMemory, collect: runtime.GC}
 	h.idleTimer = time.AfterFunc(time.Hour, func() {
 		if h.turns.idleNow() {
 			h.release()
@@ -111,8 +118,10 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer h.turns.release(t)
-	return h.hash([]byte(pw)), nil
+	s := h.hash([]byte(pw))
+	h.collect()
+	h.turns.release(t)
+	return s, nil
 }
 
 func (h *Hasher) hash(pw []byte) string {
@@ -186,6 +195,11 @@ func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
 		h.verifyDummy(c.Password)
 	default:
 		r.OK, r.Rehash, r.measure, err = h.verify(c.Hash, c.Password)
+	}
+	if !r.Skipped {
+		// Every computation, success or refusal, so that it costs them
+		// the same time.
+		h.collect()
 	}
 	h.turns.release(t)
 	return r, err
@@ -285,6 +299,7 @@ func (h *Hasher) calibrate() {
 		start = time.Now()
 		h.verifyDummy("")
 		h.floor.add(time.Since(start))
+		h.collect()
 	})
 }
 

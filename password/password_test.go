@@ -393,3 +393,54 @@ func TestIdleReleasesMemory(t *testing.T) {
 		t.Fatal("not idle after the last check ended")
 	}
 }
+
+// TestCollectHoldsTheSlot: every computation's memory is collected before
+// its slot is handed on, so that the next computation in the slot reuses
+// it; a skipped check computes nothing and collects nothing.
+func TestCollectHoldsTheSlot(t *testing.T) {
+	h := NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	ctx := context.Background()
+	hash, err := h.Hash(ctx, "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.calibrate()
+	var calls int
+	h.collect = func() {
+		calls++
+		h.turns.mu.Lock()
+		free := h.turns.free
+		h.turns.mu.Unlock()
+		if free != h.turns.n-1 {
+			t.Errorf("collected with %d of %d slots free, want the check's slot still held", free, h.turns.n)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		run   func() error
+		calls int
+	}{
+		{"hash", func() error { _, err := h.Hash(ctx, "pw"); return err }, 1},
+		{"right password", func() error {
+			r, err := h.Check(ctx, Check{Hash: hash, Password: "right", Key: "a"})
+			if err == nil && !r.OK {
+				t.Error("right password refused")
+			}
+			return err
+		}, 1},
+		{"wrong password", func() error { _, err := h.Check(ctx, Check{Hash: hash, Password: "wrong", Key: "a"}); return err }, 1},
+		{"unknown user", func() error { _, err := h.Check(ctx, Check{Password: "pw", Key: "b"}); return err }, 1},
+		{"skipped", func() error {
+			_, err := h.Check(ctx, Check{Hash: hash, Password: "right", Key: "a", Skip: func() bool { return true }})
+			return err
+		}, 0},
+	} {
+		calls = 0
+		if err := c.run(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if calls != c.calls {
+			t.Errorf("%s: collected %d times, want %d", c.name, calls, c.calls)
+		}
+	}
+}

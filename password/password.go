@@ -118,9 +118,9 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer h.turns.release(t)
 	s := h.hash([]byte(pw))
-	h.collect()
-	h.turns.release(t)
+	h.collect() // before the slot is released (deferred above)
 	return s, nil
 }
 

@@ -48,6 +48,8 @@ type Core struct {
 	Ring      *token.Ring
 	Keys      *auth.KeyManager // nil without a master key
 	Admin     *admin.Admin
+	// Hasher checks and makes password hashes (see GovernMemory).
+	Hasher *password.Hasher
 	// Service issues tokens (Serving only).
 	Service *issue.Service
 	// Verifier, Directory, Authorizer and Follower decide (Serving and
@@ -117,6 +119,7 @@ func OpenCore(ctx context.Context, cfg Config, o CoreOptions) (*Core, error) {
 		}
 	}
 	hasher := password.NewHasher(password.DefaultParams())
+	c.Hasher = hasher
 	var ck *auth.ConsumerKeys
 	if c.MasterKey != nil {
 		ck = auth.NewConsumerKeys(c.MasterKey)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -67,6 +68,13 @@ type Hasher struct {
 	// collect reclaims a finished computation's memory while its slot is
 	// still held (see NewHasher).
 	collect func()
+
+	slots   int
+	held    atomic.Int64 // bytes of argon2id memory of the computations in progress
+	largest atomic.Int64 // bytes of the largest computation asked for, at least p's
+	// onMemory is called after each collection and release, and before a
+	// computation larger than any before (see OnMemory).
+	onMemory atomic.Pointer[func()]
 }
 
 // idleRelease is how long the hasher waits, idle, before handing the memory
@@ -89,15 +97,64 @@ const idleRelease = 2 * time.Second
 // check has run for two seconds the hasher returns the memory to the system
 // (debug.FreeOSMemory), so that an idle server holds none of it.
 func NewHasher(p Params) *Hasher {
-	h := &Hasher{p: p, turns: newTurns(runtime.GOMAXPROCS(0)), release: debug.FreeOSMemory, collect: runtime.GC}
+	n := runtime.GOMAXPROCS(0)
+	h := &Hasher{p: p, slots: n, turns: newTurns(n), release: debug.FreeOSMemory, collect: runtime.GC}
+	h.largest.Store(int64(p.Memory) << 10)
 	h.idleTimer = time.AfterFunc(time.Hour, func() {
 		if h.turns.idleNow() {
 			h.release()
+			h.memoryChanged()
 		}
 	})
 	h.idleTimer.Stop()
 	h.turns.idle = func() { h.idleTimer.Reset(idleRelease) }
 	return h
+}
+
+// Held is the memory, in bytes, that the argon2id computations in progress
+// hold.
+func (h *Hasher) Held() int64 { return h.held.Load() }
+
+// Reserve is the most memory, in bytes, the hasher's computations can hold
+// at once: its slots times the largest computation it has been asked for
+// (its own parameters' at least; a stored hash may name more memory).
+func (h *Hasher) Reserve() int64 { return int64(h.slots) * h.largest.Load() }
+
+// OnMemory has f called (on the hasher's goroutine, so f must be quick)
+// after each collection the hasher runs and after it hands memory back,
+// when Held has just changed and the collector's figures are fresh, and
+// before a computation larger than any before, when Reserve has just
+// grown. nil stops the calls.
+func (h *Hasher) OnMemory(f func()) {
+	if f == nil {
+		h.onMemory.Store(nil)
+		return
+	}
+	h.onMemory.Store(&f)
+}
+
+func (h *Hasher) memoryChanged() {
+	if f := h.onMemory.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// idKey computes argon2id, counting its memory in Held while it runs.
+func (h *Hasher) idKey(pw, salt []byte, p Params, keyLen uint32) []byte {
+	m := int64(p.Memory) << 10
+	for {
+		l := h.largest.Load()
+		if m <= l {
+			break
+		}
+		if h.largest.CompareAndSwap(l, m) {
+			h.memoryChanged()
+			break
+		}
+	}
+	h.held.Add(m)
+	defer h.held.Add(-m)
+	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, keyLen)
 }
 
 // ErrTooLong is returned for passwords over MaxLen bytes.
@@ -121,13 +178,14 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	defer h.turns.release(t)
 	s := h.hash([]byte(pw))
 	h.collect() // before the slot is released (deferred above)
+	h.memoryChanged()
 	return s, nil
 }
 
 func (h *Hasher) hash(pw []byte) string {
 	salt := make([]byte, h.p.SaltLen)
 	_, _ = rand.Read(salt)
-	key := argon2.IDKey(pw, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
+	key := h.idKey(pw, salt, h.p, h.p.KeyLen)
 	return Encode(h.p, salt, key)
 }
 
@@ -200,6 +258,7 @@ func (h *Hasher) Check(ctx context.Context, c Check) (Result, error) {
 		// Every computation, success or refusal, so that it costs them
 		// the same time.
 		h.collect()
+		h.memoryChanged()
 	}
 	h.turns.release(t)
 	return r, err
@@ -265,7 +324,7 @@ func (h *Hasher) verify(hash, pw string) (ok, rehash, current bool, err error) {
 		if err != nil {
 			return false, false, false, err
 		}
-		got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+		got := h.idKey([]byte(pw), salt, p, uint32(len(key)))
 		current := p.Memory == h.p.Memory && p.Time == h.p.Time && p.Threads == h.p.Threads && uint32(len(key)) == h.p.KeyLen
 		ok := subtle.ConstantTimeCompare(got, key) == 1
 		return ok, ok && !current, current, nil
@@ -300,6 +359,7 @@ func (h *Hasher) calibrate() {
 		h.verifyDummy("")
 		h.floor.add(time.Since(start))
 		h.collect()
+		h.memoryChanged()
 	})
 }
 
@@ -310,7 +370,7 @@ func (h *Hasher) verifyDummy(pw string) {
 	if err != nil {
 		return
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	got := h.idKey([]byte(pw), salt, p, uint32(len(key)))
 	subtle.ConstantTimeCompare(got, key)
 }
 

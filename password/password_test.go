@@ -3,8 +3,10 @@ package password
 import (
 	"context"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -442,5 +444,74 @@ func TestCollectHoldsTheSlot(t *testing.T) {
 		if calls != c.calls {
 			t.Errorf("%s: collected %d times, want %d", c.name, calls, c.calls)
 		}
+	}
+}
+
+// TestHeldAndReserve: Held counts the memory of the computation in
+// progress; Reserve is the slots times the largest computation asked for;
+// OnMemory is told after each collection and before a computation larger
+// than any before.
+func TestHeldAndReserve(t *testing.T) {
+	p := Params{Memory: 8 << 10, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h := NewHasher(p)
+	ctx := context.Background()
+	slots := int64(runtime.GOMAXPROCS(0))
+	if got, want := h.Reserve(), slots*8<<20; got != want {
+		t.Fatalf("Reserve %d, want %d", got, want)
+	}
+	h.calibrate()     // the dummy hash, made on first Check
+	var calls []int64 // Reserve at each call
+	h.OnMemory(func() { calls = append(calls, h.Reserve()) })
+
+	done := make(chan struct{})
+	var seen atomic.Int64
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				if v := h.Held(); v > seen.Load() {
+					seen.Store(v)
+				}
+				runtime.Gosched()
+			}
+		}
+	}()
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	if got := seen.Load(); got != 8<<20 {
+		t.Errorf("Held during a hash peaked at %d, want %d", got, 8<<20)
+	}
+	if h.Held() != 0 {
+		t.Errorf("Held %d after the hash", h.Held())
+	}
+	if len(calls) != 1 {
+		t.Fatalf("OnMemory called %d times for one hash, want 1 (after its collection)", len(calls))
+	}
+
+	// A stored hash that names more memory raises Reserve before it runs.
+	big := p
+	big.Memory = 16 << 10
+	stored, err := NewHasher(big).Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = nil
+	r, err := h.Check(ctx, Check{Hash: stored, Password: "pw"})
+	if err != nil || !r.OK || !r.Rehash {
+		t.Fatalf("check: %+v, %v", r, err)
+	}
+	if want := []int64{slots * 16 << 20, slots * 16 << 20}; !slices.Equal(calls, want) {
+		t.Errorf("OnMemory saw Reserve %v, want %v (before the larger computation, after its collection)", calls, want)
+	}
+	h.OnMemory(nil)
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 {
+		t.Errorf("OnMemory called after OnMemory(nil)")
 	}
 }

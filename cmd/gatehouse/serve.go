@@ -200,6 +200,7 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 		return storeOpenErr(serveStoreName(cfg), err)
 	}
 	defer a.Close()
+	defer app.GovernMemory(a.Hasher)()
 	if cfg.DB == "" {
 		warnFileModes(log, cfg.DataDir)
 	}

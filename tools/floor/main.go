@@ -11,7 +11,8 @@
 // in its own process. It reports each flow's rate as a ratio
 // to /healthz (the password grant's to argon2id), the server's CPU per
 // request (user + system ticks of /proc/PID/stat over the flow's windows),
-// the server's peak RSS (VmHWM), and the load average before and after; it
+// the server's peak RSS (VmHWM) and its soft memory limit at the end (from
+// /metrics), and the load average before and after; it
 // exits 1 when a ratio is under its target or any response was not a 2xx.
 //
 //	go run ./tools/floor                      # 3 rounds of 3 s windows, 32 connections
@@ -245,7 +246,33 @@ func run(c config) (bool, error) {
 	load1 := loadAvg()
 	hwm, _ := procStatusKiB(pid, "VmHWM")
 	rss, _ := procStatusKiB(pid, "VmRSS")
-	return report(c, flows, load0, load1, hwm, rss, took), nil
+	limit, _ := memoryLimit(c.addr)
+	return report(c, flows, load0, load1, hwm, rss, limit, took), nil
+}
+
+// memoryLimit reads the server's soft memory limit in force from its
+// /metrics (go_gc_gomemlimit_bytes).
+func memoryLimit(addr string) (int64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_gc_gomemlimit_bytes "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("go_gc_gomemlimit_bytes %q: %w", v, err)
+			}
+			return int64(f), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("no go_gc_gomemlimit_bytes in /metrics")
 }
 
 type demoCreds struct{ consumer, key, password string }
@@ -625,7 +652,7 @@ type row struct {
 	OK           bool      `json:"ok"`
 }
 
-func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took time.Duration) bool {
+func report(c config, flows []*flow, load0, load1 string, hwm, rss, limit int64, took time.Duration) bool {
 	byName := map[string]*flow{}
 	for _, f := range flows {
 		byName[f.name] = f
@@ -659,7 +686,7 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 		_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
 			"date": time.Now().UTC().Format(time.RFC3339), "rounds": c.rounds, "window_seconds": c.window.Seconds(),
 			"concurrency": c.conc, "password_concurrency": c.pwConc, "load_before": load0, "load_after": load1,
-			"seconds": took.Seconds(), "flows": rows, "peak_rss_kib": hwm, "rss_end_kib": rss, "ok": ok,
+			"seconds": took.Seconds(), "flows": rows, "peak_rss_kib": hwm, "rss_end_kib": rss, "memory_limit_bytes": limit, "ok": ok,
 		})
 		return ok
 	}
@@ -693,8 +720,12 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss int64, took t
 	if !rssOK {
 		mark = " FAIL"
 	}
-	fmt.Printf("\nserver peak RSS %.1f MiB (target ≤ %d MiB), at the end %.1f MiB%s\n",
-		float64(hwm)/1024, peakRSSTarget>>10, float64(rss)/1024, mark)
+	lim := ""
+	if limit > 0 {
+		lim = fmt.Sprintf("; its soft memory limit at the end %.0f MiB", float64(limit)/(1<<20))
+	}
+	fmt.Printf("\nserver peak RSS %.1f MiB (target ≤ %d MiB), at the end %.1f MiB%s%s\n",
+		float64(hwm)/1024, peakRSSTarget>>10, float64(rss)/1024, lim, mark)
 	fmt.Println("ratios: each flow's rate over all its windows to /healthz's; the password grant's to raw argon2id at the same concurrency")
 	fmt.Println("cpu µs/req: the server's user + system time per request; faults: its minor page faults per request; busy: the whole machine's CPU in use during the flow's windows")
 	return ok

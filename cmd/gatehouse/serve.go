@@ -193,6 +193,9 @@ func serveWith(ctx context.Context, e *env, cfg app.Config, log *slog.Logger, re
 			return err
 		}
 	}
+	// The process's memory limit is serve's while it runs (a test that
+	// serves in-process gets its own back).
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	app.LimitMemory()
 	a, err := app.New(ctx, cfg, log, nil)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -552,4 +553,35 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 		t.Fatalf("session after a hash import: ended %q", r)
 	}
 	signIn("pw-four-4")
+}
+
+// TestServeGovernsMemoryLimit: while serve runs it keeps the process's soft
+// memory limit (GOMEMLIMIT unset), and gives the one before it back when it
+// returns.
+func TestServeGovernsMemoryLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "") // restored at the end
+	os.Unsetenv("GOMEMLIMIT")
+	const before = 12345 << 20
+	old := debug.SetMemoryLimit(before)
+	defer debug.SetMemoryLimit(old)
+
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuf
+	done := make(chan int, 1)
+	addr := freeAddr(t)
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr},
+			strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	}()
+	waitReady(t, "http://"+addr, 10*time.Second)
+	if got := debug.SetMemoryLimit(-1); got == before || got < app.BaseMemory {
+		t.Errorf("limit while serving: %d MiB", got>>20)
+	}
+	cancel()
+	<-done
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("limit after serve returned: %d MiB, want the one before, %d MiB", got>>20, before>>20)
+	}
 }

@@ -29,11 +29,15 @@ func DefaultMemoryLimit(p password.Params, slots int) int64 {
 // and GOMAXPROCS slots as the process's soft memory limit unless GOMEMLIMIT
 // says otherwise, and reports the limit in force.
 func LimitMemory() int64 {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+	if !limitFromEnv() {
 		debug.SetMemoryLimit(DefaultMemoryLimit(password.DefaultParams(), runtime.GOMAXPROCS(0)))
 	}
 	return debug.SetMemoryLimit(-1)
 }
+
+// limitFromEnv reports whether GOMEMLIMIT sets the limit (an empty value,
+// like an unset one, leaves it to gatehouse).
+func limitFromEnv() bool { return os.Getenv("GOMEMLIMIT") != "" }
 
 // memoryLimit is the limit for a hasher that can hold reserve bytes, a
 // rest of the heap with rest bytes live, and nonHeap bytes of stacks and
@@ -70,7 +74,7 @@ const governInterval = time.Second
 // It returns a func that stops governing (leaving the last limit); calling
 // it again does nothing.
 func GovernMemory(h *password.Hasher) (stop func()) {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+	if limitFromEnv() {
 		return func() {}
 	}
 	g := &governor{h: h, samples: make([]metrics.Sample, len(governedMetrics))}

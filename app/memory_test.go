@@ -36,13 +36,17 @@ func TestLimitMemory(t *testing.T) {
 		want       int64
 	}{
 		{"", math.MaxInt64, DefaultMemoryLimit(password.DefaultParams(), runtime.GOMAXPROCS(0))},
+		{"set-empty", math.MaxInt64, DefaultMemoryLimit(password.DefaultParams(), runtime.GOMAXPROCS(0))},
 		{"200MiB", 200 << 20, 200 << 20},
 		{"off", math.MaxInt64, math.MaxInt64},
 	} {
 		t.Run("GOMEMLIMIT="+tc.env, func(t *testing.T) {
 			t.Setenv("GOMEMLIMIT", tc.env) // restored at the end
-			if tc.env == "" {
+			switch tc.env {
+			case "":
 				os.Unsetenv("GOMEMLIMIT")
+			case "set-empty":
+				os.Setenv("GOMEMLIMIT", "")
 			}
 			debug.SetMemoryLimit(tc.startLimit)
 			if got := LimitMemory(); got != tc.want {

@@ -120,11 +120,12 @@ func (h *Hasher) Held() int64 { return h.held.Load() }
 // (its own parameters' at least; a stored hash may name more memory).
 func (h *Hasher) Reserve() int64 { return int64(h.slots) * h.largest.Load() }
 
-// OnMemory has f called (on the hasher's goroutine, so f must be quick)
-// after each collection the hasher runs and after it hands memory back,
-// when Held has just changed and the collector's figures are fresh, and
-// before a computation larger than any before, when Reserve has just
-// grown. nil stops the calls.
+// OnMemory has f called after each collection the hasher runs and after it
+// hands memory back, when Held has just changed and the collector's figures
+// are fresh, and before a computation larger than any before, when Reserve
+// has just grown. f runs on the goroutine of the check (or of the idle
+// timer), from several at once when checks end together, so it must be
+// quick and safe for concurrent use. nil stops the calls.
 func (h *Hasher) OnMemory(f func()) {
 	if f == nil {
 		h.onMemory.Store(nil)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse/gatehouse/app/apptest"
 	"github.com/gatehouse/gatehouse/store"
@@ -153,23 +152,11 @@ func TestServeBootstrap(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	file := writeFile(t, "setup.yaml", setupYAML)
 	env := map[string]string{"API_USER_PASSWORD": "pw-of-api-user", "APP_KEY": "0f8fad5b-d9cb-469f-a165-70867728950e"}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errb syncBuf
-	done := make(chan int, 1)
-	addr := freeAddr(t)
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr, "--bootstrap", file},
-			strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
-	}()
-	base := "http://" + addr
-	waitReady(t, base, 10*time.Second)
+	base := serveInProcess(t, env, "--dev", "--data", dir, "--bootstrap", file).base
 	st, r := postJSON(t, base+"/api/security/token/v2", `{"GrantType":"client_credentials","ClientSecret":"`+env["APP_KEY"]+`"}`)
 	if st != 200 || r["Scope"] != "/odata:supplier,price_page;/p21sdk" {
 		t.Fatalf("token with the bootstrapped key: %d %v", st, r)
 	}
-	cancel()
-	<-done
 }
 
 func FuzzReadSetup(f *testing.F) {

@@ -116,17 +116,8 @@ func TestServeTLSMissing(t *testing.T) {
 func TestServeDevConsole(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	start := func() (string, *syncBuf, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		var out, errb syncBuf
-		done := make(chan int, 1)
-		addr := freeAddr(t)
-		go func() {
-			done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr}, strings.NewReader(""), &out, &errb,
-				func(string) string { return "" })
-		}()
-		base := "http://" + addr
-		waitReady(t, base, 10*time.Second)
-		return base, &out, func() { cancel(); <-done }
+		srv := serveInProcess(t, nil, "--dev", "--data", dir)
+		return srv.base, &srv.out, func() { srv.stop() }
 	}
 	base, out, stop := start()
 	m := regexp.MustCompile(`user +demo / (\S+)`).FindStringSubmatch(out.String())

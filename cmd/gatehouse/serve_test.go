@@ -86,6 +86,42 @@ func waitReady(t *testing.T, base string, d time.Duration) {
 	})
 }
 
+// served is a `gatehouse serve` run in the test's own process.
+type served struct {
+	base      string
+	out, errb syncBuf
+	cancel    context.CancelFunc // begins the shutdown, as SIGTERM does
+	done      chan int
+	stopOnce  sync.Once
+	code      int
+}
+
+// serveInProcess runs `gatehouse serve` with args and --addr on a free
+// loopback port, the environment read from env, until stop or the end of
+// the test, and waits until it is ready.
+func serveInProcess(t *testing.T, env map[string]string, args ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := freeAddr(t)
+	s := &served{base: "http://" + addr, cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		s.done <- run(ctx, append(append([]string{"serve"}, args...), "--addr", addr),
+			strings.NewReader(""), &s.out, &s.errb, func(k string) string { return env[k] })
+	}()
+	t.Cleanup(func() { s.stop() })
+	waitReady(t, s.base, 10*time.Second)
+	return s
+}
+
+// stop ends the server and returns its exit code.
+func (s *served) stop() int {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		s.code = <-s.done
+	})
+	return s.code
+}
+
 // TestServeWithAdminFromAnotherProcess starts `serve --dev`, then manages
 // users, consumers and sessions through the CLI on the same data dir while
 // the server runs, as an operator in another shell does.
@@ -326,17 +362,8 @@ func TestGracefulShutdown(t *testing.T) {
 	defer releaseUpstream()
 	dir := filepath.Join(t.TempDir(), "data")
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := freeAddr(t)
-	done := make(chan int, 1)
-	var errb syncBuf
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr, "--upstream", "api=" + slow.URL},
-			strings.NewReader(""), io.Discard, &errb, func(k string) string { return env[k] })
-	}()
-	base := "http://" + addr
-	waitReady(t, base, 10*time.Second)
+	srv := serveInProcess(t, env, "--dev", "--data", dir, "--upstream", "api="+slow.URL)
+	base := srv.base
 	out := mustCLI(t, "", env, "--data", dir, "consumer", "add", "svc", "--scope", "/api", "--json")
 	var c struct {
 		ConsumerKey string `json:"consumer_key"`
@@ -356,7 +383,7 @@ func TestGracefulShutdown(t *testing.T) {
 		got <- resp.StatusCode
 	}()
 	<-arrived // the request is in flight, held by the upstream
-	cancel()
+	srv.cancel()
 	testtime.Eventually(t, 10*time.Second, func() error {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
@@ -369,8 +396,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if st := <-got; st != 200 {
 		t.Fatalf("in-flight request got %d during shutdown", st)
 	}
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d: %s", code, errb.String())
+	if code := srv.stop(); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, srv.errb.String())
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("still serving after shutdown")
@@ -398,17 +425,7 @@ gateway:
 rate-limit: 0
 `), 0o600)
 	env := map[string]string{"GATEHOUSE_MASTER_KEY": apptest.TestMasterKey}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := freeAddr(t)
-	done := make(chan int, 1)
-	var errb syncBuf
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--config", cfgFile, "--data", dir, "--addr", addr},
-			strings.NewReader(""), io.Discard, &errb, func(k string) string { return env[k] })
-	}()
-	base := "http://" + addr
-	waitReady(t, base, 10*time.Second)
+	base := serveInProcess(t, env, "--dev", "--config", cfgFile, "--data", dir).base
 	out := mustCLI(t, "", env, "--data", dir, "consumer", "add", "apx-client", "--scope", "access", "--json")
 	var c struct {
 		ConsumerKey string `json:"consumer_key"`
@@ -447,8 +464,6 @@ rate-limit: 0
 	if st, body := get("/api/entity/x", tok.AccessToken); st != 403 || !strings.Contains(body, "insufficient_scope") {
 		t.Fatalf("P21 route with access scope: %d %s", st, body)
 	}
-	cancel()
-	<-done
 }
 
 // TestUserImportHash: a user imported with an existing bcrypt hash signs in
@@ -565,22 +580,11 @@ func TestServeGovernsMemoryLimit(t *testing.T) {
 	old := debug.SetMemoryLimit(before)
 	defer debug.SetMemoryLimit(old)
 
-	dir := filepath.Join(t.TempDir(), "data")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errb syncBuf
-	done := make(chan int, 1)
-	addr := freeAddr(t)
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--data", dir, "--addr", addr},
-			strings.NewReader(""), &out, &errb, func(string) string { return "" })
-	}()
-	waitReady(t, "http://"+addr, 10*time.Second)
+	srv := serveInProcess(t, nil, "--dev", "--data", filepath.Join(t.TempDir(), "data"))
 	if got := debug.SetMemoryLimit(-1); got == before || got < app.BaseMemory {
 		t.Errorf("limit while serving: %d MiB", got>>20)
 	}
-	cancel()
-	<-done
+	srv.stop()
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("limit after serve returned: %d MiB, want the one before, %d MiB", got>>20, before>>20)
 	}

@@ -22,7 +22,9 @@ import (
 type Options struct {
 	// Request returns the request to send; it is called once per request,
 	// from several goroutines at once, with the context the request must
-	// carry.
+	// carry. Worker(ctx) tells which worker the request is for (each
+	// sends one request at a time), so that each can keep to credentials
+	// of its own.
 	Request func(ctx context.Context) (*http.Request, error)
 	// Concurrency is the number of requests in flight at once, each on its
 	// own connection (default 1).
@@ -206,7 +208,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for i := range workers {
 		w := &worker{o: &o, c: &c, buf: make([]byte, 32<<10), status: map[int]int64{}}
 		workers[i] = w
-		wg.Go(func() { w.run(ctx, stop, start, &claimed) })
+		wctx := context.WithValue(ctx, workerKey{}, i)
+		wg.Go(func() { w.run(wctx, stop, start, &claimed) })
 	}
 	wg.Wait()
 	end()
@@ -226,6 +229,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		r.Latency.Merge(&w.lat)
 	}
 	return r, nil
+}
+
+// workerKey is the context key under which Run puts a worker's index.
+type workerKey struct{}
+
+// Worker returns the index (0 to Concurrency-1) of the worker a request is
+// built for, from the context Run passes to Options.Request. A worker
+// sends one request at a time, so requests with the same index never
+// overlap. ok is false for any other context, such as the one of the probe
+// request Run builds once before the workers start.
+func Worker(ctx context.Context) (i int, ok bool) {
+	i, ok = ctx.Value(workerKey{}).(int)
+	return i, ok
 }
 
 // addCapped counts n under msg, or under otherErrors once m holds

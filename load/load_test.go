@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -153,6 +154,67 @@ func TestRunCountsEveryRequest(t *testing.T) {
 	}
 	if res.Rate() <= 0 || res.Elapsed <= 0 {
 		t.Errorf("rate %g over %s", res.Rate(), res.Elapsed)
+	}
+}
+
+func TestRunWorkerIndex(t *testing.T) {
+	const conc = 4
+	var inFlight [conc]atomic.Int32
+	var seen [conc]atomic.Int64
+	var overlaps, bad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, err := strconv.Atoi(r.Header.Get("X-Worker"))
+		if err != nil || i < 0 || i >= conc {
+			bad.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if inFlight[i].Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		time.Sleep(100 * time.Microsecond) // widen the window an overlap would show in
+		seen[i].Add(1)
+		inFlight[i].Add(-1)
+	}))
+	defer srv.Close()
+	var probes atomic.Int64
+	res, err := Run(context.Background(), Options{
+		Concurrency: conc,
+		Requests:    400,
+		Request: func(ctx context.Context) (*http.Request, error) {
+			r, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			if err != nil {
+				return nil, err
+			}
+			if i, ok := Worker(ctx); ok {
+				r.Header.Set("X-Worker", strconv.Itoa(i))
+			} else {
+				probes.Add(1)
+			}
+			return r, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || res.Requests != 400 || bad.Load() != 0 {
+		t.Fatalf("requests %d, statuses %v, without a worker index %d", res.Requests, res.Status, bad.Load())
+	}
+	if probes.Load() != 1 {
+		t.Errorf("%d requests built without a worker index, want 1 (the probe)", probes.Load())
+	}
+	if overlaps.Load() != 0 {
+		t.Errorf("%d requests of one worker overlapped another of the same worker", overlaps.Load())
+	}
+	var total int64
+	for i := range seen {
+		total += seen[i].Load()
+	}
+	if total != 400 {
+		t.Errorf("server saw %d requests by worker, want 400", total)
+	}
+	if _, ok := Worker(context.Background()); ok {
+		t.Error("Worker reports an index for a context Run did not make")
 	}
 }
 

@@ -6,10 +6,11 @@
 // for a window at the same concurrency with gatehouse's own load generator,
 // and the OAuth password grant next to raw argon2id with the same
 // parameters at the same concurrency; with -algorithms (the default), also
-// consumer tokens signed with ES256, EdDSA and RS256 (a server each), and
-// the RS256 signing path (token.Keyring.Sign) next to raw RSA-2048 signing
-// in its own process. It reports each flow's rate as a ratio
-// to /healthz (the password grant's to argon2id), the server's CPU per
+// consumer tokens signed with ES256, EdDSA and RS256 (a server each), and,
+// in its own process, the signing paths (token.Keyring.Sign) of RS256
+// next to raw RSA-2048 signing and of ES256 and EdDSA next to RS256's.
+// It reports each flow's rate as a ratio to /healthz (the password
+// grant's to argon2id, a signing path's to its reference), the server's CPU per
 // request (user + system ticks of /proc/PID/stat over the flow's windows),
 // the server's peak RSS (VmHWM) and its soft memory limit at the end (from
 // /metrics), and the load average before and after; it
@@ -111,7 +112,7 @@ func main() {
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:18790", "loopback address for the server")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
 	flag.BoolVar(&c.keep, "keep", false, "keep the data dir")
-	flag.BoolVar(&c.algorithms, "algorithms", true, "also measure consumer tokens signed with ES256, EdDSA and RS256 (a server each) and raw RSA-2048 signing")
+	flag.BoolVar(&c.algorithms, "algorithms", true, "also measure consumer tokens signed with ES256, EdDSA and RS256 (a server each), the signing paths of the three and raw RSA-2048 signing")
 	flag.StringVar(&c.serverEnv, "server-env", "", "more environment for the servers, space-separated NAME=VALUE (e.g. GOMEMLIMIT=80MiB)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for gatehouse serve, space-separated")
 	only := flag.String("only", "", "measure only the flows whose name matches this regular expression (and /healthz)")
@@ -209,13 +210,17 @@ func run(c config) (bool, error) {
 			}
 			flows = append(flows, f)
 		}
-		path, err := rs256Path()
-		if err != nil {
-			return false, err
+		paths := map[string]func(){}
+		for _, alg := range []string{token.RS256, token.ES256, token.EdDSA} {
+			if paths[alg], err = signingPath(alg); err != nil {
+				return false, err
+			}
 		}
 		flows = append(flows,
-			&flow{name: "rs256 signing path", ref: "rsa-2048 sign", target: 0.9, conc: c.conc, raw: path},
-			&flow{name: "rsa-2048 sign", conc: c.conc, raw: rsaSigner()})
+			&flow{name: "rs256 signing path", ref: "rsa-2048 sign", target: 0.9, conc: c.conc, raw: paths[token.RS256]},
+			&flow{name: "rsa-2048 sign", conc: c.conc, raw: rsaSigner()},
+			&flow{name: "es256 signing path", ref: "rs256 signing path", target: 5, conc: c.conc, raw: paths[token.ES256]},
+			&flow{name: "eddsa signing path", ref: "rs256 signing path", target: 5, conc: c.conc, raw: paths[token.EdDSA]})
 	}
 	if c.only != nil {
 		// The flows named, and those they are compared with.
@@ -338,15 +343,15 @@ func rsaSigner() func() {
 	}
 }
 
-// rs256Path signs a consumer token's claims the way gatehouse does
-// (token.Keyring.Sign: the claims, the header, the RSA-2048 signature) with
-// a key of its own.
-func rs256Path() (func(), error) {
+// signingPath signs a consumer token's claims the way gatehouse does
+// (token.Keyring.Sign: the claims, the header, the signature) with a key
+// of its own for alg (RSA-2048, P-256 or Ed25519).
+func signingPath(alg string) (func(), error) {
 	mk, err := masterkey.Parse(masterkey.Generate())
 	if err != nil {
 		return nil, err
 	}
-	k, err := token.NewSigningKey(token.RS256, mk, time.Now())
+	k, err := token.NewSigningKey(alg, mk, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +365,7 @@ func rs256Path() (func(), error) {
 		c := token.Claims{Issuer: "P21.Soa", Audience: "/api;/p21sdk", IssuedAt: now, NotBefore: now,
 			ExpiresAt: now.Add(time.Hour), ID: token.RandomToken(16), SessionID: "07113e5c-3431-4164-aecb-aeeb8b6753ba",
 			ConsumerUID: "1"}
-		if _, err := kr.Sign(token.RS256, c); err != nil {
+		if _, err := kr.Sign(alg, c); err != nil {
 			panic(err)
 		}
 	}, nil
@@ -465,15 +470,17 @@ func makeFlows(c config, srv *server, users []string, tok string) []*flow {
 			return r, nil
 		}
 	}
-	var next atomic.Int64
 	pwForms := make([]string, len(users))
 	for i, u := range users {
 		pwForms[i] = url.Values{"grant_type": {"password"}, "username": {u}, "password": {d.password}}.Encode()
 	}
-	// Each password client keeps to one user, as a real client would.
+	// Each password client keeps to a user of its own, as a real client
+	// would: the server checks one name's passwords one at a time, so
+	// clients taking turns over the users would sometimes wait for each
+	// other (the probe request, from no worker, takes the first user).
 	pwReq := func(ctx context.Context) (*http.Request, error) {
-		i := int(next.Add(1)) % len(pwForms)
-		return req("POST", "/oauth/token", "application/x-www-form-urlencoded", pwForms[i], "Authorization", basic)(ctx)
+		i, _ := load.Worker(ctx)
+		return req("POST", "/oauth/token", "application/x-www-form-urlencoded", pwForms[i%len(pwForms)], "Authorization", basic)(ctx)
 	}
 	p := password.DefaultParams()
 	salt := []byte("0123456789abcdef")
@@ -726,7 +733,7 @@ func report(c config, flows []*flow, load0, load1 string, hwm, rss, limit int64,
 	}
 	fmt.Printf("\nserver peak RSS %.1f MiB (target ≤ %d MiB), at the end %.1f MiB%s%s\n",
 		float64(hwm)/1024, peakRSSTarget>>10, float64(rss)/1024, lim, mark)
-	fmt.Println("ratios: each flow's rate over all its windows to /healthz's; the password grant's to raw argon2id at the same concurrency")
+	fmt.Println("ratios: each flow's rate over all its windows to its reference's at the same concurrency: /healthz's; the password grant's to raw argon2id; RS256's (tokens, signing path) to raw RSA-2048 signing; ES256's and EdDSA's to RS256's of the same kind")
 	fmt.Println("cpu µs/req: the server's user + system time per request; faults: its minor page faults per request; busy: the whole machine's CPU in use during the flow's windows")
 	return ok
 }

@@ -116,6 +116,46 @@ func TestGovernMemory(t *testing.T) {
 	}
 }
 
+func TestGovernMemorySetsGOGC(t *testing.T) {
+	oldLimit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(oldLimit) })
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
+	h := password.NewHasher(password.Params{Memory: 1 << 10, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+
+	before := debug.SetGCPercent(77)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	stop := GovernMemory(h)
+	if got := debug.SetGCPercent(-1); got != GovernedGCPercent {
+		t.Errorf("GOGC %d while governing, want %d", got, GovernedGCPercent)
+	}
+	debug.SetGCPercent(GovernedGCPercent)
+	stop()
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GOGC %d after stop, want the 77 it found", got)
+	}
+
+	// GOGC set: left as it is.
+	t.Setenv("GOGC", "77")
+	stop = GovernMemory(h)
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GOGC %d while governing under GOGC=77", got)
+	}
+	stop()
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GOGC %d after stop under GOGC=77", got)
+	}
+
+	// GOMEMLIMIT set: nothing governed, GOGC untouched.
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "200MiB")
+	stop = GovernMemory(h)
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GOGC %d under GOMEMLIMIT", got)
+	}
+	stop()
+}
+
 func TestGovernMemoryRespectsGOMEMLIMIT(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })

@@ -8,7 +8,11 @@
 // parameters at the same concurrency; with -algorithms (the default), also
 // consumer tokens signed with ES256, EdDSA and RS256 (a server each), and,
 // in its own process, the signing paths (token.Keyring.Sign) of RS256
-// next to raw RSA-2048 signing and of ES256 and EdDSA next to RS256's.
+// next to raw RSA-2048 signing and of ES256 and EdDSA next to RS256's;
+// and, from a bare server of its own (this program run with
+// -bare-durable, no gatehouse code), POST requests each answered only
+// after an fsync covering its body, grouped as gatehouse's store groups
+// its commits: the ceiling on this machine of any durable endpoint.
 // It reports each flow's rate as a ratio to /healthz (the password
 // grant's to argon2id, a signing path's to its reference), the server's CPU per
 // request (user + system ticks of /proc/PID/stat over the flow's windows),
@@ -116,7 +120,16 @@ func main() {
 	flag.StringVar(&c.serverEnv, "server-env", "", "more environment for the servers, space-separated NAME=VALUE (e.g. GOMEMLIMIT=80MiB)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for gatehouse serve, space-separated")
 	only := flag.String("only", "", "measure only the flows whose name matches this regular expression (and /healthz)")
+	bareAddr := flag.String("bare-durable", "", "(run by the floor itself) serve the bare durable append on this address")
+	bareDir := flag.String("bare-dir", "", "(run by the floor itself) the bare durable server's data dir")
 	flag.Parse()
+	if *bareAddr != "" {
+		if err := serveBare(*bareAddr, *bareDir); err != nil {
+			fmt.Fprintln(os.Stderr, "floor: bare durable server:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
@@ -186,6 +199,16 @@ func run(c config) (bool, error) {
 		return false, err
 	}
 	flows := makeFlows(c, main, users, tok)
+	if c.only == nil || c.only.MatchString(bareFlowName) {
+		bare, err := startBare(c, filepath.Join(dir, "data-bare"))
+		if bare != nil {
+			defer bare.stop()
+		}
+		if err != nil {
+			return false, fmt.Errorf("bare durable server: %w", err)
+		}
+		flows = append(flows, bareFlow(c, bare))
+	}
 	if c.algorithms {
 		// A server per signing algorithm of consumer tokens, on the next
 		// ports; idle while the others are measured.
